@@ -1,0 +1,106 @@
+//! Every error the extension raises itself, with the SQLSTATE and texts of the 1.x reference.
+#![forbid(unsafe_code)]
+
+use crate::protocol::DecodeError;
+use pgrx::pg_sys::panic::ErrorReport;
+use pgrx::PgSqlErrorCode as Code;
+
+#[derive(thiserror::Error, Debug)]
+pub enum Error {
+    #[error("queue size must be at least {0} bytes")]
+    QueueTooSmall(usize),
+    #[error("queue size must not exceed {0} bytes")]
+    QueueTooLarge(i32),
+    #[error("too many background workers")]
+    TooManyWorkers { limit: i32 },
+    #[error("could not register background process")]
+    CouldNotRegister,
+    #[error("could not start background process")]
+    CouldNotStart,
+    #[error("cannot start background processes without postmaster")]
+    NoPostmaster,
+    #[error("PID {0} is not attached to this session")]
+    NotAttached(i32),
+    #[error("permission denied for background worker with PID \"{0}\"")]
+    PermissionDenied(i32),
+    #[error("function returning record called in context that cannot accept type record")]
+    RecordContext,
+    #[error("set-valued function called in context that cannot accept a set")]
+    SetContext,
+    #[error("invalid column count in RowDescription: {0}")]
+    BadColumnCount(usize),
+    #[error("remote query result rowtype does not match the specified FROM clause rowtype")]
+    RowtypeMismatch { use_text: bool },
+    #[error(
+        "remote query did not return a result set, but result rowtype is not a single text column"
+    )]
+    NoResultSet,
+    #[error("incorrect binary data format in result column {0}")]
+    BinaryFormat(usize),
+    #[error("COPY protocol not allowed in pg_background")]
+    CopyProtocol,
+    #[error("lost connection to worker process with PID {0}")]
+    LostConnection(i32),
+    #[error("multiple RowDescription messages")]
+    MultipleRowDescriptions,
+    #[error("DataRow not preceded by RowDescription")]
+    DataRowWithoutDescription,
+    #[error("malformed message from background worker: {0}")]
+    Malformed(#[from] DecodeError),
+}
+
+/// Largest column count a RowDescription may carry (`MaxTupleAttributeNumber`).
+pub const MAX_COLUMNS: usize = 1664;
+
+impl From<Error> for ErrorReport {
+    fn from(e: Error) -> Self {
+        let code = match &e {
+            Error::QueueTooSmall(_) | Error::QueueTooLarge(_) => {
+                Code::ERRCODE_INVALID_PARAMETER_VALUE
+            }
+            Error::TooManyWorkers { .. } => Code::ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
+            Error::CouldNotRegister | Error::CouldNotStart | Error::NoPostmaster => {
+                Code::ERRCODE_INSUFFICIENT_RESOURCES
+            }
+            Error::NotAttached(_) => Code::ERRCODE_UNDEFINED_OBJECT,
+            Error::PermissionDenied(_) => Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            Error::RecordContext | Error::SetContext | Error::CopyProtocol => {
+                Code::ERRCODE_FEATURE_NOT_SUPPORTED
+            }
+            Error::BadColumnCount(_) => Code::ERRCODE_PROTOCOL_VIOLATION,
+            Error::RowtypeMismatch { .. } | Error::NoResultSet => Code::ERRCODE_DATATYPE_MISMATCH,
+            Error::BinaryFormat(_) => Code::ERRCODE_INVALID_BINARY_REPRESENTATION,
+            Error::LostConnection(_) => Code::ERRCODE_CONNECTION_FAILURE,
+            Error::MultipleRowDescriptions
+            | Error::DataRowWithoutDescription
+            | Error::Malformed(_) => Code::ERRCODE_INTERNAL_ERROR,
+        };
+        let report = ErrorReport::new(code, e.to_string(), "pg_background");
+        match e {
+            Error::QueueTooLarge(_) => {
+                report.set_hint("Large result sets should be written to a table instead.")
+            }
+            Error::TooManyWorkers { limit } => report
+                .set_detail(format!(
+                    "Current limit is {limit} concurrent workers per session."
+                ))
+                .set_hint(
+                    "Wait for existing workers to complete, or increase pg_background.max_workers.",
+                ),
+            Error::CouldNotRegister => {
+                report.set_hint("You may need to increase max_worker_processes.")
+            }
+            Error::NoPostmaster => {
+                report.set_hint("Kill all remaining database processes and restart the database.")
+            }
+            Error::RecordContext => {
+                report.set_hint("Call it in FROM with a column definition list.")
+            }
+            Error::BadColumnCount(_) => {
+                report.set_hint(format!("Column count must be between 0 and {MAX_COLUMNS}."))
+            }
+            Error::RowtypeMismatch { use_text: true } => report.set_hint("use text type instead"),
+            _ => report,
+        }
+    }
+}

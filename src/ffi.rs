@@ -1,0 +1,134 @@
+//! The one `extern` block: PostgreSQL functions that pgrx's bindings leave out.
+//!
+//! Each item names the header that declares it. `#[pg_guard]` turns a PostgreSQL ERROR raised
+//! inside one of them into a Rust panic, exactly as for the functions in `pg_sys`. The macro
+//! expands to `crate::ffi::pg_guard_ffi_boundary`, which is why this module re-exports it.
+#![allow(non_snake_case)]
+
+pub use pgrx::pg_sys::ffi::pg_guard_ffi_boundary;
+
+use core::ffi::{c_char, c_int};
+use pgrx::pg_guard;
+use pgrx::pg_sys;
+
+/// `TimeoutId` of `utils/timeout.h`: `STATEMENT_TIMEOUT` is the fourth entry on every supported
+/// version (after `STARTUP_PACKET_TIMEOUT`, `DEADLOCK_TIMEOUT` and `LOCK_TIMEOUT`).
+pub const STATEMENT_TIMEOUT: c_int = 3;
+
+#[pg_guard]
+unsafe extern "C-unwind" {
+    /// `libpq/pqmq.h`: route this backend's protocol output into a shared memory queue.
+    pub fn pq_redirect_to_shm_mq(seg: *mut pg_sys::dsm_segment, mqh: *mut pg_sys::shm_mq_handle);
+    /// `libpq/pqmq.h`: parse an ErrorResponse or NoticeResponse body into `edata`.
+    pub fn pq_parse_errornotice(msg: pg_sys::StringInfo, edata: *mut pg_sys::ErrorData);
+    /// `access/printtup.h`: tell a `DestRemote` receiver which portal it prints.
+    pub fn SetRemoteDestReceiverParams(receiver: *mut pg_sys::DestReceiver, portal: pg_sys::Portal);
+    /// `utils/timeout.h`.
+    pub fn enable_timeout_after(id: c_int, delay_ms: c_int);
+    /// `utils/timeout.h`.
+    pub fn disable_timeout(id: c_int, keep_indicator: bool);
+}
+
+// Not `#[pg_guard]`: the macro cannot wrap a variadic function. It is only called from inside an
+// error context callback, while PostgreSQL is already reporting an error; an error raised there
+// is a recursive error that elog.c handles itself, with no Rust frame to unwind.
+unsafe extern "C-unwind" {
+    /// `utils/elog.h`: add a CONTEXT line to the error being reported. Only valid inside an
+    /// error context callback. pgrx keeps the `err*` family out of its bindings.
+    pub fn errcontext_msg(fmt: *const c_char, ...) -> c_int;
+    /// `utils/elog.h`: set the internal query of the error being reported.
+    pub fn internalerrquery(query: *const c_char) -> c_int;
+    /// `utils/elog.h`: set the cursor position within the internal query.
+    pub fn internalerrposition(position: c_int) -> c_int;
+    /// `tcop/tcopprot.h`: the SIGTERM handler of regular backends (sets ProcDiePending and the
+    /// latch). A signal handler, so it cannot be guarded; it raises no error itself.
+    pub fn die(signo: c_int);
+}
+
+/// Reserve a GUC prefix, so that `SET pg_background.bogus` fails (`MarkGUCPrefixReserved`,
+/// PostgreSQL 15+; older versions only warn about existing placeholders).
+pub fn reserve_guc_prefix(prefix: &'static core::ffi::CStr) {
+    #[cfg(not(any(feature = "pg13", feature = "pg14")))]
+    // SAFETY: plain call at library load with a static NUL-terminated name.
+    unsafe {
+        pg_sys::MarkGUCPrefixReserved(prefix.as_ptr())
+    };
+    #[cfg(any(feature = "pg13", feature = "pg14"))]
+    // SAFETY: as above.
+    unsafe {
+        pg_sys::EmitWarningsOnPlaceholders(prefix.as_ptr())
+    };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Version differences of the server APIs we call, in one place.
+// ---------------------------------------------------------------------------------------------
+
+/// `pg_analyze_and_rewrite_fixedparams` (15+) / `pg_analyze_and_rewrite` (13, 14), no parameters.
+///
+/// # Safety
+/// `raw` is a raw statement of `sql`, in a transaction with an active snapshot if it needs one.
+pub unsafe fn analyze_and_rewrite(
+    raw: *mut pg_sys::RawStmt,
+    sql: *const c_char,
+) -> *mut pg_sys::List {
+    #[cfg(not(any(feature = "pg13", feature = "pg14")))]
+    // SAFETY: the caller's contract; no parameter types.
+    unsafe {
+        pg_sys::pg_analyze_and_rewrite_fixedparams(
+            raw,
+            sql,
+            core::ptr::null(),
+            0,
+            core::ptr::null_mut(),
+        )
+    }
+    #[cfg(any(feature = "pg13", feature = "pg14"))]
+    // SAFETY: as above.
+    unsafe {
+        pg_sys::pg_analyze_and_rewrite(raw, sql, core::ptr::null_mut(), 0, core::ptr::null_mut())
+    }
+}
+
+/// `PortalRun` to completion; PostgreSQL 18 dropped its `run_once` argument.
+///
+/// # Safety
+/// `portal` is started; `dest` is a live receiver; `qc` is writable.
+pub unsafe fn portal_run(
+    portal: pg_sys::Portal,
+    is_top_level: bool,
+    dest: *mut pg_sys::DestReceiver,
+    qc: *mut pg_sys::QueryCompletion,
+) {
+    let fetch_all = core::ffi::c_long::MAX;
+    #[cfg(not(feature = "pg18"))]
+    // SAFETY: the caller's contract.
+    unsafe {
+        pg_sys::PortalRun(portal, fetch_all, is_top_level, true, dest, dest, qc);
+    }
+    #[cfg(feature = "pg18")]
+    // SAFETY: the caller's contract.
+    unsafe {
+        pg_sys::PortalRun(portal, fetch_all, is_top_level, dest, dest, qc);
+    }
+}
+
+/// `TupleDescAttr`: PostgreSQL 18 moved the attribute array behind `compact_attrs`.
+///
+/// # Safety
+/// `desc` is a live descriptor and `i < natts`.
+pub unsafe fn tuple_desc_attr(
+    desc: pg_sys::TupleDesc,
+    i: usize,
+) -> *mut pg_sys::FormData_pg_attribute {
+    #[cfg(feature = "pg18")]
+    // SAFETY: the caller's contract.
+    unsafe {
+        pg_sys::TupleDescAttr(desc, i as c_int)
+    }
+    #[cfg(not(feature = "pg18"))]
+    // SAFETY: the caller's contract; the attributes follow the header as a flexible array.
+    unsafe {
+        (*desc).attrs.as_mut_ptr().add(i)
+    }
+}

@@ -1,0 +1,46 @@
+//! The `pg_background.*` settings (names, ranges and texts of the 1.x reference).
+#![forbid(unsafe_code)]
+
+use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+
+/// Largest queue a launch may ask for (256 MB).
+pub const MAX_QUEUE_SIZE: i32 = 256 * 1024 * 1024;
+
+pub static MAX_WORKERS: GucSetting<i32> = GucSetting::<i32>::new(16);
+pub static DEFAULT_QUEUE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(65536);
+pub static WORKER_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(0);
+
+/// Define the settings and reserve the prefix. Called from `_PG_init`, in launchers and workers.
+pub fn init() {
+    GucRegistry::define_int_guc(
+        c"pg_background.max_workers",
+        c"Maximum number of concurrent background workers per session.",
+        c"Prevents resource exhaustion from excessive worker creation.",
+        &MAX_WORKERS,
+        1,
+        1000,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"pg_background.default_queue_size",
+        c"Default shared memory queue size for workers.",
+        c"Can be overridden per-worker. Larger sizes support bigger result sets.",
+        &DEFAULT_QUEUE_SIZE,
+        crate::shm::mq::minimum_size() as i32,
+        MAX_QUEUE_SIZE,
+        GucContext::Userset,
+        GucFlags::UNIT_BYTE,
+    );
+    GucRegistry::define_int_guc(
+        c"pg_background.worker_timeout",
+        c"Maximum execution time for background workers.",
+        c"Workers exceeding this timeout are terminated. 0 means no limit.",
+        &WORKER_TIMEOUT,
+        0,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::UNIT_MS,
+    );
+    crate::ffi::reserve_guc_prefix(c"pg_background");
+}

@@ -1,0 +1,114 @@
+//! Registering a job's worker with the postmaster (`postmaster/bgworker.c`), and its handle.
+//!
+//! The handle is what makes cancel and liveness checks safe: the postmaster answers for the
+//! exact worker we registered (slot and generation), never for a PID that was reused.
+
+use crate::error::Error;
+use crate::shm::{BGW_TYPE, ENTRY_POINT, LIBRARY_NAME};
+use core::ptr::NonNull;
+use pgrx::pg_sys;
+
+/// What the postmaster says about our worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerStatus {
+    NotYetStarted,
+    Running(i32),
+    Stopped,
+    PostmasterDied,
+}
+
+/// Our registration of one worker. The memory behind it belongs to the job's memory context
+/// (see `registry`), so it needs no `Drop` of its own.
+pub struct WorkerHandle {
+    handle: NonNull<pg_sys::BackgroundWorkerHandle>,
+}
+
+/// Copy `src` into a fixed C buffer, cut at a character boundary, always NUL-terminated
+/// (`BGW_MAXLEN - 1` bytes at most).
+fn fill(dst: &mut [core::ffi::c_char], src: &str) {
+    let mut end = src.len().min(dst.len() - 1);
+    while !src.is_char_boundary(end) {
+        end -= 1;
+    }
+    for (d, s) in dst.iter_mut().zip(src.as_bytes()[..end].iter()) {
+        *d = *s as core::ffi::c_char;
+    }
+    dst[end] = 0;
+}
+
+impl WorkerHandle {
+    /// Register a worker that attaches to segment `handle`. The handle is allocated in
+    /// `CurrentMemoryContext`.
+    pub fn register(segment: pg_sys::dsm_handle) -> Result<Self, Error> {
+        let mut worker = pg_sys::BackgroundWorker::default();
+        // SAFETY: reading our own PID.
+        let launcher_pid = unsafe { pg_sys::MyProcPid };
+        fill(
+            &mut worker.bgw_name,
+            &format!("pg_background by PID {launcher_pid}"),
+        );
+        fill(&mut worker.bgw_type, BGW_TYPE);
+        fill(&mut worker.bgw_library_name, LIBRARY_NAME);
+        fill(&mut worker.bgw_function_name, ENTRY_POINT);
+        worker.bgw_flags =
+            (pg_sys::BGWORKER_SHMEM_ACCESS | pg_sys::BGWORKER_BACKEND_DATABASE_CONNECTION) as i32;
+        worker.bgw_start_time = pg_sys::BgWorkerStartTime::BgWorkerStart_ConsistentState;
+        worker.bgw_restart_time = pg_sys::BGW_NEVER_RESTART;
+        worker.bgw_main_arg = pg_sys::Datum::from(segment);
+        worker.bgw_notify_pid = launcher_pid;
+        let mut handle: *mut pg_sys::BackgroundWorkerHandle = core::ptr::null_mut();
+        // SAFETY: a fully initialised BackgroundWorker; on success the postmaster owns a copy
+        // and `handle` points at a palloc'd handle.
+        let ok = unsafe { pg_sys::RegisterDynamicBackgroundWorker(&mut worker, &mut handle) };
+        match NonNull::new(handle) {
+            Some(handle) if ok => Ok(Self { handle }),
+            _ => Err(Error::CouldNotRegister),
+        }
+    }
+
+    pub fn as_ptr(&self) -> NonNull<pg_sys::BackgroundWorkerHandle> {
+        self.handle
+    }
+
+    /// Wait (interruptibly) until the postmaster has started the worker, and return its PID.
+    pub fn wait_for_startup(&self) -> Result<i32, Error> {
+        let mut pid = 0;
+        // SAFETY: live handle; the wait is on our latch and checks for interrupts.
+        let status =
+            unsafe { pg_sys::WaitForBackgroundWorkerStartup(self.handle.as_ptr(), &mut pid) };
+        match status {
+            pg_sys::BgwHandleStatus::BGWH_STARTED => Ok(pid),
+            pg_sys::BgwHandleStatus::BGWH_POSTMASTER_DIED => Err(Error::NoPostmaster),
+            _ => Err(Error::CouldNotStart),
+        }
+    }
+
+    /// Current state, without waiting.
+    pub fn status(&self) -> WorkerStatus {
+        let mut pid = 0;
+        // SAFETY: live handle; a shared-memory read under the postmaster's slot protocol.
+        let status = unsafe { pg_sys::GetBackgroundWorkerPid(self.handle.as_ptr(), &mut pid) };
+        match status {
+            pg_sys::BgwHandleStatus::BGWH_STARTED => WorkerStatus::Running(pid),
+            pg_sys::BgwHandleStatus::BGWH_NOT_YET_STARTED => WorkerStatus::NotYetStarted,
+            pg_sys::BgwHandleStatus::BGWH_POSTMASTER_DIED => WorkerStatus::PostmasterDied,
+            _ => WorkerStatus::Stopped,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fill;
+
+    #[test]
+    fn fill_truncates_at_char_boundary_and_terminates() {
+        let mut buf = [1 as core::ffi::c_char; 8];
+        fill(&mut buf, "abc");
+        assert_eq!(&buf[..4], &[b'a' as _, b'b' as _, b'c' as _, 0]);
+        let mut buf = [1 as core::ffi::c_char; 4];
+        fill(&mut buf, "aéé"); // 'a' + 2 bytes + 2 bytes; room for 3 bytes
+        assert_eq!(buf[3], 0);
+        assert_eq!(&buf[..3], &[b'a' as _, 0xC3u8 as _, 0xA9u8 as _]);
+    }
+}

@@ -1,0 +1,169 @@
+//! The session's registry of the workers it launched, keyed by PID (as in the C extension).
+//!
+//! Everything about a job that must outlive the launching call — queue handle, worker handle,
+//! segment mapping — is allocated in a memory context of its own, a child of
+//! "pg_background registry" under `TopMemoryContext`, and only the registry stores it. Dropping an
+//! [`Entry`] detaches the queue, then the segment, then deletes the context.
+
+use super::bgworker::{WorkerHandle, WorkerStatus};
+use crate::error::Error;
+use crate::shm::dsm::PinnedSegment;
+use crate::shm::mq::MqReceiver;
+use core::mem::ManuallyDrop;
+use core::ptr::NonNull;
+use pgrx::pg_sys;
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+
+/// A memory context owned by one job.
+pub struct JobContext {
+    cxt: NonNull<pg_sys::MemoryContextData>,
+}
+
+thread_local! {
+    /// Not dropped at process exit (ManuallyDrop): by then PostgreSQL has detached every segment
+    /// itself, and running our destructors would touch freed state.
+    static REGISTRY: ManuallyDrop<RefCell<HashMap<i32, Entry>>> =
+        ManuallyDrop::new(RefCell::new(HashMap::new()));
+    static ROOT: Cell<pg_sys::MemoryContext> = const { Cell::new(core::ptr::null_mut()) };
+}
+
+fn root_context() -> pg_sys::MemoryContext {
+    ROOT.with(|root| {
+        if root.get().is_null() {
+            // SAFETY: a child of TopMemoryContext, alive for the session.
+            root.set(unsafe { new_context(pg_sys::TopMemoryContext, c"pg_background registry") });
+        }
+        root.get()
+    })
+}
+
+/// # Safety
+/// `parent` is a live memory context.
+unsafe fn new_context(
+    parent: pg_sys::MemoryContext,
+    name: &'static core::ffi::CStr,
+) -> pg_sys::MemoryContext {
+    // SAFETY: the caller's contract; sizes are the small-context defaults.
+    unsafe {
+        pg_sys::AllocSetContextCreateInternal(
+            parent,
+            name.as_ptr(),
+            pg_sys::ALLOCSET_SMALL_MINSIZE as usize,
+            pg_sys::ALLOCSET_SMALL_INITSIZE as usize,
+            pg_sys::ALLOCSET_SMALL_MAXSIZE as usize,
+        )
+    }
+}
+
+/// Makes a context current; restores the previous `CurrentMemoryContext` when dropped, also
+/// while an ERROR unwinds (pgrx leaves the context of the failed call current).
+pub struct ContextSwitch {
+    previous: pg_sys::MemoryContext,
+}
+
+impl ContextSwitch {
+    /// # Safety
+    /// `cxt` is live for as long as the switch is.
+    pub unsafe fn to(cxt: pg_sys::MemoryContext) -> Self {
+        // SAFETY: the caller's contract.
+        unsafe {
+            let previous = pg_sys::CurrentMemoryContext;
+            pg_sys::CurrentMemoryContext = cxt;
+            Self { previous }
+        }
+    }
+}
+
+impl Drop for ContextSwitch {
+    fn drop(&mut self) {
+        // SAFETY: `previous` was current when we switched and is still alive.
+        unsafe { pg_sys::CurrentMemoryContext = self.previous };
+    }
+}
+
+impl JobContext {
+    pub fn new() -> Self {
+        // SAFETY: the registry root is live for the session.
+        let cxt = unsafe { new_context(root_context(), c"pg_background job") };
+        Self {
+            cxt: NonNull::new(cxt).expect("AllocSetContextCreate returned NULL"),
+        }
+    }
+
+    /// Run `f` with this context as `CurrentMemoryContext`.
+    pub fn within<R>(&self, f: impl FnOnce() -> R) -> R {
+        // SAFETY: our context outlives the switch, which ends with this call.
+        let _switch = unsafe { ContextSwitch::to(self.cxt.as_ptr()) };
+        f()
+    }
+}
+
+impl Drop for JobContext {
+    fn drop(&mut self) {
+        // SAFETY: we own the context; the entry's other fields, which point into it, are
+        // dropped before this one.
+        unsafe { pg_sys::MemoryContextDelete(self.cxt.as_ptr()) };
+    }
+}
+
+/// One launched worker. Field order is drop order.
+pub struct Entry {
+    pub pid: i32,
+    /// Current user at launch; only roles with its privileges may touch the entry.
+    pub owner: pg_sys::Oid,
+    pub queue: MqReceiver,
+    /// Held for its `Drop`: the mapping lives as long as the entry.
+    pub _segment: PinnedSegment,
+    pub worker: WorkerHandle,
+    /// Held for its `Drop`, last: the queue and worker handles live in it.
+    pub _context: JobContext,
+}
+
+/// Store a new entry. An old entry under the same PID belongs to a worker that has exited
+/// (PIDs are unique among live processes); its unread results are dropped with a WARNING,
+/// never a FATAL as in the C extension.
+pub fn insert(entry: Entry) {
+    let pid = entry.pid;
+    let old = REGISTRY.with(|r| r.borrow_mut().insert(pid, entry));
+    if old.is_some() {
+        pgrx::warning!("discarding unread results of background worker with PID {pid}");
+    }
+    drop(old);
+}
+
+/// Whether `pid` is ours and the current user may act on it.
+pub fn check_access(pid: i32) -> Result<(), Error> {
+    let owner = REGISTRY.with(|r| r.borrow().get(&pid).map(|e| e.owner));
+    let owner = owner.ok_or(Error::NotAttached(pid))?;
+    // SAFETY: catalog look-up of role membership in a transaction.
+    let allowed = unsafe { pg_sys::has_privs_of_role(pg_sys::GetUserId(), owner) };
+    if allowed {
+        Ok(())
+    } else {
+        Err(Error::PermissionDenied(pid))
+    }
+}
+
+/// Remove and return the entry (after [`check_access`]).
+pub fn take(pid: i32) -> Result<Entry, Error> {
+    REGISTRY
+        .with(|r| r.borrow_mut().remove(&pid))
+        .ok_or(Error::NotAttached(pid))
+}
+
+/// Number of this session's workers that are starting or running. Finished workers whose
+/// results are unread do not count (a fix of the C extension, which counted every entry).
+pub fn running() -> usize {
+    REGISTRY.with(|r| {
+        r.borrow()
+            .values()
+            .filter(|e| {
+                matches!(
+                    e.worker.status(),
+                    WorkerStatus::Running(_) | WorkerStatus::NotYetStarted
+                )
+            })
+            .count()
+    })
+}

@@ -1,0 +1,333 @@
+//! `pg_background_result`: a job's output as `SETOF record`, typed by the caller's column
+//! definition list.
+//!
+//! Materialize mode, chosen deliberately: one call drains the queue and puts each row into a
+//! tuplestore, which spills to a temporary file past `work_mem`, so the launcher's memory is
+//! bounded by the queue plus `work_mem`, never by the size of the result. Value-per-call would
+//! not stream to the caller anyway — in FROM, `ExecMakeTableFunctionResult` (execSRF.c) stores
+//! the rows in a tuplestore too — and materializing keeps all Rust state on this call's stack,
+//! where `Drop` runs even when an ERROR unwinds it.
+
+use super::registry::{self, ContextSwitch};
+use super::relay;
+use crate::error::{Error, MAX_COLUMNS};
+use crate::ffi;
+use crate::protocol::{BackendMessage, DataRow, FieldDescription};
+use crate::shm::mq::MqError;
+use pgrx::pg_sys;
+use pgrx::warning;
+
+/// Where the rows go: the caller's descriptor and the tuplestore handed back to the executor.
+struct Target {
+    desc: pg_sys::TupleDesc,
+    store: *mut pg_sys::Tuplestorestate,
+}
+
+impl Target {
+    /// Check the call shape (in FROM, with a column definition list) and set up materialize
+    /// mode. Runs before the results are consumed, so a wrong call loses nothing.
+    fn from_call(fcinfo: pg_sys::FunctionCallInfo) -> Result<Self, Error> {
+        // SAFETY: fcinfo is the live call info pgrx passed us; resultinfo is checked for its
+        // node tag before use; allocations go to the query's memory, which outlives the scan.
+        unsafe {
+            let rsinfo = (*fcinfo).resultinfo.cast::<pg_sys::ReturnSetInfo>();
+            if rsinfo.is_null() || (*rsinfo).type_ != pg_sys::NodeTag::T_ReturnSetInfo {
+                return Err(Error::SetContext);
+            }
+            let mut desc: pg_sys::TupleDesc = core::ptr::null_mut();
+            let class = pg_sys::get_call_result_type(fcinfo, core::ptr::null_mut(), &mut desc);
+            if class != pg_sys::TypeFuncClass::TYPEFUNC_COMPOSITE || desc.is_null() {
+                return Err(Error::RecordContext);
+            }
+            if (*rsinfo).allowedModes & pg_sys::SetFunctionReturnMode::SFRM_Materialize as i32 == 0
+            {
+                return Err(Error::SetContext);
+            }
+            let random = (*rsinfo).allowedModes
+                & pg_sys::SetFunctionReturnMode::SFRM_Materialize_Random as i32
+                != 0;
+            let per_query = (*(*rsinfo).econtext).ecxt_per_query_memory;
+            let switch = ContextSwitch::to(per_query);
+            let desc = pg_sys::CreateTupleDescCopy(desc);
+            let store = pg_sys::tuplestore_begin_heap(random, false, pg_sys::work_mem);
+            drop(switch);
+            (*rsinfo).returnMode = pg_sys::SetFunctionReturnMode::SFRM_Materialize;
+            (*rsinfo).setResult = store;
+            (*rsinfo).setDesc = desc;
+            Ok(Self { desc, store })
+        }
+    }
+
+    fn natts(&self) -> usize {
+        // SAFETY: a live descriptor in query memory.
+        unsafe { (*self.desc).natts as usize }
+    }
+
+    fn attr(&self, i: usize) -> &pg_sys::FormData_pg_attribute {
+        // SAFETY: callers pass i < natts; the descriptor outlives self.
+        unsafe { &*ffi::tuple_desc_attr(self.desc, i) }
+    }
+}
+
+/// How one column's bytes become a Datum.
+struct Column {
+    finfo: pg_sys::FmgrInfo,
+    ioparam: pg_sys::Oid,
+    typmod: i32,
+    binary: bool,
+}
+
+/// A memory context reset after each row; deleted when dropped.
+struct RowContext(pg_sys::MemoryContext);
+
+impl RowContext {
+    fn new() -> Self {
+        // SAFETY: a child of the current (per-call) context.
+        Self(unsafe {
+            pg_sys::AllocSetContextCreateInternal(
+                pg_sys::CurrentMemoryContext,
+                c"pg_background row".as_ptr(),
+                pg_sys::ALLOCSET_DEFAULT_MINSIZE as usize,
+                pg_sys::ALLOCSET_DEFAULT_INITSIZE as usize,
+                pg_sys::ALLOCSET_DEFAULT_MAXSIZE as usize,
+            )
+        })
+    }
+}
+
+impl Drop for RowContext {
+    fn drop(&mut self) {
+        // SAFETY: we own the context; nothing allocated in it survives a row.
+        unsafe { pg_sys::MemoryContextDelete(self.0) };
+    }
+}
+
+enum Flow {
+    More,
+    Done,
+}
+
+struct Reader {
+    pid: i32,
+    target: Target,
+    columns: Option<Vec<Column>>,
+    tags: Vec<Vec<u8>>,
+    row: RowContext,
+    values: Vec<pg_sys::Datum>,
+    nulls: Vec<bool>,
+    /// NUL-terminated copy of the field being converted (receive and input functions may
+    /// expect the terminator; the queue's bytes are shared and must not be written).
+    scratch: Vec<u8>,
+}
+
+/// Read all of `pid`'s output into the caller's result set.
+pub fn read(pid: i32, fcinfo: pg_sys::FunctionCallInfo) -> Result<(), Error> {
+    registry::check_access(pid)?;
+    let target = Target::from_call(fcinfo)?;
+    // From here on the results are consumed: an error drops the entry (and detaches).
+    let mut entry = registry::take(pid)?;
+    let natts = target.natts();
+    let mut reader = Reader {
+        pid,
+        target,
+        columns: None,
+        tags: Vec::new(),
+        row: RowContext::new(),
+        values: vec![pg_sys::Datum::from(0); natts],
+        nulls: vec![false; natts],
+        scratch: Vec::new(),
+    };
+    loop {
+        let message = match entry.queue.receive(false) {
+            Ok(message) => message,
+            Err(MqError::Detached | MqError::WouldBlock) => return Err(Error::LostConnection(pid)),
+        };
+        match reader.handle(message)? {
+            Flow::More => {}
+            Flow::Done => break,
+        }
+    }
+    reader.finish()?;
+    drop(entry);
+    Ok(())
+}
+
+impl Reader {
+    fn handle(&mut self, message: &[u8]) -> Result<Flow, Error> {
+        match BackendMessage::decode(message)? {
+            BackendMessage::RowDescription(fields) => self.describe(&fields)?,
+            BackendMessage::DataRow(row) => self.store_row(&row)?,
+            BackendMessage::CommandComplete(tag) => {
+                if self.columns.is_none() {
+                    self.tags.push(tag.to_vec());
+                }
+            }
+            BackendMessage::ErrorResponse(body) | BackendMessage::NoticeResponse(body) => {
+                relay::relay(body, self.pid)?
+            }
+            BackendMessage::CopyInResponse
+            | BackendMessage::CopyOutResponse
+            | BackendMessage::CopyBothResponse => return Err(Error::CopyProtocol),
+            BackendMessage::ReadyForQuery(_) => return Ok(Flow::Done),
+            BackendMessage::EmptyQueryResponse
+            | BackendMessage::ParameterStatus(..)
+            | BackendMessage::NotificationResponse { .. } => {}
+            BackendMessage::Unknown { tag, len } => {
+                warning!("unknown message type: {} ({} bytes)", tag as char, len)
+            }
+        }
+        Ok(Flow::More)
+    }
+
+    /// Match the worker's columns against the caller's, with the 1.x rules: a binary column's
+    /// type must be exactly the declared type (no casts); a text column must be declared text.
+    fn describe(&mut self, fields: &[FieldDescription<'_>]) -> Result<(), Error> {
+        if self.columns.is_some() {
+            return Err(Error::MultipleRowDescriptions);
+        }
+        if fields.len() > MAX_COLUMNS {
+            return Err(Error::BadColumnCount(fields.len()));
+        }
+        if fields.len() != self.target.natts() {
+            return Err(Error::RowtypeMismatch { use_text: false });
+        }
+        let mut columns = Vec::with_capacity(fields.len());
+        for (i, field) in fields.iter().enumerate() {
+            let attr = self.target.attr(i);
+            let binary = field.format == 1;
+            if binary && pg_sys::Oid::from(field.type_oid) != attr.atttypid {
+                return Err(Error::RowtypeMismatch { use_text: false });
+            }
+            if !binary && attr.atttypid != pg_sys::TEXTOID {
+                return Err(Error::RowtypeMismatch { use_text: true });
+            }
+            let mut func = pg_sys::Oid::INVALID;
+            let mut ioparam = pg_sys::Oid::INVALID;
+            let mut finfo = pg_sys::FmgrInfo::default();
+            // SAFETY: catalog look-ups of an existing type; raises core's "no binary input
+            // function available for type" when there is none. FmgrInfo state goes to the
+            // per-call context, which outlives the read.
+            unsafe {
+                if binary {
+                    pg_sys::getTypeBinaryInputInfo(attr.atttypid, &mut func, &mut ioparam);
+                } else {
+                    pg_sys::getTypeInputInfo(attr.atttypid, &mut func, &mut ioparam);
+                }
+                pg_sys::fmgr_info_cxt(func, &mut finfo, pg_sys::CurrentMemoryContext);
+            }
+            columns.push(Column {
+                finfo,
+                ioparam,
+                typmod: attr.atttypmod,
+                binary,
+            });
+        }
+        self.columns = Some(columns);
+        self.tags.clear();
+        Ok(())
+    }
+
+    fn store_row(&mut self, row: &DataRow<'_>) -> Result<(), Error> {
+        let columns = self
+            .columns
+            .as_mut()
+            .ok_or(Error::DataRowWithoutDescription)?;
+        if row.count != columns.len() {
+            return Err(Error::Malformed(crate::protocol::DecodeError::BadLength {
+                message: 'D',
+                value: row.count as i64,
+            }));
+        }
+        // SAFETY: conversions allocate in the row context, which we reset once the tuplestore
+        // has copied the row; the scratch buffer outlives each conversion call.
+        unsafe {
+            let switch = ContextSwitch::to(self.row.0);
+            let mut outcome = Ok(());
+            for (i, (field, column)) in row.fields().zip(columns.iter_mut()).enumerate() {
+                let field = match field {
+                    Ok(field) => field,
+                    Err(e) => {
+                        outcome = Err(Error::from(e));
+                        break;
+                    }
+                };
+                let Some(bytes) = field else {
+                    self.values[i] = pg_sys::Datum::from(0);
+                    self.nulls[i] = true;
+                    continue;
+                };
+                self.scratch.clear();
+                self.scratch.extend_from_slice(bytes);
+                self.scratch.push(0);
+                self.nulls[i] = false;
+                self.values[i] = if column.binary {
+                    let mut buf = pg_sys::StringInfoData {
+                        data: self.scratch.as_mut_ptr().cast(),
+                        len: bytes.len() as i32,
+                        maxlen: self.scratch.len() as i32,
+                        cursor: 0,
+                    };
+                    let value = pg_sys::ReceiveFunctionCall(
+                        &mut column.finfo,
+                        &mut buf,
+                        column.ioparam,
+                        column.typmod,
+                    );
+                    if buf.cursor != buf.len {
+                        outcome = Err(Error::BinaryFormat(i + 1));
+                        break;
+                    }
+                    value
+                } else {
+                    pg_sys::InputFunctionCall(
+                        &mut column.finfo,
+                        self.scratch.as_mut_ptr().cast(),
+                        column.ioparam,
+                        column.typmod,
+                    )
+                };
+            }
+            if outcome.is_ok() {
+                pg_sys::tuplestore_putvalues(
+                    self.target.store,
+                    self.target.desc,
+                    self.values.as_mut_ptr(),
+                    self.nulls.as_mut_ptr(),
+                );
+            }
+            drop(switch);
+            pg_sys::MemoryContextReset(self.row.0);
+            outcome
+        }
+    }
+
+    /// After ReadyForQuery: with no RowDescription, the result is one text row per command tag.
+    fn finish(&mut self) -> Result<(), Error> {
+        if self.columns.is_some() {
+            return Ok(());
+        }
+        if self.target.natts() != 1 || self.target.attr(0).atttypid != pg_sys::TEXTOID {
+            return Err(Error::NoResultSet);
+        }
+        for tag in &self.tags {
+            // SAFETY: the text datum is copied by the tuplestore; the row context is reset.
+            unsafe {
+                let switch = ContextSwitch::to(self.row.0);
+                let mut value = [pg_sys::Datum::from(pg_sys::cstring_to_text_with_len(
+                    tag.as_ptr().cast(),
+                    tag.len() as i32,
+                ))];
+                let mut null = [false];
+                pg_sys::tuplestore_putvalues(
+                    self.target.store,
+                    self.target.desc,
+                    value.as_mut_ptr(),
+                    null.as_mut_ptr(),
+                );
+                drop(switch);
+                pg_sys::MemoryContextReset(self.row.0);
+            }
+        }
+        Ok(())
+    }
+}

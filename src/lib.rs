@@ -1,0 +1,37 @@
+//! pg_background: run SQL commands in PostgreSQL background workers.
+//!
+//! See README.md for the SQL reference and docs/architecture.md for how it works.
+
+#[cfg(not(panic = "unwind"))]
+compile_error!(
+    "pg_background must be built with panic = \"unwind\" (pgrx turns panics into ERRORs)"
+);
+
+mod api;
+mod error;
+mod ffi;
+mod guc;
+mod launcher;
+mod protocol;
+mod shm;
+mod worker;
+
+#[cfg(any(test, feature = "pg_test"))]
+mod tests;
+
+pgrx::pg_module_magic!();
+
+/// Library load, in launchers and in workers: define the settings.
+#[pgrx::pg_guard]
+pub extern "C-unwind" fn _PG_init() {
+    guc::init();
+}
+
+#[cfg(test)]
+pub mod pg_test {
+    pub fn setup(_options: Vec<&str>) {}
+
+    pub fn postgresql_conf_options() -> Vec<&'static str> {
+        vec!["max_worker_processes = 32"]
+    }
+}

@@ -1,0 +1,56 @@
+//! Shared memory layout of one job: the DSM segment, its table of contents, and the fixed state.
+//!
+//! One segment per job, laid out with `shm_toc` as `src/backend/access/transam/parallel.c` does
+//! for parallel workers. Only `#[repr(C)]` plain data lives here: no pointers, no Rust-owned
+//! types, because the worker maps the segment at another address.
+
+pub mod dsm;
+pub mod mq;
+pub mod toc;
+
+use pgrx::pg_sys;
+
+/// Magic number of our table of contents (`"PGBR"`). Differs from the C extension's, so neither
+/// library can mistake the other's segment for its own.
+pub const MAGIC: u64 = 0x5047_4252;
+
+/// Version of [`FixedState`]'s layout. A backend that still runs an older library can launch a
+/// worker that loads a newer one; the worker refuses a segment whose layout it does not know.
+pub const LAYOUT_VERSION: u32 = 1;
+
+/// Keys of the table of contents.
+#[repr(u64)]
+#[derive(Clone, Copy, Debug)]
+pub enum TocKey {
+    /// [`FixedState`].
+    Fixed = 1,
+    /// The SQL text, NUL-terminated.
+    Sql = 2,
+    /// The launcher's GUC state, as written by `SerializeGUCState`.
+    Gucs = 3,
+    /// The response queue (`shm_mq`), worker → launcher.
+    Queue = 4,
+}
+
+/// What the launcher tells the worker about itself (after `FixedParallelState`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct FixedState {
+    pub layout_version: u32,
+    /// The launcher's database.
+    pub database_id: pg_sys::Oid,
+    /// The launcher's login role: the worker's session user.
+    pub authenticated_user_id: pg_sys::Oid,
+    /// The launcher's current user and security context at launch.
+    pub current_user_id: pg_sys::Oid,
+    pub sec_context: i32,
+    /// For `pg_stat_activity` and messages.
+    pub launcher_pid: i32,
+}
+
+/// The library the postmaster loads into each worker (the `.so` name, as `module_pathname`).
+pub const LIBRARY_NAME: &str = "pg_background";
+/// The worker's entry point in that library.
+pub const ENTRY_POINT: &str = "pg_background_worker_main";
+/// `bgw_type`, shown as `pg_stat_activity.backend_type`.
+pub const BGW_TYPE: &str = "pg_background";

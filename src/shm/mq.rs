@@ -1,0 +1,114 @@
+//! The response queue (`storage/shm_mq.h`): worker → launcher.
+//!
+//! The launcher owns a [`MqReceiver`]; the worker hands its end to `libpq/pqmq.c`
+//! ([`redirect_output`]), so that everything PostgreSQL would send to a client — row
+//! descriptions, data rows, command tags, notices, errors — goes into the queue instead.
+
+use super::dsm::Segment;
+use core::ptr::NonNull;
+use pgrx::pg_sys;
+
+/// What `shm_mq_result` says besides success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MqError {
+    /// The other side detached, or its process is gone.
+    Detached,
+    /// Non-blocking call that would have had to wait.
+    WouldBlock,
+}
+
+fn check(result: pg_sys::shm_mq_result::Type) -> Result<(), MqError> {
+    match result {
+        pg_sys::shm_mq_result::SHM_MQ_SUCCESS => Ok(()),
+        pg_sys::shm_mq_result::SHM_MQ_WOULD_BLOCK => Err(MqError::WouldBlock),
+        _ => Err(MqError::Detached),
+    }
+}
+
+/// `shm_mq_minimum_size`: the smallest queue that can carry a message.
+pub fn minimum_size() -> usize {
+    // SAFETY: a constant the server exports.
+    unsafe { pg_sys::shm_mq_minimum_size }
+}
+
+/// Lay out a queue of `size` bytes at `chunk` (allocated from the segment's table of contents).
+pub fn create(chunk: NonNull<u8>, size: usize) -> NonNull<pg_sys::shm_mq> {
+    // SAFETY: `chunk` is `size` bytes of fresh shared memory.
+    let mq = unsafe { pg_sys::shm_mq_create(chunk.as_ptr().cast(), size) };
+    NonNull::new(mq).expect("shm_mq_create returned NULL")
+}
+
+/// The launcher's end of the queue. Detaches when dropped, which tells the worker that nobody
+/// reads any more: its further output is dropped without blocking.
+pub struct MqReceiver {
+    mqh: NonNull<pg_sys::shm_mq_handle>,
+}
+
+impl MqReceiver {
+    /// Become the receiver of `mq` and attach. The handle is allocated in
+    /// `CurrentMemoryContext`, which must outlive the receiver.
+    pub fn attach(mq: NonNull<pg_sys::shm_mq>, segment: &impl Segment) -> Self {
+        // SAFETY: `mq` lies in `segment`, has no receiver yet, and `MyProc` is our PGPROC.
+        let mqh = unsafe {
+            pg_sys::shm_mq_set_receiver(mq.as_ptr(), pg_sys::MyProc);
+            pg_sys::shm_mq_attach(mq.as_ptr(), segment.as_ptr(), core::ptr::null_mut())
+        };
+        Self {
+            mqh: NonNull::new(mqh).expect("shm_mq_attach returned NULL"),
+        }
+    }
+
+    /// Let waits on the queue notice when the worker process is gone (`shm_mq_set_handle`).
+    pub fn watch_worker(&mut self, handle: NonNull<pg_sys::BackgroundWorkerHandle>) {
+        // SAFETY: both handles are live; the worker handle outlives this receiver (same owner).
+        unsafe { pg_sys::shm_mq_set_handle(self.mqh.as_ptr(), handle.as_ptr()) };
+    }
+
+    /// Wait until the worker has attached as sender, or has gone without attaching.
+    pub fn wait_for_attach(&mut self) -> Result<(), MqError> {
+        // SAFETY: live handle; the wait is interruptible (CHECK_FOR_INTERRUPTS inside).
+        check(unsafe { pg_sys::shm_mq_wait_for_attach(self.mqh.as_ptr()) })
+    }
+
+    /// The next message, waiting for it if `nowait` is false. The slice is valid until the next
+    /// call on this receiver.
+    pub fn receive(&mut self, nowait: bool) -> Result<&[u8], MqError> {
+        let mut len: pg_sys::Size = 0;
+        let mut data: *mut core::ffi::c_void = core::ptr::null_mut();
+        // SAFETY: live handle; on success `data` points at `len` bytes that stay valid until the
+        // next receive on this handle, which the borrow of `self` enforces.
+        unsafe {
+            check(pg_sys::shm_mq_receive(
+                self.mqh.as_ptr(),
+                &mut len,
+                &mut data,
+                nowait,
+            ))?;
+            if len == 0 {
+                return Ok(&[]);
+            }
+            Ok(core::slice::from_raw_parts(data.cast::<u8>(), len))
+        }
+    }
+}
+
+impl Drop for MqReceiver {
+    fn drop(&mut self) {
+        // SAFETY: we own the handle; shm_mq_detach cancels its on_dsm_detach callback and frees
+        // it. Runs before the segment is detached (field and declaration order of the owners).
+        unsafe { pg_sys::shm_mq_detach(self.mqh.as_ptr()) };
+    }
+}
+
+/// Worker side: become the sender of `mq` and send all protocol output through it.
+///
+/// The handle then belongs to `pqmq.c`, which detaches it when the segment is detached.
+pub fn redirect_output(mq: NonNull<pg_sys::shm_mq>, segment: &impl Segment) {
+    // SAFETY: `mq` lies in `segment`, which stays attached until the process exits; the
+    // launcher set itself as receiver before it registered us.
+    unsafe {
+        pg_sys::shm_mq_set_sender(mq.as_ptr(), pg_sys::MyProc);
+        let mqh = pg_sys::shm_mq_attach(mq.as_ptr(), segment.as_ptr(), core::ptr::null_mut());
+        crate::ffi::pq_redirect_to_shm_mq(segment.as_ptr(), mqh);
+    }
+}

@@ -1,0 +1,78 @@
+//! In-backend tests (`cargo pgrx test`): each runs in a transaction that is rolled back, so a
+//! worker sees none of the test's own writes.
+
+use pgrx::prelude::*;
+
+#[pg_schema]
+mod tests {
+    use pgrx::prelude::*;
+
+    fn launch(sql: &str) -> i32 {
+        Spi::get_one_with_args::<i32>("SELECT pg_background_launch($1)", &[sql.into()])
+            .expect("launch failed")
+            .expect("launch returned NULL")
+    }
+
+    #[pg_test]
+    fn round_trip_returns_the_rows_of_the_last_statement() {
+        let pid = launch("SELECT 1; SELECT 2+2");
+        let got = Spi::get_one::<i32>(&format!(
+            "SELECT * FROM pg_background_result({pid}) AS (r int)"
+        ));
+        assert_eq!(got, Ok(Some(4)));
+    }
+
+    #[pg_test]
+    fn command_tags_when_no_statement_returns_rows() {
+        let pid = launch("CREATE TEMP TABLE x(a int); INSERT INTO x VALUES (1), (2); DROP TABLE x");
+        let tags = Spi::get_one::<String>(&format!(
+            "SELECT string_agg(r, ',') FROM pg_background_result({pid}) AS (r text)"
+        ));
+        assert_eq!(
+            tags,
+            Ok(Some("CREATE TABLE,INSERT 0 2,DROP TABLE".to_owned()))
+        );
+    }
+
+    #[pg_test]
+    fn each_statement_sees_the_earlier_ones() {
+        let pid =
+            launch("CREATE TEMP TABLE y(a int); INSERT INTO y VALUES (7); SELECT count(*) FROM y");
+        let got = Spi::get_one::<i64>(&format!(
+            "SELECT * FROM pg_background_result({pid}) AS (n bigint)"
+        ));
+        assert_eq!(got, Ok(Some(1)));
+    }
+
+    #[pg_test(error = "queue size must be at least 64 bytes")]
+    fn queue_too_small() {
+        Spi::run("SELECT pg_background_launch('SELECT 1', 63)").unwrap();
+    }
+
+    #[pg_test(error = "queue size must not exceed 268435456 bytes")]
+    fn queue_too_large() {
+        Spi::run("SELECT pg_background_launch('SELECT 1', 268435457)").unwrap();
+    }
+
+    #[pg_test(error = "PID 12345 is not attached to this session")]
+    fn unknown_pid() {
+        Spi::run("SELECT * FROM pg_background_result(12345) AS (r text)").unwrap();
+    }
+
+    #[pg_test(error = "division by zero")]
+    fn worker_error_is_raised_in_the_caller() {
+        let pid = launch("SELECT 1/0");
+        Spi::run(&format!(
+            "SELECT * FROM pg_background_result({pid}) AS (r int)"
+        ))
+        .unwrap();
+    }
+
+    #[pg_test]
+    fn detach_forgets_the_worker() {
+        let pid = launch("SELECT pg_sleep(0)");
+        Spi::run(&format!("SELECT pg_background_detach({pid})")).unwrap();
+        let again = Spi::run(&format!("SELECT pg_background_detach({pid})"));
+        assert!(again.is_err());
+    }
+}

@@ -1,0 +1,357 @@
+//! Runs the SQL string the way `exec_simple_query` (`src/backend/tcop/postgres.c`) runs a
+//! simple-query message, and reports the outcome through the redirected protocol output.
+//!
+//! One transaction wraps the whole string. Each statement is parsed, analysed, planned and run
+//! in an unnamed portal; the command counter advances after each one, so later statements see
+//! the effects of earlier ones. Only the last statement's rows go to the launcher (binary format
+//! where the type has a send function, text otherwise); every statement sends its command tag.
+
+use super::error_capture::ErrorCapture;
+use crate::ffi;
+use crate::guc;
+use crate::shm::FixedState;
+use core::ffi::{c_char, CStr};
+use pgrx::pg_sys::panic::CaughtError;
+use pgrx::prelude::*;
+
+/// Execute `sql` as the launcher's current user, commit, and send ReadyForQuery.
+pub fn run_string(sql: &CStr, fixed: &FixedState) {
+    let sql_ptr = sql.as_ptr();
+    // SAFETY: we are connected and idle; everything below is the per-query sequence of
+    // exec_simple_query on server APIs, with the SQL text alive for the whole call.
+    unsafe {
+        // Parse trees, plans and receivers live in a context of their own, as they live in
+        // MessageContext in exec_simple_query: a statement that commits inside (VACUUM, CREATE
+        // INDEX CONCURRENTLY, CALL of a procedure that commits) frees the transaction's memory.
+        let job_context = pg_sys::AllocSetContextCreateInternal(
+            pg_sys::TopMemoryContext,
+            c"pg_background statement".as_ptr(),
+            pg_sys::ALLOCSET_DEFAULT_MINSIZE as usize,
+            pg_sys::ALLOCSET_DEFAULT_INITSIZE as usize,
+            pg_sys::ALLOCSET_DEFAULT_MAXSIZE as usize,
+        );
+        pg_sys::SetCurrentStatementStartTimestamp();
+        pg_sys::StartTransactionCommand();
+        pg_sys::CurrentMemoryContext = job_context;
+        // The transaction restores the previous identity on abort (xact.c saves it at start).
+        pg_sys::SetUserIdAndSecContext(fixed.current_user_id, fixed.sec_context);
+        pg_sys::debug_query_string = sql_ptr;
+        pg_sys::pgstat_report_activity(pg_sys::BackendState::STATE_RUNNING, sql_ptr);
+
+        let timeout = match guc::WORKER_TIMEOUT.get() {
+            ms if ms > 0 => ms,
+            _ => pg_sys::StatementTimeout,
+        };
+        if timeout > 0 {
+            ffi::enable_timeout_after(ffi::STATEMENT_TIMEOUT, timeout);
+        }
+
+        let parsetrees = pg_sys::pg_parse_query(sql_ptr);
+        let count = list_length(parsetrees);
+        for i in 0..count {
+            let raw = list_nth(parsetrees, i).cast::<pg_sys::RawStmt>();
+            run_statement(raw, sql_ptr, count == 1, i + 1 == count);
+        }
+
+        if timeout > 0 {
+            ffi::disable_timeout(ffi::STATEMENT_TIMEOUT, false);
+        }
+        pg_sys::CommitTransactionCommand();
+        pg_sys::CurrentMemoryContext = pg_sys::TopMemoryContext;
+        pg_sys::MemoryContextDelete(job_context);
+        pg_sys::pgstat_report_activity(pg_sys::BackendState::STATE_IDLE, core::ptr::null());
+        pg_sys::debug_query_string = core::ptr::null();
+        pg_sys::ReadyForQuery(pg_sys::CommandDest::DestRemote);
+    }
+}
+
+/// # Safety
+/// A valid (or NIL) list.
+unsafe fn list_length(list: *mut pg_sys::List) -> usize {
+    // SAFETY: NIL is NULL; otherwise a live List.
+    unsafe { list.as_ref().map_or(0, |l| l.length as usize) }
+}
+
+/// # Safety
+/// `n` < `list_length(list)`.
+unsafe fn list_nth(list: *mut pg_sys::List, n: usize) -> *mut core::ffi::c_void {
+    // SAFETY: the caller's bound; pointer lists keep their cells in `elements`.
+    unsafe { (*(*list).elements.add(n)).ptr_value }
+}
+
+/// Statements refused before they run, with the 1.x texts.
+///
+/// # Safety
+/// `stmt` is a live parse node.
+unsafe fn check_statement(stmt: *mut pg_sys::Node) {
+    // SAFETY: every node starts with its tag.
+    let tag = unsafe { (*stmt).type_ };
+    if tag == pg_sys::NodeTag::T_TransactionStmt {
+        ereport!(
+            ERROR,
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            "transaction control statements are not allowed in pg_background"
+        );
+    }
+    if tag == pg_sys::NodeTag::T_CopyStmt {
+        // SAFETY: the tag says it is a CopyStmt.
+        let copy = unsafe { &*stmt.cast::<pg_sys::CopyStmt>() };
+        // COPY TO STDOUT / FROM STDIN need the copy sub-protocol with a client; files and
+        // programs are fine (the server checks their privileges).
+        if copy.filename.is_null() {
+            ereport!(
+                ERROR,
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                "COPY protocol not allowed in pg_background"
+            );
+        }
+    }
+}
+
+/// # Safety
+/// Inside the job's transaction; `raw` is a statement of `sql`.
+unsafe fn run_statement(
+    raw: *mut pg_sys::RawStmt,
+    sql: *const c_char,
+    top_level: bool,
+    last: bool,
+) {
+    // SAFETY: the sequence of exec_simple_query for one statement.
+    unsafe {
+        let stmt = (*raw).stmt;
+        check_statement(stmt);
+        let tag = pg_sys::CreateCommandTag(stmt);
+        pg_sys::BeginCommand(tag, pg_sys::CommandDest::DestRemote);
+
+        let snapshot = pg_sys::analyze_requires_snapshot(raw);
+        if snapshot {
+            pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
+        }
+        let queries = ffi::analyze_and_rewrite(raw, sql);
+        let plans = pg_sys::pg_plan_queries(
+            queries,
+            sql,
+            pg_sys::CURSOR_OPT_PARALLEL_OK as i32,
+            core::ptr::null_mut(),
+        );
+        if snapshot {
+            pg_sys::PopActiveSnapshot();
+        }
+        pg_sys::check_for_interrupts!();
+
+        let portal = pg_sys::CreatePortal(c"".as_ptr(), true, true);
+        (*portal).visible = false;
+        pg_sys::PortalDefineQuery(
+            portal,
+            core::ptr::null(),
+            sql,
+            tag,
+            plans,
+            core::ptr::null_mut(),
+        );
+        pg_sys::PortalStart(portal, core::ptr::null_mut(), 0, core::ptr::null_mut());
+        set_result_formats(portal);
+
+        let dest = if last {
+            pg_sys::CommandDest::DestRemote
+        } else {
+            pg_sys::CommandDest::DestNone
+        };
+        let receiver = pg_sys::CreateDestReceiver(dest);
+        if last {
+            ffi::SetRemoteDestReceiverParams(receiver, portal);
+        }
+        let mut qc = pg_sys::QueryCompletion {
+            commandTag: pg_sys::CommandTag::CMDTAG_UNKNOWN,
+            nprocessed: 0,
+        };
+        ffi::portal_run(portal, top_level, receiver, &mut qc);
+        if let Some(destroy) = (*receiver).rDestroy {
+            destroy(receiver);
+        }
+        pg_sys::PortalDrop(portal, false);
+
+        // What exec_simple_query does between the statements of one implicit transaction.
+        pg_sys::CommandCounterIncrement();
+        pg_sys::EndCommand(&qc, pg_sys::CommandDest::DestRemote, false);
+    }
+}
+
+/// Binary for every column whose type has a send function, text for the others.
+///
+/// # Safety
+/// `portal` is started.
+unsafe fn set_result_formats(portal: pg_sys::Portal) {
+    // SAFETY: a started portal has its result descriptor (NULL when it returns no rows).
+    unsafe {
+        let desc = (*portal).tupDesc;
+        if desc.is_null() {
+            return;
+        }
+        let natts = (*desc).natts as usize;
+        let mut formats: Vec<i16> = (0..natts)
+            .map(|i| i16::from(has_send_function((*ffi::tuple_desc_attr(desc, i)).atttypid)))
+            .collect();
+        pg_sys::PortalSetResultFormat(portal, natts as i32, formats.as_mut_ptr());
+    }
+}
+
+fn has_send_function(type_id: pg_sys::Oid) -> bool {
+    let (mut len, mut byval, mut align, mut delim) = (0i16, false, 0 as c_char, 0 as c_char);
+    let (mut ioparam, mut func) = (pg_sys::Oid::INVALID, pg_sys::Oid::INVALID);
+    // SAFETY: plain catalog look-up of an existing type (it is in a result descriptor).
+    unsafe {
+        pg_sys::get_type_io_data(
+            type_id,
+            pg_sys::IOFuncSelector::IOFunc_send,
+            &mut len,
+            &mut byval,
+            &mut align,
+            &mut delim,
+            &mut ioparam,
+            &mut func,
+        );
+    }
+    func != pg_sys::Oid::INVALID
+}
+
+/// Send the error that ended the job to the launcher, log it, and roll back.
+pub fn report_failure(caught: CaughtError, capture: &ErrorCapture, sql: &CStr) {
+    let report = match &caught {
+        CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => r,
+        CaughtError::RustPanic { ereport, .. } => ereport,
+    };
+    let sqlstate = report.sql_error_code() as i32;
+    // SAFETY: we are past the failing call, in the aborted-but-not-cleaned-up state that a
+    // PG_CATCH block sees. A pending query cancel (statement timeout) has done its job; a
+    // pending die still ends the process at the next CHECK_FOR_INTERRUPTS.
+    unsafe {
+        pg_sys::QueryCancelPending = 0;
+        ffi::disable_timeout(ffi::STATEMENT_TIMEOUT, false);
+    }
+    match capture.matching(sqlstate, report.message()) {
+        Some(edata) => {
+            // SAFETY: a complete copy made by CopyErrorData, alive while `capture` is.
+            let edata = unsafe { edata.as_ref() };
+            let mut fields = ErrorFields::from_error_data(edata);
+            // A position in the job's SQL means nothing against the launcher's query: send it
+            // as an internal position with the job's SQL as internal query.
+            if fields.cursor_position > 0 && fields.internal_query.is_none() {
+                fields.internal_position = fields.cursor_position;
+                fields.cursor_position = 0;
+                fields.internal_query = Some(sql.to_string_lossy().into_owned());
+            }
+            send_error(&fields);
+            // SAFETY: ThrowErrorData below ERROR only logs and returns; LOG_SERVER_ONLY keeps
+            // it out of the queue (the launcher already has the error).
+            unsafe {
+                let mut copy = *edata;
+                copy.elevel = pg_sys::LOG_SERVER_ONLY as i32;
+                copy.output_to_client = false;
+                pg_sys::ThrowErrorData(&mut copy);
+            }
+        }
+        None => {
+            let fields = ErrorFields {
+                sqlstate,
+                message: report.message().to_owned(),
+                detail: report.detail().map(str::to_owned),
+                hint: report.hint().map(str::to_owned),
+                ..Default::default()
+            };
+            send_error(&fields);
+            pgrx::log!("background worker failed: {}", report.message());
+        }
+    }
+    // SAFETY: as after a PG_CATCH: abort the failed transaction (also drops its portals and
+    // restores the identity); the caller then returns and the worker exits normally.
+    unsafe { pg_sys::AbortCurrentTransaction() };
+}
+
+/// The fields of an ErrorResponse we send.
+#[derive(Default)]
+struct ErrorFields {
+    sqlstate: i32,
+    message: String,
+    detail: Option<String>,
+    hint: Option<String>,
+    context: Option<String>,
+    internal_query: Option<String>,
+    cursor_position: i32,
+    internal_position: i32,
+    schema: Option<String>,
+    table: Option<String>,
+    column: Option<String>,
+    datatype: Option<String>,
+    constraint: Option<String>,
+}
+
+fn opt(s: *const c_char) -> Option<String> {
+    // SAFETY: NULL or a NUL-terminated string of an ErrorData.
+    unsafe {
+        s.as_ref()
+            .map(|_| CStr::from_ptr(s).to_string_lossy().into_owned())
+    }
+}
+
+impl ErrorFields {
+    fn from_error_data(e: &pg_sys::ErrorData) -> Self {
+        Self {
+            sqlstate: e.sqlerrcode,
+            message: opt(e.message).unwrap_or_default(),
+            detail: opt(e.detail),
+            hint: opt(e.hint),
+            context: opt(e.context),
+            internal_query: opt(e.internalquery),
+            cursor_position: e.cursorpos,
+            internal_position: e.internalpos,
+            schema: opt(e.schema_name),
+            table: opt(e.table_name),
+            column: opt(e.column_name),
+            datatype: opt(e.datatype_name),
+            constraint: opt(e.constraint_name),
+        }
+    }
+}
+
+/// Build and send an ErrorResponse as `send_message_to_frontend` (elog.c) does.
+fn send_error(f: &ErrorFields) {
+    let sqlstate = crate::protocol::unpack_sql_state(f.sqlstate);
+    let sqlstate = std::str::from_utf8(&sqlstate).unwrap_or("XX000").to_owned();
+    let cursor = (f.cursor_position > 0).then(|| f.cursor_position.to_string());
+    let internal = (f.internal_position > 0).then(|| f.internal_position.to_string());
+    let fields: [(u8, Option<&str>); 14] = [
+        (b'S', Some("ERROR")),
+        (b'V', Some("ERROR")),
+        (b'C', Some(&sqlstate)),
+        (b'M', Some(&f.message)),
+        (b'D', f.detail.as_deref()),
+        (b'H', f.hint.as_deref()),
+        (b'P', cursor.as_deref()),
+        (b'p', internal.as_deref()),
+        (b'q', f.internal_query.as_deref()),
+        (b'W', f.context.as_deref()),
+        (b's', f.schema.as_deref()),
+        (b't', f.table.as_deref()),
+        (b'c', f.column.as_deref()),
+        (b'd', f.datatype.as_deref()),
+    ];
+    // SAFETY: pq_* build a message in a StringInfo of the current memory context and hand it
+    // to the redirected output (the queue); strings are NUL-terminated copies.
+    unsafe {
+        let mut buf = pg_sys::StringInfoData::default();
+        pg_sys::pq_beginmessage(&mut buf, b'E' as c_char);
+        for (code, value) in fields
+            .iter()
+            .chain([(b'n', f.constraint.as_deref())].iter())
+        {
+            if let Some(value) = value {
+                let value = std::ffi::CString::new(value.replace('\0', "")).unwrap_or_default();
+                pg_sys::pq_sendbyte(&mut buf, *code);
+                pg_sys::pq_sendstring(&mut buf, value.as_ptr());
+            }
+        }
+        pg_sys::pq_sendbyte(&mut buf, 0);
+        pg_sys::pq_endmessage(&mut buf);
+    }
+}
