@@ -70,19 +70,6 @@ impl WorkerHandle {
         self.handle
     }
 
-    /// Wait (interruptibly) until the postmaster has started the worker, and return its PID.
-    pub fn wait_for_startup(&self) -> Result<i32, Error> {
-        let mut pid = 0;
-        // SAFETY: live handle; the wait is on our latch and checks for interrupts.
-        let status =
-            unsafe { pg_sys::WaitForBackgroundWorkerStartup(self.handle.as_ptr(), &mut pid) };
-        match status {
-            pg_sys::BgwHandleStatus::BGWH_STARTED => Ok(pid),
-            pg_sys::BgwHandleStatus::BGWH_POSTMASTER_DIED => Err(Error::NoPostmaster),
-            _ => Err(Error::CouldNotStart),
-        }
-    }
-
     /// Current state, without waiting.
     pub fn status(&self) -> WorkerStatus {
         let mut pid = 0;

@@ -17,7 +17,8 @@ use crate::shm::dsm::{DsmSegment, Segment};
 use crate::shm::mq::{self, MqReceiver};
 use crate::shm::toc::{Toc, TocEstimator};
 use crate::shm::{FixedState, TocKey, LAYOUT_VERSION};
-use bgworker::WorkerHandle;
+use bgworker::{WorkerHandle, WorkerStatus};
+use core::sync::atomic::Ordering;
 use pgrx::pg_sys;
 use registry::{Entry, JobContext};
 
@@ -60,7 +61,7 @@ pub fn launch(sql: &str, queue_size: i32) -> Result<i32, Error> {
     let context = JobContext::new();
     let segment = DsmSegment::create(size);
     let toc = Toc::create(&segment, size);
-    write_fixed_state(&toc);
+    let fixed = write_fixed_state(&toc);
     let sql_chunk = toc.allocate(TocKey::Sql, sql.len() + 1);
     // SAFETY: the chunk has room for the text and its NUL; the text has no NUL inside (text).
     unsafe {
@@ -78,10 +79,14 @@ pub fn launch(sql: &str, queue_size: i32) -> Result<i32, Error> {
         Ok((receiver, worker))
     })?;
     receiver.watch_worker(worker.as_ptr());
-    let pid = worker.wait_for_startup()?;
-    receiver
-        .wait_for_attach()
-        .map_err(|_| Error::CouldNotStart)?;
+    // Attached means started, and the PID is known, even if the worker has already finished.
+    if receiver.wait_for_attach().is_err() {
+        return Err(match worker.status() {
+            WorkerStatus::PostmasterDied => Error::NoPostmaster,
+            _ => Error::CouldNotStart,
+        });
+    }
+    let pid = fixed.worker_pid.load(Ordering::Acquire);
 
     let segment = segment.pin_mapping();
     // SAFETY: reading the current user at launch.
@@ -97,7 +102,7 @@ pub fn launch(sql: &str, queue_size: i32) -> Result<i32, Error> {
     Ok(pid)
 }
 
-fn write_fixed_state(toc: &Toc<'_>) {
+fn write_fixed_state<'seg>(toc: &Toc<'seg>) -> &'seg FixedState {
     let mut current_user_id = pg_sys::Oid::INVALID;
     let mut sec_context = 0;
     // SAFETY: plain reads of this backend's identity.
@@ -110,11 +115,16 @@ fn write_fixed_state(toc: &Toc<'_>) {
             current_user_id,
             sec_context,
             launcher_pid: pg_sys::MyProcPid,
+            worker_pid: core::sync::atomic::AtomicI32::new(0),
         }
     };
     let chunk = toc.allocate(TocKey::Fixed, core::mem::size_of::<FixedState>());
-    // SAFETY: the chunk is sized and buffer-aligned for a FixedState.
-    unsafe { chunk.cast::<FixedState>().as_ptr().write(fixed) };
+    // SAFETY: the chunk is sized and buffer-aligned for a FixedState, and lives as long as the
+    // segment; afterwards only `worker_pid` changes, atomically.
+    unsafe {
+        chunk.cast::<FixedState>().as_ptr().write(fixed);
+        chunk.cast::<FixedState>().as_ref()
+    }
 }
 
 /// Stop tracking `pid`: the worker goes on and commits; its further output is discarded.

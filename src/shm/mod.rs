@@ -32,9 +32,11 @@ pub enum TocKey {
     Queue = 4,
 }
 
-/// What the launcher tells the worker about itself (after `FixedParallelState`).
+/// What the launcher tells the worker about itself (after `FixedParallelState`), and the one
+/// thing the worker tells back: its PID, written before it attaches to the queue, so that a
+/// launch can return it even when the worker has already finished.
 #[repr(C)]
-#[derive(Clone, Copy, Debug)]
+#[derive(Debug)]
 pub struct FixedState {
     pub layout_version: u32,
     /// The launcher's database.
@@ -46,6 +48,8 @@ pub struct FixedState {
     pub sec_context: i32,
     /// For `pg_stat_activity` and messages.
     pub launcher_pid: i32,
+    /// Written by the worker.
+    pub worker_pid: core::sync::atomic::AtomicI32,
 }
 
 /// The library the postmaster loads into each worker (the `.so` name, as `module_pathname`).

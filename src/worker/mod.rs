@@ -17,6 +17,7 @@ use error_capture::ErrorCapture;
 use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
 use pgrx::PgTryBuilder;
+use core::sync::atomic::Ordering;
 use std::panic::AssertUnwindSafe;
 
 /// Entry point named in `bgw_function_name`; `bgw_main_arg` carries the segment's handle.
@@ -51,6 +52,8 @@ pub extern "C-unwind" fn pg_background_worker_main(arg: pg_sys::Datum) {
         );
     };
     let fixed = read_fixed_state(&toc);
+    // SAFETY: reading our own PID.
+    fixed.worker_pid.store(unsafe { pg_sys::MyProcPid }, Ordering::Release);
     let queue = toc.lookup(TocKey::Queue).unwrap_or_else(|| missing_data());
     let sql = toc.lookup(TocKey::Sql).unwrap_or_else(|| missing_data());
     // SAFETY: the launcher copied the SQL text with its terminating NUL into this chunk, and
@@ -60,7 +63,7 @@ pub extern "C-unwind" fn pg_background_worker_main(arg: pg_sys::Datum) {
 
     // From here on, errors and notices go to the launcher.
     let capture = ErrorCapture::install();
-    let outcome = PgTryBuilder::new(AssertUnwindSafe(|| run(&toc, &fixed, sql)))
+    let outcome = PgTryBuilder::new(AssertUnwindSafe(|| run(&toc, fixed, sql)))
         .catch_others(|caught| Err(caught))
         .execute();
     if let Err(caught) = outcome {
@@ -78,11 +81,11 @@ fn missing_data() -> ! {
     );
 }
 
-fn read_fixed_state(toc: &Toc<'_>) -> FixedState {
+fn read_fixed_state<'seg>(toc: &Toc<'seg>) -> &'seg FixedState {
     let chunk = toc.lookup(TocKey::Fixed).unwrap_or_else(|| missing_data());
-    // SAFETY: the launcher wrote a FixedState into this chunk before registering us and does
-    // not change it afterwards; FixedState is plain data, so a copy is a valid value.
-    let fixed = unsafe { chunk.cast::<FixedState>().as_ptr().read() };
+    // SAFETY: the launcher wrote a FixedState into this chunk before registering us and only
+    // its atomic `worker_pid` changes afterwards; the chunk lives as long as the mapping.
+    let fixed = unsafe { chunk.cast::<FixedState>().as_ref() };
     if fixed.layout_version != LAYOUT_VERSION {
         ereport!(
             ERROR,
