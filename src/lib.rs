@@ -2,6 +2,10 @@
 //!
 //! See README.md for the SQL reference and docs/architecture.md for how it works.
 
+// pgrx's ErrorReport (what `#[pg_extern]` functions return to raise an ERROR with a chosen
+// SQLSTATE) is 200+ bytes; errors are the cold path, and boxing it would only be undone for pgrx.
+#![allow(clippy::result_large_err)]
+
 #[cfg(not(panic = "unwind"))]
 compile_error!(
     "pg_background must be built with panic = \"unwind\" (pgrx turns panics into ERRORs)"

@@ -70,9 +70,31 @@ mod tests {
 
     #[pg_test]
     fn detach_forgets_the_worker() {
-        let pid = launch("SELECT pg_sleep(0)");
-        Spi::run(&format!("SELECT pg_background_detach({pid})")).unwrap();
-        let again = Spi::run(&format!("SELECT pg_background_detach({pid})"));
-        assert!(again.is_err());
+        let pid = crate::launcher::launch("SELECT 1", 0).expect("launch");
+        assert!(crate::launcher::detach(pid).is_ok());
+        assert!(
+            matches!(crate::launcher::detach(pid), Err(crate::error::Error::NotAttached(p)) if p == pid)
+        );
+    }
+
+    #[pg_test]
+    fn finished_unread_workers_do_not_count_against_max_workers() {
+        Spi::run("SET pg_background.max_workers = 1").unwrap();
+        let first = crate::launcher::launch("SELECT 1", 0).expect("first launch");
+        // wait (bounded) for the worker to finish; its result stays unread
+        let mut tries = 0;
+        while crate::launcher::running() > 0 {
+            tries += 1;
+            assert!(tries < 10_000, "worker did not finish");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let second = crate::launcher::launch("SELECT 2", 0).expect("second launch");
+        assert_ne!(first, second);
+        for (pid, want) in [(first, 1), (second, 2)] {
+            let got = Spi::get_one::<i32>(&format!(
+                "SELECT * FROM pg_background_result({pid}) AS (r int)"
+            ));
+            assert_eq!(got, Ok(Some(want)));
+        }
     }
 }

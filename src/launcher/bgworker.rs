@@ -96,6 +96,7 @@ mod tests {
         let mut buf = [1 as core::ffi::c_char; 4];
         fill(&mut buf, "aéé"); // 'a' + 2 bytes + 2 bytes; room for 3 bytes
         assert_eq!(buf[3], 0);
-        assert_eq!(&buf[..3], &[b'a' as _, 0xC3u8 as _, 0xA9u8 as _]);
+        let expected: [core::ffi::c_char; 3] = [b'a' as _, 0xC3u8 as _, 0xA9u8 as _];
+        assert_eq!(&buf[..3], &expected);
     }
 }

@@ -87,6 +87,7 @@ pub fn launch(sql: &str, queue_size: i32) -> Result<i32, Error> {
         });
     }
     let pid = fixed.worker_pid.load(Ordering::Acquire);
+    let fixed = core::ptr::NonNull::from(fixed);
 
     let segment = segment.pin_mapping();
     // SAFETY: reading the current user at launch.
@@ -94,6 +95,7 @@ pub fn launch(sql: &str, queue_size: i32) -> Result<i32, Error> {
     registry::insert(Entry {
         pid,
         owner,
+        fixed,
         queue: receiver,
         _segment: segment,
         worker,
@@ -116,6 +118,7 @@ fn write_fixed_state<'seg>(toc: &Toc<'seg>) -> &'seg FixedState {
             sec_context,
             launcher_pid: pg_sys::MyProcPid,
             worker_pid: core::sync::atomic::AtomicI32::new(0),
+            worker_done: core::sync::atomic::AtomicBool::new(false),
         }
     };
     let chunk = toc.allocate(TocKey::Fixed, core::mem::size_of::<FixedState>());
@@ -125,6 +128,12 @@ fn write_fixed_state<'seg>(toc: &Toc<'seg>) -> &'seg FixedState {
         chunk.cast::<FixedState>().as_ptr().write(fixed);
         chunk.cast::<FixedState>().as_ref()
     }
+}
+
+/// Number of this session's workers that still run (see [`registry::running`]).
+#[cfg(any(test, feature = "pg_test"))]
+pub fn running() -> usize {
+    registry::running()
 }
 
 /// Stop tracking `pid`: the worker goes on and commits; its further output is discarded.

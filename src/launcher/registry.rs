@@ -9,8 +9,10 @@ use super::bgworker::{WorkerHandle, WorkerStatus};
 use crate::error::Error;
 use crate::shm::dsm::PinnedSegment;
 use crate::shm::mq::MqReceiver;
+use crate::shm::FixedState;
 use core::mem::ManuallyDrop;
 use core::ptr::NonNull;
+use core::sync::atomic::Ordering;
 use pgrx::pg_sys;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -112,12 +114,24 @@ pub struct Entry {
     pub pid: i32,
     /// Current user at launch; only roles with its privileges may touch the entry.
     pub owner: pg_sys::Oid,
+    /// The job's fixed state, inside `_segment`.
+    pub fixed: NonNull<FixedState>,
     pub queue: MqReceiver,
     /// Held for its `Drop`: the mapping lives as long as the entry.
     pub _segment: PinnedSegment,
     pub worker: WorkerHandle,
     /// Held for its `Drop`, last: the queue and worker handles live in it.
     pub _context: JobContext,
+}
+
+impl Entry {
+    /// Whether the worker has detached from its segment (it is finishing or gone).
+    pub fn worker_done(&self) -> bool {
+        // SAFETY: `fixed` points into the segment this entry keeps mapped.
+        unsafe { self.fixed.as_ref() }
+            .worker_done
+            .load(Ordering::Acquire)
+    }
 }
 
 /// Store a new entry. An old entry under the same PID belongs to a worker that has exited
@@ -158,6 +172,7 @@ pub fn running() -> usize {
     REGISTRY.with(|r| {
         r.borrow()
             .values()
+            .filter(|e| !e.worker_done())
             .filter(|e| {
                 matches!(
                     e.worker.status(),

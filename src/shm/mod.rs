@@ -50,6 +50,10 @@ pub struct FixedState {
     pub launcher_pid: i32,
     /// Written by the worker.
     pub worker_pid: core::sync::atomic::AtomicI32,
+    /// Set by the worker when it detaches from the segment, on every way out (normal end,
+    /// ERROR, FATAL). A finished worker is no longer counted against
+    /// `pg_background.max_workers`, even before the postmaster has noticed its exit.
+    pub worker_done: core::sync::atomic::AtomicBool,
 }
 
 /// The library the postmaster loads into each worker (the `.so` name, as `module_pathname`).

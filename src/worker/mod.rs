@@ -13,11 +13,10 @@ use crate::shm::dsm::DsmSegment;
 use crate::shm::toc::Toc;
 use crate::shm::{mq, FixedState, TocKey, LAYOUT_VERSION};
 use core::ffi::CStr;
+use core::sync::atomic::Ordering;
 use error_capture::ErrorCapture;
-use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
 use pgrx::PgTryBuilder;
-use core::sync::atomic::Ordering;
 use std::panic::AssertUnwindSafe;
 
 /// Entry point named in `bgw_function_name`; `bgw_main_arg` carries the segment's handle.
@@ -53,7 +52,9 @@ pub extern "C-unwind" fn pg_background_worker_main(arg: pg_sys::Datum) {
     };
     let fixed = read_fixed_state(&toc);
     // SAFETY: reading our own PID.
-    fixed.worker_pid.store(unsafe { pg_sys::MyProcPid }, Ordering::Release);
+    fixed
+        .worker_pid
+        .store(unsafe { pg_sys::MyProcPid }, Ordering::Release);
     let queue = toc.lookup(TocKey::Queue).unwrap_or_else(|| missing_data());
     let sql = toc.lookup(TocKey::Sql).unwrap_or_else(|| missing_data());
     // SAFETY: the launcher copied the SQL text with its terminating NUL into this chunk, and
@@ -63,10 +64,13 @@ pub extern "C-unwind" fn pg_background_worker_main(arg: pg_sys::Datum) {
 
     // From here on, errors and notices go to the launcher.
     let capture = ErrorCapture::install();
-    let outcome = PgTryBuilder::new(AssertUnwindSafe(|| run(&toc, fixed, sql)))
-        .catch_others(|caught| Err(caught))
-        .execute();
-    if let Err(caught) = outcome {
+    let failure = PgTryBuilder::new(AssertUnwindSafe(|| {
+        run(&toc, fixed, sql);
+        None
+    }))
+    .catch_others(Some)
+    .execute();
+    if let Some(caught) = failure {
         execute::report_failure(caught, &capture, sql);
     }
     drop(capture);
@@ -99,7 +103,7 @@ fn read_fixed_state<'seg>(toc: &Toc<'seg>) -> &'seg FixedState {
     fixed
 }
 
-fn run(toc: &Toc<'_>, fixed: &FixedState, sql: &CStr) -> Result<(), CaughtError> {
+fn run(toc: &Toc<'_>, fixed: &FixedState, sql: &CStr) {
     // SAFETY: plain call; the launcher's database and login role are OIDs it resolved itself.
     // BYPASS_ALLOWCONN as the C extension: the launcher is already connected to this database.
     unsafe {
@@ -118,5 +122,4 @@ fn run(toc: &Toc<'_>, fixed: &FixedState, sql: &CStr) -> Result<(), CaughtError>
         pg_sys::CommitTransactionCommand();
     }
     execute::run_string(sql, fixed);
-    Ok(())
 }

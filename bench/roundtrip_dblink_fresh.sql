@@ -1,0 +1,1 @@
+SELECT * FROM dblink('@CONN@', 'SELECT 2+2') AS (r int);

@@ -1,0 +1,112 @@
+//! Resources return to where they started: memory, DSM segments, worker processes.
+
+use session_tests::*;
+
+/// Peak resident memory of a server process, from /proc (tests run on the server's machine).
+fn peak_rss_kb(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmHWM in /proc/<pid>/status")
+}
+
+fn dsm_segments() -> usize {
+    std::fs::read_dir("/dev/shm")
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("PostgreSQL."))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn reading_100_mb_keeps_the_launcher_memory_bounded() {
+    let mut a = connect();
+    let pid = backend_pid(&mut a);
+    a.batch_execute("SET work_mem = '4MB'").unwrap();
+    // warm up, so that caches and the library are counted in the baseline
+    a.query(
+        "SELECT * FROM pg_background_result(pg_background_launch('SELECT 1')) AS (r int)",
+        &[],
+    )
+    .unwrap();
+    let before = peak_rss_kb(pid);
+    let row = a
+        .query_one(
+            "SELECT count(*), sum(length(r)) FROM pg_background_result(pg_background_launch(
+               'SELECT repeat(''x'', 1000) FROM generate_series(1, 100000)')) AS (r text)",
+            &[],
+        )
+        .unwrap();
+    assert_eq!(row.get::<_, i64>(0), 100_000);
+    assert_eq!(row.get::<_, i64>(1), 100_000_000);
+    let growth_mb = (peak_rss_kb(pid) - before) / 1024;
+    // the result is 100 MB; what may stay resident is the queue, work_mem and overheads
+    assert!(
+        growth_mb < 40,
+        "launcher peak RSS grew by {growth_mb} MB reading a 100 MB result"
+    );
+}
+
+#[test]
+fn thousand_launches_leave_no_memory_segment_or_worker_behind() {
+    let mut a = connect();
+    let mut observer = connect();
+    let registry_bytes = |c: &mut postgres::Client| -> i64 {
+        c.query_one(
+            "SELECT coalesce(sum(total_bytes), 0)::int8 FROM pg_backend_memory_contexts
+              WHERE name LIKE 'pg_background%'",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+    };
+    let round = |c: &mut postgres::Client| {
+        for i in 0..100 {
+            if i % 2 == 0 {
+                let r: i32 = c
+                    .query_one(
+                        "SELECT * FROM pg_background_result(pg_background_launch('SELECT 1')) AS (r int)",
+                        &[],
+                    )
+                    .unwrap()
+                    .get(0);
+                assert_eq!(r, 1);
+            } else {
+                c.execute(
+                    "SELECT pg_background_detach(pg_background_launch('SELECT 1'))",
+                    &[],
+                )
+                .unwrap();
+            }
+        }
+    };
+    round(&mut a);
+    let workers = |o: &mut postgres::Client| -> i64 {
+        o.query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_background'
+                AND query = 'SELECT 1'",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+    };
+    wait_for("warm-up workers to exit", || workers(&mut observer) == 0);
+    let bytes = registry_bytes(&mut a);
+    let segments = dsm_segments();
+    for _ in 0..10 {
+        round(&mut a);
+    }
+    wait_for("all workers to exit", || workers(&mut observer) == 0);
+    assert_eq!(
+        registry_bytes(&mut a),
+        bytes,
+        "session memory of pg_background grew"
+    );
+    wait_for("DSM segments back to the baseline", || {
+        dsm_segments() <= segments
+    });
+}

@@ -1,0 +1,360 @@
+//! What one session cannot show: other sessions watching, cancelling and disconnecting.
+
+use postgres::fallible_iterator::FallibleIterator;
+use session_tests::*;
+
+/// A table of its own for each test.
+fn table(c: &mut postgres::Client, name: &str) {
+    c.batch_execute(&format!(
+        "DROP TABLE IF EXISTS {name}; CREATE TABLE {name}(v int)"
+    ))
+    .unwrap();
+}
+
+fn count(c: &mut postgres::Client, name: &str) -> i64 {
+    c.query_one(&format!("SELECT count(*) FROM {name}"), &[])
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn running_job_is_visible_in_pg_stat_activity() {
+    let mut a = connect();
+    let mut observer = connect();
+    let key = lock_key();
+    a.execute("SELECT pg_advisory_lock($1)", &[&key]).unwrap();
+    let sql = format!("SELECT pg_advisory_lock({key})::text");
+    let worker = launch(&mut a, &sql);
+    wait_for(
+        "worker waiting on the advisory lock",
+        || matches!(activity(&mut observer, worker), Some((_, _, Some(w), _)) if w == "advisory"),
+    );
+    let (backend_type, query, _, user) = activity(&mut observer, worker).unwrap();
+    assert_eq!(backend_type, "pg_background");
+    assert_eq!(query, sql);
+    assert_eq!(user, "postgres");
+    a.execute("SELECT pg_advisory_unlock($1)", &[&key]).unwrap();
+    let rows = a
+        .query(
+            &format!("SELECT * FROM pg_background_result({worker}) AS (r text)"),
+            &[],
+        )
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    wait_for("worker gone after its result was read", || {
+        !alive(&mut observer, worker)
+    });
+}
+
+#[test]
+fn detached_job_goes_on_and_commits() {
+    let mut a = connect();
+    let mut observer = connect();
+    table(&mut a, "s_detach");
+    let key = lock_key();
+    a.execute("SELECT pg_advisory_lock($1)", &[&key]).unwrap();
+    let worker = launch(
+        &mut a,
+        &format!("SELECT pg_advisory_lock({key}); INSERT INTO s_detach VALUES (1)"),
+    );
+    a.execute("SELECT pg_background_detach($1)", &[&worker])
+        .unwrap();
+    assert!(
+        alive(&mut observer, worker),
+        "detach must not stop the worker"
+    );
+    assert_eq!(count(&mut observer, "s_detach"), 0);
+    a.execute("SELECT pg_advisory_unlock($1)", &[&key]).unwrap();
+    wait_for("the detached job's insert", || {
+        count(&mut observer, "s_detach") == 1
+    });
+    let err = a
+        .query(
+            &format!("SELECT * FROM pg_background_result({worker}) AS (r text)"),
+            &[],
+        )
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "42704");
+}
+
+#[test]
+fn launcher_disconnect_leaves_running_jobs_to_finish() {
+    let mut holder = connect();
+    let mut observer = connect();
+    table(&mut observer, "s_disconnect");
+    let key = lock_key();
+    holder
+        .execute("SELECT pg_advisory_lock($1)", &[&key])
+        .unwrap();
+    let worker = {
+        let mut a = connect();
+        let w = launch(
+            &mut a,
+            &format!("SELECT pg_advisory_lock({key}); INSERT INTO s_disconnect VALUES (1)"),
+        );
+        wait_for(
+            "worker waiting on the lock",
+            || matches!(activity(&mut observer, w), Some((_, _, Some(e), _)) if e == "advisory"),
+        );
+        w
+        // `a` disconnects here
+    };
+    assert!(alive(&mut observer, worker));
+    holder
+        .execute("SELECT pg_advisory_unlock($1)", &[&key])
+        .unwrap();
+    wait_for("the orphaned job's insert", || {
+        count(&mut observer, "s_disconnect") == 1
+    });
+    wait_for("the orphaned worker's exit", || {
+        !alive(&mut observer, worker)
+    });
+}
+
+#[test]
+fn launcher_disconnect_unblocks_a_job_on_a_full_queue() {
+    let mut observer = connect();
+    let worker = {
+        let mut a = connect();
+        let w: i32 = a
+            .query_one(
+                "SELECT pg_background_launch('SELECT g FROM generate_series(1, 1000000) g', 1024)",
+                &[],
+            )
+            .unwrap()
+            .get(0);
+        wait_for(
+            "worker blocked on its full queue",
+            || matches!(activity(&mut observer, w), Some((_, _, Some(e), _)) if e.starts_with("MessageQueue") || e == "MQPutMessage"),
+        );
+        w
+    };
+    wait_for("the worker to finish once nobody reads", || {
+        !alive(&mut observer, worker)
+    });
+}
+
+#[test]
+fn other_roles_and_other_sessions_cannot_touch_a_worker() {
+    let mut admin = connect();
+    admin
+        .batch_execute(
+            "DROP ROLE IF EXISTS s_owner; DROP ROLE IF EXISTS s_other;
+             CREATE ROLE s_owner LOGIN; CREATE ROLE s_other LOGIN;",
+        )
+        .unwrap();
+    let mut a = connect_as("s_owner");
+    let worker = launch(&mut a, "SELECT 41 + 1");
+    // another session, even a superuser's, does not have it
+    let err = admin
+        .query(
+            &format!("SELECT * FROM pg_background_result({worker}) AS (r int)"),
+            &[],
+        )
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "42704");
+    let err = admin
+        .execute("SELECT pg_background_detach($1)", &[&worker])
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "42704");
+    // in the same session, a role without the owner's privileges is refused
+    admin.execute("GRANT s_other TO postgres", &[]).unwrap();
+    drop(a);
+    let mut a = connect();
+    a.execute("SET ROLE s_owner", &[]).unwrap();
+    let worker = launch(&mut a, "SELECT 41 + 1");
+    a.execute("SET ROLE s_other", &[]).unwrap();
+    let err = a
+        .query(
+            &format!("SELECT * FROM pg_background_result({worker}) AS (r int)"),
+            &[],
+        )
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "42501");
+    assert_eq!(
+        err.as_db_error().unwrap().message(),
+        format!("permission denied for background worker with PID \"{worker}\"")
+    );
+    a.execute("SET ROLE s_owner", &[]).unwrap();
+    let r: i32 = a
+        .query_one(
+            &format!("SELECT * FROM pg_background_result({worker}) AS (r int)"),
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(r, 42);
+    // the worker ran as the login role with the owner as current user
+    a.execute("RESET ROLE", &[]).unwrap();
+    drop(a);
+    let mut b = connect_as("s_owner");
+    let who: String = b
+        .query_one(
+            "SELECT * FROM pg_background_result(pg_background_launch(
+               'SELECT session_user || ''/'' || current_user')) AS (r text)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(who, "s_owner/s_owner");
+}
+
+#[test]
+fn pg_cancel_backend_on_the_worker_gives_57014() {
+    let mut a = connect();
+    let mut b = connect();
+    let key = lock_key();
+    a.execute("SELECT pg_advisory_lock($1)", &[&key]).unwrap();
+    let worker = launch(&mut a, &format!("SELECT pg_advisory_lock({key})::text"));
+    wait_for(
+        "worker waiting on the lock",
+        || matches!(activity(&mut b, worker), Some((_, _, Some(e), _)) if e == "advisory"),
+    );
+    let ok: bool = b
+        .query_one("SELECT pg_cancel_backend($1)", &[&worker])
+        .unwrap()
+        .get(0);
+    assert!(ok);
+    let err = a
+        .query(
+            &format!("SELECT * FROM pg_background_result({worker}) AS (r text)"),
+            &[],
+        )
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "57014");
+    assert_eq!(
+        err.as_db_error().unwrap().message(),
+        "canceling statement due to user request"
+    );
+    assert_eq!(
+        err.as_db_error().unwrap().where_(),
+        Some(format!("background worker, pid {worker}").as_str())
+    );
+    a.execute("SELECT pg_advisory_unlock($1)", &[&key]).unwrap();
+}
+
+#[test]
+fn pg_terminate_backend_on_the_worker_gives_57p01() {
+    let mut a = connect();
+    let mut b = connect();
+    let key = lock_key();
+    a.execute("SELECT pg_advisory_lock($1)", &[&key]).unwrap();
+    let worker = launch(&mut a, &format!("SELECT pg_advisory_lock({key})::text"));
+    wait_for(
+        "worker waiting on the lock",
+        || matches!(activity(&mut b, worker), Some((_, _, Some(e), _)) if e == "advisory"),
+    );
+    let ok: bool = b
+        .query_one("SELECT pg_terminate_backend($1)", &[&worker])
+        .unwrap()
+        .get(0);
+    assert!(ok);
+    let err = a
+        .query(
+            &format!("SELECT * FROM pg_background_result({worker}) AS (r text)"),
+            &[],
+        )
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "57P01");
+    a.execute("SELECT pg_advisory_unlock($1)", &[&key]).unwrap();
+}
+
+#[test]
+fn cancelling_the_reader_leaves_the_job_and_the_session_alive() {
+    let mut holder = connect();
+    let mut observer = connect();
+    table(&mut observer, "s_reader_cancel");
+    let key = lock_key();
+    holder
+        .execute("SELECT pg_advisory_lock($1)", &[&key])
+        .unwrap();
+    let mut a = connect();
+    let reader_pid = backend_pid(&mut a);
+    let worker = launch(
+        &mut a,
+        &format!("SELECT pg_advisory_lock({key}); INSERT INTO s_reader_cancel VALUES (1)"),
+    );
+    let reading = std::thread::spawn(move || {
+        let err = a
+            .query(
+                &format!("SELECT * FROM pg_background_result({worker}) AS (r text)"),
+                &[],
+            )
+            .unwrap_err();
+        (a, sqlstate(&err))
+    });
+    wait_for(
+        "the reader waiting on the queue",
+        || matches!(activity(&mut observer, reader_pid), Some((_, _, Some(e), _)) if e == "MessageQueueReceive"),
+    );
+    let ok: bool = observer
+        .query_one("SELECT pg_cancel_backend($1)", &[&reader_pid])
+        .unwrap()
+        .get(0);
+    assert!(ok);
+    let (mut a, state) = reading.join().unwrap();
+    assert_eq!(state, "57014");
+    // the session goes on; the worker goes on and commits
+    let one: i32 = a.query_one("SELECT 1", &[]).unwrap().get(0);
+    assert_eq!(one, 1);
+    assert!(alive(&mut observer, worker));
+    holder
+        .execute("SELECT pg_advisory_unlock($1)", &[&key])
+        .unwrap();
+    wait_for("the job's insert after its reader was cancelled", || {
+        count(&mut observer, "s_reader_cancel") == 1
+    });
+    // the aborted read forgot the worker
+    let err = a
+        .query(
+            &format!("SELECT * FROM pg_background_result({worker}) AS (r text)"),
+            &[],
+        )
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "42704");
+}
+
+#[test]
+fn create_index_concurrently_runs_in_a_worker() {
+    let mut a = connect();
+    let mut observer = connect();
+    table(&mut a, "s_cic");
+    a.execute("INSERT INTO s_cic SELECT generate_series(1, 1000)", &[])
+        .unwrap();
+    let worker = launch(&mut a, "CREATE INDEX CONCURRENTLY s_cic_v ON s_cic(v)");
+    a.execute("SELECT pg_background_detach($1)", &[&worker])
+        .unwrap();
+    wait_for("the concurrently built index to be valid", || {
+        observer
+            .query_opt(
+                "SELECT 1 FROM pg_index WHERE indexrelid = 's_cic_v'::regclass AND indisvalid",
+                &[],
+            )
+            .map(|r| r.is_some())
+            .unwrap_or(false)
+    });
+}
+
+#[test]
+fn notifications_of_the_worker_reach_a_listening_launcher() {
+    let mut a = connect();
+    a.batch_execute("LISTEN s_channel").unwrap();
+    let tag: String = a
+        .query_one(
+            "SELECT * FROM pg_background_result(pg_background_launch(
+               'SELECT pg_notify(''s_channel'', ''from worker'')::text')) AS (r text)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(tag, "");
+    let mut got = None;
+    wait_for("the notification", || {
+        a.batch_execute("SELECT 1").unwrap();
+        if let Some(n) = a.notifications().iter().next().unwrap() {
+            got = Some(n.payload().to_owned());
+        }
+        got.is_some()
+    });
+    assert_eq!(got.as_deref(), Some("from worker"));
+}
