@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Run every test of pg_background on a fresh machine of this kind (Debian 12, root):
-# formatting and lints, pure-Rust unit tests and #[pg_test]s (cargo pgrx test), the SQL contract
-# (pg_regress) and the multi-session tests against a throwaway cluster. Idempotent; ends with
-# one line "all: N passed, N failed".
+# formatting and lints once, then for each PostgreSQL version (default: 15 16 18, or those given
+# as arguments, e.g. `scripts/test.sh 15`): pure-Rust unit tests and #[pg_test]s
+# (cargo pgrx test), the SQL contract (pg_regress) and the multi-session tests against a
+# throwaway cluster. Idempotent; ends with one line "all: N passed, N failed".
 source "$(dirname "$0")/common.sh"
 source "$ROOT/scripts/regress.sh"
 cd "$ROOT"
+
+VERSIONS=("$@")
+[ ${#VERSIONS[@]} -gt 0 ] || read -r -a VERSIONS <<< "${PGBG_PG_VERSIONS:-${SUPPORTED_PG[*]}}"
 
 TOTAL_PASSED=0
 TOTAL_FAILED=0
@@ -13,11 +17,10 @@ FAILED_STEPS=()
 
 # count_cargo FILE: add up cargo's "test result:" lines
 count_cargo() {
-    local p f
-    p=$(grep -oE 'test result: [a-zA-Z]+\. [0-9]+ passed; [0-9]+ failed' "$1" | awk '{s+=$4} END {print s+0}')
-    f=$(grep -oE 'test result: [a-zA-Z]+\. [0-9]+ passed; [0-9]+ failed' "$1" | awk '{s+=$6} END {print s+0}')
-    TOTAL_PASSED=$((TOTAL_PASSED + p))
-    TOTAL_FAILED=$((TOTAL_FAILED + f))
+    local lines
+    lines=$(grep -oE 'test result: [a-zA-Z]+\. [0-9]+ passed; [0-9]+ failed' "$1" || true)
+    TOTAL_PASSED=$((TOTAL_PASSED + $(echo "$lines" | awk '{s+=$4} END {print s+0}')))
+    TOTAL_FAILED=$((TOTAL_FAILED + $(echo "$lines" | awk '{s+=$6} END {print s+0}')))
 }
 
 step() {  # step NAME COMMAND...: run, remember a failure, go on
@@ -29,6 +32,8 @@ step() {  # step NAME COMMAND...: run, remember a failure, go on
 }
 
 ensure_deps
+for v in "${VERSIONS[@]}"; do ensure_pg "$v"; done
+ensure_pgrx_init
 LOGS=$(mktemp -d /tmp/pg_background-test-logs.XXXXXX)
 
 step "cargo fmt --check" cargo fmt --all -- --check
@@ -36,20 +41,14 @@ step "cargo clippy" cargo clippy --locked --workspace --all-targets -- -D warnin
 
 # Unit tests and #[pg_test]s; pgrx starts its own cluster as `postgres`.
 pgrx_tests() {
-    local data
+    local data status=0
     data=$(mktemp -u /tmp/pgrx-test-data.XXXXXX)
-    local status=0
-    cargo pgrx test pg15 --runas postgres --pgdata "$data" 2>&1 | tee "$LOGS/pgrx.log" || status=$?
-    count_cargo "$LOGS/pgrx.log"
+    cargo pgrx test "pg$PG_MAJOR" --runas postgres --pgdata "$data" 2>&1 \
+        | tee "$LOGS/pgrx-$PG_MAJOR.log" || status=$?
+    count_cargo "$LOGS/pgrx-$PG_MAJOR.log"
     rm -rf "$data"
     return $status
 }
-step "cargo pgrx test (unit tests and #[pg_test])" pgrx_tests
-
-# `cargo pgrx test` left its test build installed; install the real one.
-step "install" install_extension
-
-start_cluster "${PGBG_TEST_PORT:-55433}"
 
 regress() {
     local status=0
@@ -58,21 +57,29 @@ regress() {
     TOTAL_FAILED=$((TOTAL_FAILED + REGRESS_FAILED))
     return $status
 }
-step "pg_regress (SQL contract)" regress
 
 session_tests() {
     psql_ -d postgres -c "DROP DATABASE IF EXISTS pgbg_sessions" -c "CREATE DATABASE pgbg_sessions"
     psql_ -d pgbg_sessions -c "CREATE EXTENSION pg_background"
     local status=0
     PGBG_TEST_DB=pgbg_sessions cargo test --locked -p session-tests -- --test-threads=4 2>&1 \
-        | tee "$LOGS/sessions.log" || status=$?
-    count_cargo "$LOGS/sessions.log"
+        | tee "$LOGS/sessions-$PG_MAJOR.log" || status=$?
+    count_cargo "$LOGS/sessions-$PG_MAJOR.log"
     return $status
 }
-step "multi-session tests" session_tests
 
-stop_cluster
-log "summary"
+for v in "${VERSIONS[@]}"; do
+    use_pg "$v"
+    step "PostgreSQL $v: cargo pgrx test (unit tests and #[pg_test])" pgrx_tests
+    # `cargo pgrx test` left its test build installed; install the real one.
+    step "PostgreSQL $v: install" install_extension
+    start_cluster "${PGBG_TEST_PORT:-55433}"
+    step "PostgreSQL $v: pg_regress (SQL contract)" regress
+    step "PostgreSQL $v: multi-session tests" session_tests
+    stop_cluster
+done
+
+log "summary (PostgreSQL ${VERSIONS[*]})"
 if [ ${#FAILED_STEPS[@]} -gt 0 ]; then
     printf 'failed step: %s\n' "${FAILED_STEPS[@]}"
     # a failed step that ran no counted test still counts as one failure

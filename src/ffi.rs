@@ -132,3 +132,20 @@ pub unsafe fn tuple_desc_attr(
         (*desc).attrs.as_mut_ptr().add(i)
     }
 }
+
+/// `pqsignal`: PostgreSQL 18 made it a macro for `pqsignal_be`, which returns nothing.
+///
+/// # Safety
+/// `handler` is async-signal-safe.
+pub unsafe fn set_signal_handler(signo: c_int, handler: unsafe extern "C-unwind" fn(c_int)) {
+    #[cfg(not(feature = "pg18"))]
+    // SAFETY: the caller's contract.
+    unsafe {
+        pg_sys::pqsignal(signo, Some(handler));
+    }
+    #[cfg(feature = "pg18")]
+    // SAFETY: the caller's contract.
+    unsafe {
+        pg_sys::pqsignal_be(signo, Some(handler));
+    }
+}

@@ -27,7 +27,7 @@ pub extern "C-unwind" fn pg_background_worker_main(arg: pg_sys::Datum) {
     // statement is interrupted at the next CHECK_FOR_INTERRUPTS, as in any backend) and
     // creating our top-level resource owner are what parallel workers do first.
     unsafe {
-        pg_sys::pqsignal(pg_sys::SIGTERM as i32, Some(crate::ffi::die));
+        crate::ffi::set_signal_handler(pg_sys::SIGTERM as i32, crate::ffi::die);
         pg_sys::BackgroundWorkerUnblockSignals();
         pg_sys::CurrentResourceOwner =
             pg_sys::ResourceOwnerCreate(core::ptr::null_mut(), c"pg_background".as_ptr());
