@@ -70,6 +70,13 @@ impl WorkerHandle {
         self.handle
     }
 
+    /// Ask the postmaster to stop the worker (SIGTERM through the postmaster, for exactly this
+    /// registration; never SIGKILL).
+    pub fn terminate(&self) {
+        // SAFETY: live handle; the postmaster checks the slot's generation.
+        unsafe { pg_sys::TerminateBackgroundWorker(self.handle.as_ptr()) };
+    }
+
     /// Current state, without waiting.
     pub fn status(&self) -> WorkerStatus {
         let mut pid = 0;
@@ -80,6 +87,32 @@ impl WorkerHandle {
             pg_sys::BgwHandleStatus::BGWH_NOT_YET_STARTED => WorkerStatus::NotYetStarted,
             pg_sys::BgwHandleStatus::BGWH_POSTMASTER_DIED => WorkerStatus::PostmasterDied,
             _ => WorkerStatus::Stopped,
+        }
+    }
+}
+
+/// Terminates the worker when dropped, unless disarmed: armed from registration until the job
+/// is filed in the registry, so that an ERROR or a cancel in between (e.g. Ctrl-C while waiting
+/// for the worker to attach) does not leave a job running that nobody tracks.
+pub struct TerminateOnDrop<'a> {
+    worker: &'a WorkerHandle,
+    armed: bool,
+}
+
+impl<'a> TerminateOnDrop<'a> {
+    pub fn arm(worker: &'a WorkerHandle) -> Self {
+        Self { worker, armed: true }
+    }
+
+    pub fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for TerminateOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.worker.terminate();
         }
     }
 }

@@ -17,7 +17,7 @@ use crate::shm::dsm::{DsmSegment, Segment};
 use crate::shm::mq::{self, MqReceiver};
 use crate::shm::toc::{Toc, TocEstimator};
 use crate::shm::{FixedState, TocKey, LAYOUT_VERSION};
-use bgworker::{WorkerHandle, WorkerStatus};
+use bgworker::{TerminateOnDrop, WorkerHandle, WorkerStatus};
 use core::sync::atomic::Ordering;
 use pgrx::pg_sys;
 use registry::{Entry, JobContext};
@@ -78,6 +78,7 @@ pub fn launch(sql: &str, queue_size: i32) -> Result<i32, Error> {
         let worker = WorkerHandle::register(segment.handle())?;
         Ok((receiver, worker))
     })?;
+    let guard = TerminateOnDrop::arm(&worker);
     receiver.watch_worker(worker.as_ptr());
     // Attached means started, and the PID is known, even if the worker has already finished.
     if receiver.wait_for_attach().is_err() {
@@ -89,6 +90,7 @@ pub fn launch(sql: &str, queue_size: i32) -> Result<i32, Error> {
     let pid = fixed.worker_pid.load(Ordering::Acquire);
     let fixed = core::ptr::NonNull::from(fixed);
 
+    guard.disarm();
     let segment = segment.pin_mapping();
     // SAFETY: reading the current user at launch.
     let owner = unsafe { pg_sys::GetUserId() };

@@ -19,11 +19,22 @@ SELECT sum(r) FROM generate_series(1, 20) g,
   LATERAL pg_background_result(pg_background_launch('SELECT 1')) AS (r int);
 -- pg_background.max_workers counts running workers: a finished worker whose result is unread
 -- does not block a launch (fixed: the C extension counted it), and its result stays readable
+-- (each job first waits on a lock we hold, so that it is surely connected and visible; once it
+-- has left pg_stat_activity it has also detached from its shared memory)
 CREATE TEMP TABLE unread(n int, pid int);
-INSERT INTO unread SELECT 1, pg_background_launch('SELECT 10');
-SELECT wait_until('NOT EXISTS (SELECT FROM pg_stat_activity a JOIN unread u USING (pid))');
-INSERT INTO unread SELECT 2, pg_background_launch('SELECT 20');
-SELECT wait_until('NOT EXISTS (SELECT FROM pg_stat_activity a JOIN unread u USING (pid))');
+CREATE FUNCTION unread_job(n int, value int) RETURNS bool LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_advisory_lock(4243);
+  INSERT INTO unread SELECT n, pg_background_launch(
+    format('SELECT pg_advisory_lock(4243); SELECT %s', value));
+  PERFORM wait_until(format('EXISTS (SELECT FROM pg_stat_activity a JOIN unread u USING (pid)
+                             WHERE u.n = %s AND a.wait_event = ''advisory'')', n));
+  PERFORM pg_advisory_unlock(4243);
+  RETURN wait_until(format('NOT EXISTS (SELECT FROM pg_stat_activity a JOIN unread u USING (pid)
+                            WHERE u.n = %s)', n));
+END$$;
+SELECT unread_job(1, 10);
+SELECT unread_job(2, 20);
 INSERT INTO unread SELECT 3, pg_background_launch('SELECT 30');
 SELECT n, r FROM unread, LATERAL pg_background_result(unread.pid) AS (r int) ORDER BY n;
 -- but running ones do count
