@@ -101,7 +101,10 @@ pub struct TerminateOnDrop<'a> {
 
 impl<'a> TerminateOnDrop<'a> {
     pub fn arm(worker: &'a WorkerHandle) -> Self {
-        Self { worker, armed: true }
+        Self {
+            worker,
+            armed: true,
+        }
     }
 
     pub fn disarm(mut self) {
