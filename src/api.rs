@@ -1,9 +1,21 @@
 //! The SQL-callable functions: validate arguments, call the launcher, map errors. Safe Rust.
 #![forbid(unsafe_code)]
 
-use crate::launcher;
+use crate::launcher::{self, Cookie, LaunchOptions};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
+use pgrx::PgSqlErrorCode;
+
+pgrx::extension_sql!(
+    "CREATE TYPE pg_background_handle AS (pid int4, cookie int8);",
+    name = "handle_type",
+);
+
+type Handle = pgrx::composite_type!('static, "pg_background_handle");
+
+// ---------------------------------------------------------------------------------------------
+// The classic API (1.x v1)
+// ---------------------------------------------------------------------------------------------
 
 /// Start a background worker running `sql`; returns its PID.
 #[pg_extern(strict, volatile, parallel_unsafe)]
@@ -18,11 +30,115 @@ CREATE FUNCTION pg_background_result(pid int4) RETURNS SETOF record
     LANGUAGE C AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
 ")]
 fn pg_background_result(pid: i32, fcinfo: pg_sys::FunctionCallInfo) -> Result<(), ErrorReport> {
-    Ok(launcher::result::read(pid, fcinfo)?)
+    Ok(launcher::result::read(pid, Cookie::Ignore, fcinfo)?)
 }
 
 /// Stop tracking the worker; it goes on and commits, its output is discarded.
 #[pg_extern(strict, volatile, parallel_unsafe)]
 fn pg_background_detach(pid: i32) -> Result<(), ErrorReport> {
-    Ok(launcher::detach(pid)?)
+    Ok(launcher::detach(pid, Cookie::Ignore)?)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The handle API of 1.8 (`_v2`)
+// ---------------------------------------------------------------------------------------------
+
+fn handle(pid: i32, cookie: i64, fcinfo: pg_sys::FunctionCallInfo) -> Result<Handle, ErrorReport> {
+    // Built from the function's declared result type, so that it works whatever the
+    // extension's schema and the search_path.
+    fn internal(e: impl std::fmt::Display) -> ErrorReport {
+        ErrorReport::new(
+            PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            e.to_string(),
+            "pg_background",
+        )
+    }
+    let mut tuple =
+        Handle::new_composite_type_by_oid(launcher::result_type(fcinfo)).map_err(internal)?;
+    tuple.set_by_name("pid", pid).map_err(internal)?;
+    tuple.set_by_name("cookie", cookie).map_err(internal)?;
+    Ok(tuple)
+}
+
+/// Like `pg_background_launch`, returning a handle `(pid, cookie)`.
+#[pg_extern(strict, volatile, parallel_unsafe, requires = ["handle_type"])]
+fn pg_background_launch_v2(
+    sql: &str,
+    queue_size: default!(i32, 0),
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Result<pgrx::composite_type!('static, "pg_background_handle"), ErrorReport> {
+    let options = LaunchOptions {
+        with_cookie: true,
+        results_disabled: false,
+    };
+    let (pid, cookie) = launcher::launch_with(sql, queue_size, options)?;
+    handle(pid, cookie, fcinfo)
+}
+
+/// Fire and forget: the job's results, errors and notices are never readable.
+#[pg_extern(strict, volatile, parallel_unsafe, requires = ["handle_type"])]
+fn pg_background_submit_v2(
+    sql: &str,
+    queue_size: default!(i32, 0),
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Result<pgrx::composite_type!('static, "pg_background_handle"), ErrorReport> {
+    let options = LaunchOptions {
+        with_cookie: true,
+        results_disabled: true,
+    };
+    let (pid, cookie) = launcher::launch_with(sql, queue_size, options)?;
+    handle(pid, cookie, fcinfo)
+}
+
+/// `pg_background_result` with the handle's cookie checked.
+#[pg_extern(sql = "
+CREATE FUNCTION pg_background_result_v2(pid int4, cookie int8) RETURNS SETOF record
+    STRICT VOLATILE PARALLEL UNSAFE
+    LANGUAGE C AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+")]
+fn pg_background_result_v2(
+    pid: i32,
+    cookie: i64,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Result<(), ErrorReport> {
+    Ok(launcher::result::read(
+        pid,
+        Cookie::ForResult(cookie),
+        fcinfo,
+    )?)
+}
+
+/// `pg_background_detach` with the handle's cookie checked.
+#[pg_extern(strict, volatile, parallel_unsafe)]
+fn pg_background_detach_v2(pid: i32, cookie: i64) -> Result<(), ErrorReport> {
+    Ok(launcher::detach(pid, Cookie::ForControl(cookie))?)
+}
+
+/// Cancel the job (its reader gets 57014); returns at once. No effect on a stopped worker.
+#[pg_extern(strict, volatile, parallel_unsafe)]
+fn pg_background_cancel_v2(pid: i32, cookie: i64) -> Result<(), ErrorReport> {
+    Ok(launcher::cancel(pid, cookie)?)
+}
+
+/// Cancel, then wait up to `grace_ms` (0 – 3,600,000) for the worker to stop.
+#[pg_extern(strict, volatile, parallel_unsafe)]
+fn pg_background_cancel_v2_grace(pid: i32, cookie: i64, grace_ms: i32) -> Result<(), ErrorReport> {
+    Ok(launcher::cancel_with_grace(pid, cookie, grace_ms)?)
+}
+
+/// Wait until the worker has exited.
+#[pg_extern(strict, volatile, parallel_unsafe)]
+fn pg_background_wait_v2(pid: i32, cookie: i64) -> Result<(), ErrorReport> {
+    launcher::wait(pid, cookie, None)?;
+    Ok(())
+}
+
+/// Wait at most `timeout_ms` (0 – 86,400,000; 0 = one look); true if the worker has exited.
+#[pg_extern(strict, volatile, parallel_unsafe)]
+fn pg_background_wait_v2_timeout(
+    pid: i32,
+    cookie: i64,
+    timeout_ms: i32,
+) -> Result<bool, ErrorReport> {
+    Ok(launcher::wait(pid, cookie, Some(timeout_ms))?)
 }

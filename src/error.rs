@@ -21,6 +21,12 @@ pub enum Error {
     NoPostmaster,
     #[error("PID {0} is not attached to this session")]
     NotAttached(i32),
+    #[error("PID {0} is not attached to this session (cookie mismatch)")]
+    NotAttachedCookie(i32),
+    #[error("cookie mismatch for PID {0}")]
+    CookieMismatch(i32),
+    #[error("results are disabled for PID {0} (submitted via submit_v2)")]
+    ResultsDisabled(i32),
     #[error("permission denied for background worker with PID \"{0}\"")]
     PermissionDenied(i32),
     #[error("function returning record called in context that cannot accept type record")]
@@ -62,7 +68,9 @@ impl From<Error> for ErrorReport {
             Error::CouldNotRegister | Error::CouldNotStart | Error::NoPostmaster => {
                 Code::ERRCODE_INSUFFICIENT_RESOURCES
             }
-            Error::NotAttached(_) => Code::ERRCODE_UNDEFINED_OBJECT,
+            Error::NotAttached(_) | Error::NotAttachedCookie(_) => Code::ERRCODE_UNDEFINED_OBJECT,
+            Error::CookieMismatch(_) => Code::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            Error::ResultsDisabled(_) => Code::ERRCODE_FEATURE_NOT_SUPPORTED,
             Error::PermissionDenied(_) => Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
             Error::RecordContext | Error::SetContext | Error::CopyProtocol => {
                 Code::ERRCODE_FEATURE_NOT_SUPPORTED
@@ -95,6 +103,9 @@ impl From<Error> for ErrorReport {
             }
             Error::RecordContext => {
                 report.set_hint("Call it in FROM with a column definition list.")
+            }
+            Error::CookieMismatch(_) => {
+                report.set_hint("The worker may have been restarted or the handle is stale.")
             }
             Error::BadColumnCount(_) => {
                 report.set_hint(format!("Column count must be between 0 and {MAX_COLUMNS}."))

@@ -43,6 +43,9 @@ unsafe extern "C-unwind" {
     /// `tcop/tcopprot.h`: the SIGTERM handler of regular backends (sets ProcDiePending and the
     /// latch). A signal handler, so it cannot be guarded; it raises no error itself.
     pub fn die(signo: c_int);
+    /// `tcop/tcopprot.h`: the SIGINT handler of regular backends (sets QueryCancelPending and
+    /// the latch). A signal handler too.
+    pub fn StatementCancelHandler(signo: c_int);
 }
 
 /// Reserve a GUC prefix, so that `SET pg_background.bogus` fails (`MarkGUCPrefixReserved`,

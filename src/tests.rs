@@ -71,9 +71,9 @@ mod tests {
     #[pg_test]
     fn detach_forgets_the_worker() {
         let pid = crate::launcher::launch("SELECT 1", 0).expect("launch");
-        assert!(crate::launcher::detach(pid).is_ok());
+        assert!(crate::launcher::detach(pid, crate::launcher::Cookie::Ignore).is_ok());
         assert!(
-            matches!(crate::launcher::detach(pid), Err(crate::error::Error::NotAttached(p)) if p == pid)
+            matches!(crate::launcher::detach(pid, crate::launcher::Cookie::Ignore), Err(crate::error::Error::NotAttached(p)) if p == pid)
         );
     }
 

@@ -358,3 +358,49 @@ fn notifications_of_the_worker_reach_a_listening_launcher() {
     });
     assert_eq!(got.as_deref(), Some("from worker"));
 }
+
+#[test]
+fn cancel_with_grace_never_restarts_the_cluster() {
+    let mut a = connect();
+    let mut observer = connect();
+    let started: String = observer
+        .query_one("SELECT pg_postmaster_start_time()::text", &[])
+        .unwrap()
+        .get(0);
+    let key = lock_key();
+    a.execute("SELECT pg_advisory_lock($1)", &[&key]).unwrap();
+    let row = a
+        .query_one(
+            "SELECT (h).pid, (h).cookie FROM pg_background_launch_v2($1) h",
+            &[&format!("SELECT pg_advisory_lock({key})::text")],
+        )
+        .unwrap();
+    let (worker, cookie): (i32, i64) = (row.get(0), row.get(1));
+    wait_for(
+        "worker waiting on the lock",
+        || matches!(activity(&mut observer, worker), Some((_, _, Some(e), _)) if e == "advisory"),
+    );
+    a.execute(
+        "SELECT pg_background_cancel_v2_grace($1, $2, 10000)",
+        &[&worker, &cookie],
+    )
+    .unwrap();
+    assert!(
+        !alive(&mut observer, worker),
+        "grace returned while the worker still runs"
+    );
+    let err = a
+        .query(
+            &format!("SELECT * FROM pg_background_result_v2({worker}, {cookie}) AS (r text)"),
+            &[],
+        )
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "57014");
+    // the observer's session survived, and the postmaster did not restart the cluster
+    let now: String = observer
+        .query_one("SELECT pg_postmaster_start_time()::text", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(now, started);
+    a.execute("SELECT pg_advisory_unlock($1)", &[&key]).unwrap();
+}

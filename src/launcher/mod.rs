@@ -20,6 +20,7 @@ use crate::shm::{FixedState, TocKey, LAYOUT_VERSION};
 use bgworker::{TerminateOnDrop, WorkerHandle, WorkerStatus};
 use core::sync::atomic::Ordering;
 use pgrx::pg_sys;
+pub use registry::Cookie;
 use registry::{Entry, JobContext};
 
 /// The queue size a launch asked for, checked: `<= 0` means `pg_background.default_queue_size`.
@@ -39,8 +40,40 @@ fn effective_queue_size(requested: i32) -> Result<usize, Error> {
     Ok(size as usize)
 }
 
-/// Start a worker running `sql` and return its PID.
+/// How a job is launched.
+#[derive(Clone, Copy, Default)]
+pub struct LaunchOptions {
+    /// Handle API: give the job a random cookie.
+    pub with_cookie: bool,
+    /// `submit_v2`: nothing is sent back; the result cannot be read.
+    pub results_disabled: bool,
+}
+
+/// A random, non-zero cookie (`pg_strong_random`).
+fn new_cookie() -> i64 {
+    loop {
+        let mut bytes = [0u8; 8];
+        // SAFETY: fills the buffer we pass; false only if no random source is available.
+        let ok = unsafe { pg_sys::pg_strong_random(bytes.as_mut_ptr().cast(), bytes.len()) };
+        assert!(ok, "could not generate a random cookie");
+        let cookie = i64::from_ne_bytes(bytes);
+        if cookie != 0 {
+            return cookie;
+        }
+    }
+}
+
+/// Start a worker running `sql` and return its PID (classic API).
 pub fn launch(sql: &str, queue_size: i32) -> Result<i32, Error> {
+    launch_with(sql, queue_size, LaunchOptions::default()).map(|(pid, _)| pid)
+}
+
+/// Start a worker running `sql`; returns its PID and cookie (0 without `with_cookie`).
+pub fn launch_with(
+    sql: &str,
+    queue_size: i32,
+    options: LaunchOptions,
+) -> Result<(i32, i64), Error> {
     let queue_size = effective_queue_size(queue_size)?;
     let limit = guc::MAX_WORKERS.get();
     if registry::running() >= limit as usize {
@@ -61,7 +94,7 @@ pub fn launch(sql: &str, queue_size: i32) -> Result<i32, Error> {
     let context = JobContext::new();
     let segment = DsmSegment::create(size);
     let toc = Toc::create(&segment, size);
-    let fixed = write_fixed_state(&toc);
+    let fixed = write_fixed_state(&toc, options.results_disabled);
     let sql_chunk = toc.allocate(TocKey::Sql, sql.len() + 1);
     // SAFETY: the chunk has room for the text and its NUL; the text has no NUL inside (text).
     unsafe {
@@ -94,19 +127,22 @@ pub fn launch(sql: &str, queue_size: i32) -> Result<i32, Error> {
     let segment = segment.pin_mapping();
     // SAFETY: reading the current user at launch.
     let owner = unsafe { pg_sys::GetUserId() };
+    let cookie = if options.with_cookie { new_cookie() } else { 0 };
     registry::insert(Entry {
         pid,
         owner,
         fixed,
+        cookie,
+        results_disabled: options.results_disabled,
         queue: receiver,
         _segment: segment,
         worker,
         _context: context,
     });
-    Ok(pid)
+    Ok((pid, cookie))
 }
 
-fn write_fixed_state<'seg>(toc: &Toc<'seg>) -> &'seg FixedState {
+fn write_fixed_state<'seg>(toc: &Toc<'seg>, results_disabled: bool) -> &'seg FixedState {
     let mut current_user_id = pg_sys::Oid::INVALID;
     let mut sec_context = 0;
     // SAFETY: plain reads of this backend's identity.
@@ -119,6 +155,8 @@ fn write_fixed_state<'seg>(toc: &Toc<'seg>) -> &'seg FixedState {
             current_user_id,
             sec_context,
             launcher_pid: pg_sys::MyProcPid,
+            results_disabled,
+            cancel_requested: core::sync::atomic::AtomicBool::new(false),
             worker_pid: core::sync::atomic::AtomicI32::new(0),
             worker_done: core::sync::atomic::AtomicBool::new(false),
         }
@@ -132,6 +170,12 @@ fn write_fixed_state<'seg>(toc: &Toc<'seg>) -> &'seg FixedState {
     }
 }
 
+/// The declared result type of the calling SQL function.
+pub fn result_type(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Oid {
+    // SAFETY: fcinfo is the live call info of a SQL-callable function; flinfo is set by fmgr.
+    unsafe { pg_sys::get_func_rettype((*(*fcinfo).flinfo).fn_oid) }
+}
+
 /// Number of this session's workers that still run (see [`registry::running`]).
 #[cfg(any(test, feature = "pg_test"))]
 pub fn running() -> usize {
@@ -139,8 +183,79 @@ pub fn running() -> usize {
 }
 
 /// Stop tracking `pid`: the worker goes on and commits; its further output is discarded.
-pub fn detach(pid: i32) -> Result<(), Error> {
-    registry::check_access(pid)?;
+pub fn detach(pid: i32, cookie: Cookie) -> Result<(), Error> {
+    registry::check(pid, cookie)?;
     drop(registry::take(pid)?);
     Ok(())
+}
+
+fn stopped(e: &Entry) -> bool {
+    matches!(
+        e.worker.status(),
+        WorkerStatus::Stopped | WorkerStatus::PostmasterDied
+    )
+}
+
+/// `cancel_v2`: ask the worker to cancel its job (a reader then gets 57014), through the
+/// postmaster and the worker's own handle — never a signal to a bare PID, never SIGKILL. A
+/// worker that has already stopped is left alone, without error.
+pub fn cancel(pid: i32, cookie: i64) -> Result<(), Error> {
+    registry::check(pid, Cookie::ForControl(cookie))?;
+    registry::with_entry(pid, |e| {
+        if e.worker_done() || stopped(e) {
+            return;
+        }
+        e.fixed().cancel_requested.store(true, Ordering::Release);
+        e.worker.terminate();
+    })
+}
+
+/// Longest waits the 1.x API accepts.
+const MAX_GRACE_MS: i32 = 3_600_000;
+const MAX_WAIT_MS: i32 = 86_400_000;
+
+/// `cancel_v2_grace`: cancel, then wait up to `grace_ms` for the worker to stop. When the grace
+/// period ends first, return anyway (the C extension sent SIGKILL here, which makes the
+/// postmaster restart the whole cluster).
+pub fn cancel_with_grace(pid: i32, cookie: i64, grace_ms: i32) -> Result<(), Error> {
+    cancel(pid, cookie)?;
+    wait_stopped(pid, Some(grace_ms.clamp(0, MAX_GRACE_MS)))?;
+    Ok(())
+}
+
+/// `wait_v2` / `wait_v2_timeout`: wait until the worker process has exited (with a timeout,
+/// at most that long); true if it has. Interruptible; neither consumes nor detaches.
+pub fn wait(pid: i32, cookie: i64, timeout_ms: Option<i32>) -> Result<bool, Error> {
+    registry::check(pid, Cookie::ForControl(cookie))?;
+    wait_stopped(pid, timeout_ms.map(|t| t.clamp(0, MAX_WAIT_MS)))
+}
+
+fn wait_stopped(pid: i32, timeout_ms: Option<i32>) -> Result<bool, Error> {
+    // SAFETY: reading the clock.
+    let start = unsafe { pg_sys::GetCurrentTimestamp() };
+    loop {
+        if registry::with_entry(pid, stopped)? {
+            return Ok(true);
+        }
+        // SAFETY: reading the clock.
+        let elapsed_ms = (unsafe { pg_sys::GetCurrentTimestamp() } - start) / 1000;
+        let sleep_ms = match timeout_ms {
+            Some(t) if elapsed_ms >= i64::from(t) => return Ok(false),
+            Some(t) => i64::from(t) - elapsed_ms,
+            None => 1000,
+        };
+        // The postmaster sets our latch when the worker stops (bgw_notify_pid); the timeout
+        // only bounds each sleep.
+        // SAFETY: a wait on our own latch, then the interrupt check it calls for.
+        unsafe {
+            pg_sys::WaitLatch(
+                pg_sys::MyLatch,
+                (pg_sys::WL_LATCH_SET | pg_sys::WL_TIMEOUT | pg_sys::WL_EXIT_ON_PM_DEATH) as i32,
+                sleep_ms.clamp(1, 1000) as core::ffi::c_long,
+                pg_sys::PG_WAIT_EXTENSION,
+            );
+            pg_sys::ResetLatch(pg_sys::MyLatch);
+            pg_sys::check_for_interrupts!();
+        }
+    }
 }

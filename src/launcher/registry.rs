@@ -116,6 +116,10 @@ pub struct Entry {
     pub owner: pg_sys::Oid,
     /// The job's fixed state, inside `_segment`.
     pub fixed: NonNull<FixedState>,
+    /// 0 for the classic API; random and non-zero for the handle API.
+    pub cookie: i64,
+    /// Launched by `submit_v2`.
+    pub results_disabled: bool,
     pub queue: MqReceiver,
     /// Held for its `Drop`: the mapping lives as long as the entry.
     pub _segment: PinnedSegment,
@@ -127,10 +131,12 @@ pub struct Entry {
 impl Entry {
     /// Whether the worker has detached from its segment (it is finishing or gone).
     pub fn worker_done(&self) -> bool {
+        self.fixed().worker_done.load(Ordering::Acquire)
+    }
+
+    pub fn fixed(&self) -> &FixedState {
         // SAFETY: `fixed` points into the segment this entry keeps mapped.
         unsafe { self.fixed.as_ref() }
-            .worker_done
-            .load(Ordering::Acquire)
     }
 }
 
@@ -146,20 +152,42 @@ pub fn insert(entry: Entry) {
     drop(old);
 }
 
-/// Whether `pid` is ours and the current user may act on it.
-pub fn check_access(pid: i32) -> Result<(), Error> {
-    let owner = REGISTRY.with(|r| r.borrow().get(&pid).map(|e| e.owner));
-    let owner = owner.ok_or(Error::NotAttached(pid))?;
+/// How a cookie is checked, and which error a mismatch gives.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Cookie {
+    /// Classic API: by PID only.
+    Ignore,
+    /// `result_v2`: 42704 `… (cookie mismatch)`.
+    ForResult(i64),
+    /// Other `_v2` functions: 55000 `cookie mismatch for PID N`.
+    ForControl(i64),
+}
+
+/// Whether `pid` is ours and the current user may act on it, with the 1.x checks in their
+/// order: unknown PID, privileges, cookie.
+pub fn check(pid: i32, cookie: Cookie) -> Result<(), Error> {
+    let found = REGISTRY.with(|r| r.borrow().get(&pid).map(|e| (e.owner, e.cookie)));
+    let (owner, actual) = found.ok_or(Error::NotAttached(pid))?;
     // SAFETY: catalog look-up of role membership in a transaction.
     let allowed = unsafe { pg_sys::has_privs_of_role(pg_sys::GetUserId(), owner) };
-    if allowed {
-        Ok(())
-    } else {
-        Err(Error::PermissionDenied(pid))
+    if !allowed {
+        return Err(Error::PermissionDenied(pid));
+    }
+    match cookie {
+        Cookie::ForResult(c) if c != actual => Err(Error::NotAttachedCookie(pid)),
+        Cookie::ForControl(c) if c != actual => Err(Error::CookieMismatch(pid)),
+        _ => Ok(()),
     }
 }
 
-/// Remove and return the entry (after [`check_access`]).
+/// Run `f` on the entry of `pid` (after [`check`]).
+pub fn with_entry<R>(pid: i32, f: impl FnOnce(&Entry) -> R) -> Result<R, Error> {
+    REGISTRY
+        .with(|r| r.borrow().get(&pid).map(f))
+        .ok_or(Error::NotAttached(pid))
+}
+
+/// Remove and return the entry (after [`check`]).
 pub fn take(pid: i32) -> Result<Entry, Error> {
     REGISTRY
         .with(|r| r.borrow_mut().remove(&pid))

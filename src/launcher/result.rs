@@ -121,8 +121,15 @@ struct Reader {
 }
 
 /// Read all of `pid`'s output into the caller's result set.
-pub fn read(pid: i32, fcinfo: pg_sys::FunctionCallInfo) -> Result<(), Error> {
-    registry::check_access(pid)?;
+pub fn read(
+    pid: i32,
+    cookie: registry::Cookie,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Result<(), Error> {
+    registry::check(pid, cookie)?;
+    if registry::with_entry(pid, |e| e.results_disabled)? {
+        return Err(Error::ResultsDisabled(pid));
+    }
     let target = Target::from_call(fcinfo)?;
     // From here on the results are consumed: an error drops the entry (and detaches).
     let mut entry = registry::take(pid)?;

@@ -48,6 +48,12 @@ pub struct FixedState {
     pub sec_context: i32,
     /// For `pg_stat_activity` and messages.
     pub launcher_pid: i32,
+    /// `submit_v2`: the worker sends nothing through the queue, so it can never block on it.
+    pub results_disabled: bool,
+    /// Set by `cancel_v2` before it signals the worker: the worker's SIGTERM handler then
+    /// cancels the running statement (57014) instead of terminating the process, and a worker
+    /// that has not started the job yet does not start it.
+    pub cancel_requested: core::sync::atomic::AtomicBool,
     /// Written by the worker.
     pub worker_pid: core::sync::atomic::AtomicI32,
     /// Set by the worker when it detaches from the segment, on every way out (normal end,

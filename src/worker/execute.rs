@@ -17,6 +17,12 @@ use pgrx::prelude::*;
 /// Execute `sql` as the launcher's current user, commit, and send ReadyForQuery.
 pub fn run_string(sql: &CStr, fixed: &FixedState) {
     let sql_ptr = sql.as_ptr();
+    // submit_v2 jobs send nothing: not even command tags (their number is unbounded).
+    let dest = if fixed.results_disabled {
+        pg_sys::CommandDest::DestNone
+    } else {
+        pg_sys::CommandDest::DestRemote
+    };
     // SAFETY: we are connected and idle; everything below is the per-query sequence of
     // exec_simple_query on server APIs, with the SQL text alive for the whole call.
     unsafe {
@@ -50,7 +56,7 @@ pub fn run_string(sql: &CStr, fixed: &FixedState) {
         let count = list_length(parsetrees);
         for i in 0..count {
             let raw = list_nth(parsetrees, i).cast::<pg_sys::RawStmt>();
-            run_statement(raw, sql_ptr, count == 1, i + 1 == count);
+            run_statement(raw, sql_ptr, count == 1, i + 1 == count, dest);
         }
 
         if timeout > 0 {
@@ -61,7 +67,7 @@ pub fn run_string(sql: &CStr, fixed: &FixedState) {
         pg_sys::MemoryContextDelete(job_context);
         pg_sys::pgstat_report_activity(pg_sys::BackendState::STATE_IDLE, core::ptr::null());
         pg_sys::debug_query_string = core::ptr::null();
-        pg_sys::ReadyForQuery(pg_sys::CommandDest::DestRemote);
+        pg_sys::ReadyForQuery(dest);
     }
 }
 
@@ -115,13 +121,14 @@ unsafe fn run_statement(
     sql: *const c_char,
     top_level: bool,
     last: bool,
+    dest: pg_sys::CommandDest::Type,
 ) {
     // SAFETY: the sequence of exec_simple_query for one statement.
     unsafe {
         let stmt = (*raw).stmt;
         check_statement(stmt);
         let tag = pg_sys::CreateCommandTag(stmt);
-        pg_sys::BeginCommand(tag, pg_sys::CommandDest::DestRemote);
+        pg_sys::BeginCommand(tag, dest);
 
         let snapshot = pg_sys::analyze_requires_snapshot(raw);
         if snapshot {
@@ -152,13 +159,14 @@ unsafe fn run_statement(
         pg_sys::PortalStart(portal, core::ptr::null_mut(), 0, core::ptr::null_mut());
         set_result_formats(portal);
 
-        let dest = if last {
-            pg_sys::CommandDest::DestRemote
+        // Only the last statement's rows go to the launcher.
+        let rows_dest = if last {
+            dest
         } else {
             pg_sys::CommandDest::DestNone
         };
-        let receiver = pg_sys::CreateDestReceiver(dest);
-        if last {
+        let receiver = pg_sys::CreateDestReceiver(rows_dest);
+        if rows_dest == pg_sys::CommandDest::DestRemote {
             ffi::SetRemoteDestReceiverParams(receiver, portal);
         }
         let mut qc = pg_sys::QueryCompletion {
@@ -173,7 +181,7 @@ unsafe fn run_statement(
 
         // What exec_simple_query does between the statements of one implicit transaction.
         pg_sys::CommandCounterIncrement();
-        pg_sys::EndCommand(&qc, pg_sys::CommandDest::DestRemote, false);
+        pg_sys::EndCommand(&qc, dest, false);
     }
 }
 
@@ -216,7 +224,8 @@ fn has_send_function(type_id: pg_sys::Oid) -> bool {
 }
 
 /// Send the error that ended the job to the launcher, log it, and roll back.
-pub fn report_failure(caught: CaughtError, capture: &ErrorCapture, sql: &CStr) {
+/// `send` is false for submit_v2 jobs, whose output nobody reads.
+pub fn report_failure(caught: CaughtError, capture: &ErrorCapture, sql: &CStr, send: bool) {
     let report = match &caught {
         CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => r,
         CaughtError::RustPanic { ereport, .. } => ereport,
@@ -241,7 +250,9 @@ pub fn report_failure(caught: CaughtError, capture: &ErrorCapture, sql: &CStr) {
                 fields.cursor_position = 0;
                 fields.internal_query = Some(sql.to_string_lossy().into_owned());
             }
-            send_error(&fields);
+            if send {
+                send_error(&fields);
+            }
             // SAFETY: ThrowErrorData below ERROR only logs and returns; LOG_SERVER_ONLY keeps
             // it out of the queue (the launcher already has the error).
             unsafe {
@@ -259,7 +270,9 @@ pub fn report_failure(caught: CaughtError, capture: &ErrorCapture, sql: &CStr) {
                 hint: report.hint().map(str::to_owned),
                 ..Default::default()
             };
-            send_error(&fields);
+            if send {
+                send_error(&fields);
+            }
             pgrx::log!("background worker failed: {}", report.message());
         }
     }

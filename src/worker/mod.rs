@@ -9,11 +9,11 @@
 mod error_capture;
 mod execute;
 
-use crate::shm::dsm::DsmSegment;
+use crate::shm::dsm::{DsmSegment, Segment};
 use crate::shm::toc::Toc;
 use crate::shm::{mq, FixedState, TocKey, LAYOUT_VERSION};
 use core::ffi::CStr;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicPtr, Ordering};
 use error_capture::ErrorCapture;
 use pgrx::prelude::*;
 use pgrx::PgTryBuilder;
@@ -23,11 +23,12 @@ use std::panic::AssertUnwindSafe;
 #[pg_guard]
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn pg_background_worker_main(arg: pg_sys::Datum) {
-    // SAFETY: we are the worker process at start-up: installing `die` for SIGTERM (so a running
-    // statement is interrupted at the next CHECK_FOR_INTERRUPTS, as in any backend) and
+    // SAFETY: we are the worker process at start-up: installing our SIGTERM handler (`die`,
+    // so a running statement is interrupted at the next CHECK_FOR_INTERRUPTS as in any
+    // backend, or a statement cancel when cancel_v2 asked for one) and
     // creating our top-level resource owner are what parallel workers do first.
     unsafe {
-        crate::ffi::set_signal_handler(pg_sys::SIGTERM as i32, crate::ffi::die);
+        crate::ffi::set_signal_handler(pg_sys::SIGTERM as i32, handle_sigterm);
         pg_sys::BackgroundWorkerUnblockSignals();
         pg_sys::CurrentResourceOwner =
             pg_sys::ResourceOwnerCreate(core::ptr::null_mut(), c"pg_background".as_ptr());
@@ -51,16 +52,34 @@ pub extern "C-unwind" fn pg_background_worker_main(arg: pg_sys::Datum) {
         );
     };
     let fixed = read_fixed_state(&toc);
+    FIXED.store(
+        fixed as *const FixedState as *mut FixedState,
+        Ordering::Release,
+    );
     // SAFETY: reading our own PID.
     fixed
         .worker_pid
         .store(unsafe { pg_sys::MyProcPid }, Ordering::Release);
+    // SAFETY: the callback runs when this process detaches the segment (also at FATAL exit),
+    // while it is still mapped; `fixed` lies inside it.
+    unsafe {
+        pg_sys::on_dsm_detach(
+            segment.as_ptr(),
+            Some(mark_done),
+            pg_sys::Datum::from(fixed as *const FixedState as usize),
+        )
+    };
     let queue = toc.lookup(TocKey::Queue).unwrap_or_else(|| missing_data());
     let sql = toc.lookup(TocKey::Sql).unwrap_or_else(|| missing_data());
     // SAFETY: the launcher copied the SQL text with its terminating NUL into this chunk, and
     // the segment stays mapped while we run.
     let sql = unsafe { CStr::from_ptr(sql.as_ptr().cast()) };
     mq::redirect_output(queue.cast(), &segment);
+    if fixed.results_disabled {
+        // submit_v2: nothing goes to the queue, so the worker can never block on it.
+        // SAFETY: plain assignment of the server's output destination.
+        unsafe { pg_sys::whereToSendOutput = pg_sys::CommandDest::DestNone };
+    }
 
     // From here on, errors and notices go to the launcher.
     let capture = ErrorCapture::install();
@@ -71,10 +90,40 @@ pub extern "C-unwind" fn pg_background_worker_main(arg: pg_sys::Datum) {
     .catch_others(Some)
     .execute();
     if let Some(caught) = failure {
-        execute::report_failure(caught, &capture, sql);
+        execute::report_failure(caught, &capture, sql, !fixed.results_disabled);
     }
     drop(capture);
     drop(segment);
+}
+
+/// The job's fixed state, for the SIGTERM handler (NULL until the segment is attached).
+static FIXED: AtomicPtr<FixedState> = AtomicPtr::new(core::ptr::null_mut());
+
+/// SIGTERM: `die` (FATAL 57P01 at the next interrupt check, as in any backend), unless
+/// `cancel_v2` asked for a cancel: then the statement is cancelled (ERROR 57014) as by SIGINT.
+/// Not `#[pg_guard]`: a signal handler; it only reads two atomics and calls one of the server's
+/// handlers, which save and restore errno themselves.
+unsafe extern "C-unwind" fn handle_sigterm(signo: core::ffi::c_int) {
+    let fixed = FIXED.load(Ordering::Acquire);
+    // SAFETY: FIXED is NULL or points into the segment, mapped until the process exits.
+    let cancel =
+        unsafe { fixed.as_ref() }.is_some_and(|f| f.cancel_requested.load(Ordering::Acquire));
+    // SAFETY: the server's own async-signal-safe handlers.
+    unsafe {
+        if cancel {
+            crate::ffi::StatementCancelHandler(signo)
+        } else {
+            crate::ffi::die(signo)
+        }
+    }
+}
+
+/// `on_dsm_detach` callback: tell the launcher we are done (see `FixedState::worker_done`).
+#[pg_guard]
+unsafe extern "C-unwind" fn mark_done(_segment: *mut pg_sys::dsm_segment, fixed: pg_sys::Datum) {
+    // SAFETY: `fixed` is the FixedState of the segment being detached, still mapped.
+    let fixed = unsafe { &*(fixed.value() as *const FixedState) };
+    fixed.worker_done.store(true, Ordering::Release);
 }
 
 fn missing_data() -> ! {
@@ -104,6 +153,14 @@ fn read_fixed_state<'seg>(toc: &Toc<'seg>) -> &'seg FixedState {
 }
 
 fn run(toc: &Toc<'_>, fixed: &FixedState, sql: &CStr) {
+    // Cancelled before it started: do not start (the reader gets 57014).
+    if fixed.cancel_requested.load(Ordering::Acquire) {
+        ereport!(
+            ERROR,
+            PgSqlErrorCode::ERRCODE_QUERY_CANCELED,
+            "canceling statement due to user request"
+        );
+    }
     // SAFETY: plain call; the launcher's database and login role are OIDs it resolved itself.
     // BYPASS_ALLOWCONN as the C extension: the launcher is already connected to this database.
     unsafe {
