@@ -7,7 +7,13 @@ use pgrx::prelude::*;
 use pgrx::PgSqlErrorCode;
 
 pgrx::extension_sql!(
-    "CREATE TYPE pg_background_handle AS (pid int4, cookie int8);",
+    r#"
+CREATE TYPE pg_background_handle AS (pid int4, cookie int8);
+CREATE TYPE pg_background_stats AS (
+    workers_launched int8, workers_completed int8, workers_failed int8, workers_canceled int8,
+    workers_active int4, avg_execution_ms float8, max_workers int4);
+CREATE TYPE pg_background_progress AS (progress_pct int4, progress_msg text);
+"#,
     name = "handle_type",
 );
 
@@ -43,16 +49,23 @@ fn pg_background_detach(pid: i32) -> Result<(), ErrorReport> {
 // The handle API of 1.8 (`_v2`)
 // ---------------------------------------------------------------------------------------------
 
+fn internal(e: impl std::fmt::Display) -> ErrorReport {
+    ErrorReport::new(
+        PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+        e.to_string(),
+        "pg_background",
+    )
+}
+
+/// Raise `e` as an ERROR (for functions that return `Option`).
+fn raise(e: ErrorReport) -> ! {
+    e.report(PgLogLevel::ERROR);
+    unreachable!("ERROR returned")
+}
+
 fn handle(pid: i32, cookie: i64, fcinfo: pg_sys::FunctionCallInfo) -> Result<Handle, ErrorReport> {
     // Built from the function's declared result type, so that it works whatever the
     // extension's schema and the search_path.
-    fn internal(e: impl std::fmt::Display) -> ErrorReport {
-        ErrorReport::new(
-            PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
-            e.to_string(),
-            "pg_background",
-        )
-    }
     let mut tuple =
         Handle::new_composite_type_by_oid(launcher::result_type(fcinfo)).map_err(internal)?;
     tuple.set_by_name("pid", pid).map_err(internal)?;
@@ -141,4 +154,76 @@ fn pg_background_wait_v2_timeout(
     timeout_ms: i32,
 ) -> Result<bool, ErrorReport> {
     Ok(launcher::wait(pid, cookie, Some(timeout_ms))?)
+}
+
+/// This session's workers (needs a column definition list: 9 columns as in 1.8, or 10 with
+/// `label` as in 1.9).
+#[pg_extern(sql = "
+CREATE FUNCTION pg_background_list_v2() RETURNS SETOF record
+    VOLATILE PARALLEL UNSAFE
+    LANGUAGE C AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+")]
+fn pg_background_list_v2(fcinfo: pg_sys::FunctionCallInfo) -> Result<(), ErrorReport> {
+    Ok(launcher::inspect::list(fcinfo)?)
+}
+
+/// Session statistics.
+#[pg_extern(volatile, parallel_unsafe, requires = ["handle_type"])]
+fn pg_background_stats_v2(
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Result<pgrx::composite_type!('static, "pg_background_stats"), ErrorReport> {
+    let s = launcher::inspect::stats();
+    let mut t =
+        pgrx::heap_tuple::PgHeapTuple::new_composite_type_by_oid(launcher::result_type(fcinfo))
+            .map_err(internal)?;
+    t.set_by_name("workers_launched", s.launched)
+        .map_err(internal)?;
+    t.set_by_name("workers_completed", s.completed)
+        .map_err(internal)?;
+    t.set_by_name("workers_failed", s.failed)
+        .map_err(internal)?;
+    t.set_by_name("workers_canceled", s.canceled)
+        .map_err(internal)?;
+    t.set_by_name("workers_active", s.active)
+        .map_err(internal)?;
+    t.set_by_name("avg_execution_ms", s.avg_execution_ms)
+        .map_err(internal)?;
+    t.set_by_name("max_workers", s.max_workers)
+        .map_err(internal)?;
+    Ok(t)
+}
+
+/// Report progress from inside a job (percentage clamped to 0–100, message cut to 63 bytes).
+#[pg_extern(volatile, parallel_unsafe)]
+fn pg_background_progress(
+    pct: Option<i32>,
+    msg: default!(Option<&str>, "NULL"),
+) -> Result<(), ErrorReport> {
+    crate::worker::report_progress(pct.unwrap_or(0), msg.unwrap_or("")).ok_or_else(|| {
+        ErrorReport::new(
+            PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+            "pg_background_progress can only be called from a background worker",
+            "pg_background",
+        )
+    })
+}
+
+/// The progress a job last reported; NULL for an unknown PID, a stale cookie or no progress.
+#[pg_extern(volatile, parallel_unsafe, requires = ["handle_type"])]
+fn pg_background_get_progress_v2(
+    pid: Option<i32>,
+    cookie: Option<i64>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Option<pgrx::composite_type!('static, "pg_background_progress")> {
+    let (pid, cookie) = (pid?, cookie?);
+    let (pct, msg) =
+        launcher::inspect::progress(pid, cookie).unwrap_or_else(|e| raise(e.into()))?;
+    let oid = launcher::result_type(fcinfo);
+    let mut t = pgrx::heap_tuple::PgHeapTuple::new_composite_type_by_oid(oid)
+        .unwrap_or_else(|e| raise(internal(e)));
+    t.set_by_name("progress_pct", pct)
+        .unwrap_or_else(|e| raise(internal(e)));
+    t.set_by_name("progress_msg", msg)
+        .unwrap_or_else(|e| raise(internal(e)));
+    Some(t)
 }

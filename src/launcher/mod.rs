@@ -7,6 +7,7 @@
 //! owns everything, and the launching transaction may roll back without touching the job.
 
 pub mod bgworker;
+pub mod inspect;
 mod registry;
 mod relay;
 pub mod result;
@@ -134,12 +135,27 @@ pub fn launch_with(
         fixed,
         cookie,
         results_disabled: options.results_disabled,
+        canceled: core::cell::Cell::new(false),
+        // SAFETY: reading the clock.
+        launched_at: unsafe { pg_sys::GetCurrentTimestamp() },
+        queue_size,
+        sql_preview: preview(sql).to_owned(),
         queue: receiver,
         _segment: segment,
         worker,
         _context: context,
     });
+    registry::count_launch();
     Ok((pid, cookie))
+}
+
+/// The first 120 bytes of `sql`, cut at a character boundary (`list_v2.sql_preview`).
+fn preview(sql: &str) -> &str {
+    let mut end = sql.len().min(120);
+    while !sql.is_char_boundary(end) {
+        end -= 1;
+    }
+    &sql[..end]
 }
 
 fn write_fixed_state<'seg>(toc: &Toc<'seg>, results_disabled: bool) -> &'seg FixedState {
@@ -159,6 +175,12 @@ fn write_fixed_state<'seg>(toc: &Toc<'seg>, results_disabled: bool) -> &'seg Fix
             cancel_requested: core::sync::atomic::AtomicBool::new(false),
             worker_pid: core::sync::atomic::AtomicI32::new(0),
             worker_done: core::sync::atomic::AtomicBool::new(false),
+            succeeded: core::sync::atomic::AtomicBool::new(false),
+            started_at: core::sync::atomic::AtomicI64::new(0),
+            finished_at: core::sync::atomic::AtomicI64::new(0),
+            progress_pct: core::sync::atomic::AtomicI32::new(-1),
+            progress_msg: [const { core::sync::atomic::AtomicU8::new(0) };
+                crate::shm::PROGRESS_MSG_LEN],
         }
     };
     let chunk = toc.allocate(TocKey::Fixed, core::mem::size_of::<FixedState>());
@@ -205,6 +227,7 @@ pub fn cancel(pid: i32, cookie: i64) -> Result<(), Error> {
         if e.worker_done() || stopped(e) {
             return;
         }
+        e.canceled.set(true);
         e.fixed().cancel_requested.store(true, Ordering::Release);
         e.worker.terminate();
     })

@@ -120,12 +120,104 @@ pub struct Entry {
     pub cookie: i64,
     /// Launched by `submit_v2`.
     pub results_disabled: bool,
+    /// `cancel_v2` was called (for the statistics).
+    pub canceled: Cell<bool>,
+    pub launched_at: pg_sys::TimestampTz,
+    /// Effective queue size.
+    pub queue_size: usize,
+    /// The first 120 bytes of the SQL, cut at a character boundary.
+    pub sql_preview: String,
     pub queue: MqReceiver,
     /// Held for its `Drop`: the mapping lives as long as the entry.
     pub _segment: PinnedSegment,
     pub worker: WorkerHandle,
     /// Held for its `Drop`, last: the queue and worker handles live in it.
     pub _context: JobContext,
+}
+
+/// Session statistics (`pg_background_stats_v2`), lost at session end as in 1.x.
+#[derive(Clone, Copy, Default)]
+pub struct Stats {
+    pub launched: i64,
+    pub completed: i64,
+    pub failed: i64,
+    pub canceled: i64,
+    /// Sum of execution times of released jobs, in microseconds.
+    pub total_us: i64,
+}
+
+thread_local! {
+    static STATS: Cell<Stats> = const {
+        Cell::new(Stats { launched: 0, completed: 0, failed: 0, canceled: 0, total_us: 0 })
+    };
+}
+
+pub fn stats() -> Stats {
+    STATS.with(Cell::get)
+}
+
+pub fn count_launch() {
+    STATS.with(|s| {
+        s.set(Stats {
+            launched: s.get().launched + 1,
+            ..s.get()
+        })
+    });
+}
+
+/// Number of tracked entries (`workers_active` of 1.x counts entries, not processes).
+pub fn tracked() -> usize {
+    REGISTRY.with(|r| r.borrow().len())
+}
+
+/// Visit every entry the current user has the privileges of.
+pub fn for_each_visible(mut f: impl FnMut(&Entry)) {
+    // SAFETY: reading the current user.
+    let user = unsafe { pg_sys::GetUserId() };
+    REGISTRY.with(|r| {
+        for e in r.borrow().values() {
+            // SAFETY: catalog look-up of role membership in a transaction.
+            if unsafe { pg_sys::has_privs_of_role(user, e.owner) } {
+                f(e)
+            }
+        }
+    })
+}
+
+impl Drop for Entry {
+    /// Release accounting, when the entry goes (read, detached, or an error while reading):
+    /// canceled if cancel was requested, else failed if the worker finished without
+    /// succeeding (its own record, not what a reader happened to see), else completed. The
+    /// execution time is the worker's own start → finish when it has both.
+    fn drop(&mut self) {
+        let fixed = self.fixed();
+        let done = fixed.worker_done.load(Ordering::Acquire);
+        let succeeded = fixed.succeeded.load(Ordering::Acquire);
+        let (start, finish) = (
+            fixed.started_at.load(Ordering::Acquire),
+            fixed.finished_at.load(Ordering::Acquire),
+        );
+        let elapsed = if start > 0 && finish >= start {
+            finish - start
+        } else {
+            // SAFETY: reading the clock.
+            let now = unsafe { pg_sys::GetCurrentTimestamp() };
+            now - self.launched_at
+        };
+        let canceled = self.canceled.get();
+        STATS.with(|s| {
+            let mut st = s.get();
+            if canceled {
+                st.canceled += 1;
+            } else if done && !succeeded {
+                st.failed += 1;
+            } else {
+                st.completed += 1;
+            }
+            st.total_us += elapsed.max(0);
+            s.set(st);
+        });
+    }
 }
 
 impl Entry {

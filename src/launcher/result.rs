@@ -18,7 +18,7 @@ use pgrx::pg_sys;
 use pgrx::warning;
 
 /// Where the rows go: the caller's descriptor and the tuplestore handed back to the executor.
-struct Target {
+pub(super) struct Target {
     desc: pg_sys::TupleDesc,
     store: *mut pg_sys::Tuplestorestate,
 }
@@ -26,7 +26,7 @@ struct Target {
 impl Target {
     /// Check the call shape (in FROM, with a column definition list) and set up materialize
     /// mode. Runs before the results are consumed, so a wrong call loses nothing.
-    fn from_call(fcinfo: pg_sys::FunctionCallInfo) -> Result<Self, Error> {
+    pub(super) fn from_call(fcinfo: pg_sys::FunctionCallInfo) -> Result<Self, Error> {
         // SAFETY: fcinfo is the live call info pgrx passed us; resultinfo is checked for its
         // node tag before use; allocations go to the query's memory, which outlives the scan.
         unsafe {
@@ -58,14 +58,39 @@ impl Target {
         }
     }
 
-    fn natts(&self) -> usize {
+    pub(super) fn natts(&self) -> usize {
         // SAFETY: a live descriptor in query memory.
         unsafe { (*self.desc).natts as usize }
     }
 
-    fn attr(&self, i: usize) -> &pg_sys::FormData_pg_attribute {
+    pub(super) fn attr(&self, i: usize) -> &pg_sys::FormData_pg_attribute {
         // SAFETY: callers pass i < natts; the descriptor outlives self.
         unsafe { &*ffi::tuple_desc_attr(self.desc, i) }
+    }
+}
+
+impl Target {
+    /// Whether the declared columns have exactly these types.
+    pub(super) fn has_types(&self, types: &[pg_sys::Oid]) -> bool {
+        self.natts() == types.len()
+            && types
+                .iter()
+                .enumerate()
+                .all(|(i, t)| self.attr(i).atttypid == *t)
+    }
+
+    /// Append one row (the tuplestore copies it).
+    pub(super) fn put(&self, values: &mut [pg_sys::Datum], nulls: &mut [bool]) {
+        debug_assert_eq!(values.len(), self.natts());
+        // SAFETY: values and nulls match the descriptor (checked by the caller with has_types).
+        unsafe {
+            pg_sys::tuplestore_putvalues(
+                self.store,
+                self.desc,
+                values.as_mut_ptr(),
+                nulls.as_mut_ptr(),
+            )
+        };
     }
 }
 

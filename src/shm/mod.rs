@@ -60,7 +60,20 @@ pub struct FixedState {
     /// ERROR, FATAL). A finished worker is no longer counted against
     /// `pg_background.max_workers`, even before the postmaster has noticed its exit.
     pub worker_done: core::sync::atomic::AtomicBool,
+    /// Set by the worker after its commit: the job succeeded. A worker that is done without
+    /// it failed (ERROR, FATAL, cancel), whether or not anybody reads its result.
+    pub succeeded: core::sync::atomic::AtomicBool,
+    /// When the worker started and finished the job (`TimestampTz`, 0 = not yet).
+    pub started_at: core::sync::atomic::AtomicI64,
+    pub finished_at: core::sync::atomic::AtomicI64,
+    /// `pg_background_progress`: percentage (-1 = none yet) and message (NUL-terminated,
+    /// written before the percentage).
+    pub progress_pct: core::sync::atomic::AtomicI32,
+    pub progress_msg: [core::sync::atomic::AtomicU8; PROGRESS_MSG_LEN],
 }
+
+/// Room for a progress message: 63 bytes and the NUL.
+pub const PROGRESS_MSG_LEN: usize = 64;
 
 /// The library the postmaster loads into each worker (the `.so` name, as `module_pathname`).
 pub const LIBRARY_NAME: &str = "pg_background";

@@ -11,6 +11,7 @@ use crate::ffi;
 use crate::guc;
 use crate::shm::FixedState;
 use core::ffi::{c_char, CStr};
+use core::sync::atomic::Ordering;
 use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
 
@@ -37,6 +38,9 @@ pub fn run_string(sql: &CStr, fixed: &FixedState) {
             pg_sys::ALLOCSET_DEFAULT_MAXSIZE as usize,
         );
         pg_sys::SetCurrentStatementStartTimestamp();
+        fixed
+            .started_at
+            .store(pg_sys::GetCurrentTimestamp(), Ordering::Release);
         pg_sys::StartTransactionCommand();
         pg_sys::CurrentMemoryContext = job_context;
         // The transaction restores the previous identity on abort (xact.c saves it at start).
@@ -63,6 +67,10 @@ pub fn run_string(sql: &CStr, fixed: &FixedState) {
             ffi::disable_timeout(ffi::STATEMENT_TIMEOUT, false);
         }
         pg_sys::CommitTransactionCommand();
+        fixed
+            .finished_at
+            .store(pg_sys::GetCurrentTimestamp(), Ordering::Release);
+        fixed.succeeded.store(true, Ordering::Release);
         pg_sys::CurrentMemoryContext = pg_sys::TopMemoryContext;
         pg_sys::MemoryContextDelete(job_context);
         pg_sys::pgstat_report_activity(pg_sys::BackendState::STATE_IDLE, core::ptr::null());
@@ -225,7 +233,12 @@ fn has_send_function(type_id: pg_sys::Oid) -> bool {
 
 /// Send the error that ended the job to the launcher, log it, and roll back.
 /// `send` is false for submit_v2 jobs, whose output nobody reads.
-pub fn report_failure(caught: CaughtError, capture: &ErrorCapture, sql: &CStr, send: bool) {
+pub fn report_failure(caught: CaughtError, capture: &ErrorCapture, sql: &CStr, fixed: &FixedState) {
+    let send = !fixed.results_disabled;
+    // SAFETY: reading the clock.
+    fixed
+        .finished_at
+        .store(unsafe { pg_sys::GetCurrentTimestamp() }, Ordering::Release);
     let report = match &caught {
         CaughtError::PostgresError(r) | CaughtError::ErrorReport(r) => r,
         CaughtError::RustPanic { ereport, .. } => ereport,

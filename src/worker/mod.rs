@@ -90,7 +90,7 @@ pub extern "C-unwind" fn pg_background_worker_main(arg: pg_sys::Datum) {
     .catch_others(Some)
     .execute();
     if let Some(caught) = failure {
-        execute::report_failure(caught, &capture, sql, !fixed.results_disabled);
+        execute::report_failure(caught, &capture, sql, fixed);
     }
     drop(capture);
     drop(segment);
@@ -124,6 +124,27 @@ unsafe extern "C-unwind" fn mark_done(_segment: *mut pg_sys::dsm_segment, fixed:
     // SAFETY: `fixed` is the FixedState of the segment being detached, still mapped.
     let fixed = unsafe { &*(fixed.value() as *const FixedState) };
     fixed.worker_done.store(true, Ordering::Release);
+}
+
+/// `pg_background_progress(pct, msg)` from inside a job: store the message (cut to 63 bytes at
+/// a character boundary), then the percentage (clamped to 0..100), for the launcher's
+/// `get_progress_v2`. `None` when not called from one of our workers.
+pub fn report_progress(pct: i32, msg: &str) -> Option<()> {
+    let fixed = FIXED.load(Ordering::Acquire);
+    // SAFETY: FIXED is NULL or points into the segment, mapped until the process exits.
+    let fixed = unsafe { fixed.as_ref() }?;
+    let mut end = msg.len().min(crate::shm::PROGRESS_MSG_LEN - 1);
+    while !msg.is_char_boundary(end) {
+        end -= 1;
+    }
+    let bytes = &msg.as_bytes()[..end];
+    for (i, slot) in fixed.progress_msg.iter().enumerate() {
+        slot.store(bytes.get(i).copied().unwrap_or(0), Ordering::Relaxed);
+    }
+    fixed
+        .progress_pct
+        .store(pct.clamp(0, 100), Ordering::Release);
+    Some(())
 }
 
 fn missing_data() -> ! {

@@ -1,0 +1,126 @@
+//! What a session can see of its workers: `list_v2`, `stats_v2`, `get_progress_v2`.
+
+use super::bgworker::WorkerStatus;
+use super::registry::{self, Cookie};
+use super::result::Target;
+use crate::error::Error;
+use crate::guc;
+use core::sync::atomic::Ordering;
+use pgrx::pg_sys;
+use pgrx::IntoDatum;
+
+/// The 1.x state of a worker.
+fn state(e: &registry::Entry) -> &'static str {
+    if e.worker_done() {
+        return "stopped";
+    }
+    match e.worker.status() {
+        WorkerStatus::NotYetStarted => "starting",
+        WorkerStatus::Running(_) => "running",
+        WorkerStatus::Stopped => "stopped",
+        WorkerStatus::PostmasterDied => "postmaster_died",
+    }
+}
+
+/// `pg_background_list_v2()`: one row per tracked worker the current role has the privileges
+/// of, read with the 1.8 column definition list (9 columns) or 1.9's (10, with `label`).
+pub fn list(fcinfo: pg_sys::FunctionCallInfo) -> Result<(), Error> {
+    let target = Target::from_call(fcinfo)?;
+    let base = [
+        pg_sys::INT4OID,
+        pg_sys::INT8OID,
+        pg_sys::TIMESTAMPTZOID,
+        pg_sys::OIDOID,
+        pg_sys::INT4OID,
+        pg_sys::TEXTOID,
+        pg_sys::TEXTOID,
+        pg_sys::TEXTOID,
+        pg_sys::BOOLOID,
+    ];
+    let with_label = [&base[..], &[pg_sys::TEXTOID]].concat();
+    let label = if target.has_types(&base) {
+        false
+    } else if target.has_types(&with_label) {
+        true
+    } else {
+        return Err(Error::RowtypeMismatch { use_text: false });
+    };
+    registry::for_each_visible(|e| {
+        let mut values = vec![
+            e.pid.into_datum(),
+            e.cookie.into_datum(),
+            pgrx::datum::TimestampWithTimeZone::try_from(e.launched_at)
+                .ok()
+                .into_datum(),
+            e.owner.into_datum(),
+            (e.queue_size as i32).into_datum(),
+            state(e).into_datum(),
+            e.sql_preview.as_str().into_datum(),
+            None::<&str>.into_datum(),
+            false.into_datum(),
+        ];
+        if label {
+            values.push(None::<&str>.into_datum());
+        }
+        let mut nulls: Vec<bool> = values.iter().map(Option::is_none).collect();
+        let mut datums: Vec<pg_sys::Datum> = values
+            .into_iter()
+            .map(|v| v.unwrap_or(pg_sys::Datum::from(0)))
+            .collect();
+        target.put(&mut datums, &mut nulls);
+    });
+    Ok(())
+}
+
+/// `pg_background_stats_v2()` fields.
+pub struct Stats {
+    pub launched: i64,
+    pub completed: i64,
+    pub failed: i64,
+    pub canceled: i64,
+    pub active: i32,
+    pub avg_execution_ms: f64,
+    pub max_workers: i32,
+}
+
+pub fn stats() -> Stats {
+    let s = registry::stats();
+    let released = s.completed + s.failed + s.canceled;
+    Stats {
+        launched: s.launched,
+        completed: s.completed,
+        failed: s.failed,
+        canceled: s.canceled,
+        active: registry::tracked() as i32,
+        avg_execution_ms: if released > 0 {
+            s.total_us as f64 / 1000.0 / released as f64
+        } else {
+            0.0
+        },
+        max_workers: guc::MAX_WORKERS.get(),
+    }
+}
+
+/// `pg_background_get_progress_v2(pid, cookie)`: the last progress the job reported, or
+/// `None` for an unknown PID, a cookie mismatch or no progress yet. Privileges still apply.
+pub fn progress(pid: i32, cookie: i64) -> Result<Option<(i32, String)>, Error> {
+    match registry::check(pid, Cookie::ForControl(cookie)) {
+        Err(Error::NotAttached(_) | Error::CookieMismatch(_)) => return Ok(None),
+        Err(e) => return Err(e),
+        Ok(()) => {}
+    }
+    registry::with_entry(pid, |e| {
+        let fixed = e.fixed();
+        let pct = fixed.progress_pct.load(Ordering::Acquire);
+        if pct < 0 {
+            return None;
+        }
+        let bytes: Vec<u8> = fixed
+            .progress_msg
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .take_while(|&b| b != 0)
+            .collect();
+        Some((pct, String::from_utf8_lossy(&bytes).into_owned()))
+    })
+}
