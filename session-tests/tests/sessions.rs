@@ -59,9 +59,10 @@ fn detached_job_goes_on_and_commits() {
     );
     a.execute("SELECT pg_background_detach($1)", &[&worker])
         .unwrap();
-    assert!(
-        alive(&mut observer, worker),
-        "detach must not stop the worker"
+    // (launch returns once the worker has attached its queue, before it has connected)
+    wait_for(
+        "the detached worker to wait on the lock",
+        || matches!(activity(&mut observer, worker), Some((_, _, Some(e), _)) if e == "advisory"),
     );
     assert_eq!(count(&mut observer, "s_detach"), 0);
     a.execute("SELECT pg_advisory_unlock($1)", &[&key]).unwrap();
@@ -297,7 +298,10 @@ fn cancelling_the_reader_leaves_the_job_and_the_session_alive() {
     // the session goes on; the worker goes on and commits
     let one: i32 = a.query_one("SELECT 1", &[]).unwrap().get(0);
     assert_eq!(one, 1);
-    assert!(alive(&mut observer, worker));
+    wait_for(
+        "the job, still running, to wait on the lock",
+        || matches!(activity(&mut observer, worker), Some((_, _, Some(e), _)) if e == "advisory"),
+    );
     holder
         .execute("SELECT pg_advisory_unlock($1)", &[&key])
         .unwrap();
