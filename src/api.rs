@@ -227,3 +227,6 @@ fn pg_background_get_progress_v2(
         .unwrap_or_else(|e| raise(internal(e)));
     Some(t)
 }
+
+// The role, the grant helpers and the lockdown, after every other object.
+pgrx::extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);

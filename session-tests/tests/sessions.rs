@@ -141,7 +141,8 @@ fn other_roles_and_other_sessions_cannot_touch_a_worker() {
     admin
         .batch_execute(
             "DROP ROLE IF EXISTS s_owner; DROP ROLE IF EXISTS s_other;
-             CREATE ROLE s_owner LOGIN; CREATE ROLE s_other LOGIN;",
+             CREATE ROLE s_owner LOGIN IN ROLE pgbackground_role;
+             CREATE ROLE s_other LOGIN IN ROLE pgbackground_role;",
         )
         .unwrap();
     let mut a = connect_as("s_owner");

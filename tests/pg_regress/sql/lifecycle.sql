@@ -60,7 +60,7 @@ SELECT run('SELECT count(*) FROM audit WHERE msg = ''uncommitted''', 'r bigint')
 ROLLBACK;
 
 -- identity: session user = login role, current user = the caller's at launch
-CREATE ROLE pgbg_alice;
+CREATE ROLE pgbg_alice IN ROLE pgbackground_role;
 GRANT SELECT ON t TO pgbg_alice;
 SET ROLE pgbg_alice;
 SELECT pg_background_launch('SELECT session_user::text || '','' || current_user::text') AS pid \gset
@@ -79,7 +79,7 @@ SELECT read_outcome(launch_as_definer('SET ROLE postgres'));
 DROP FUNCTION launch_as_definer(text);
 
 -- a role that does not own the worker may not read or detach it
-CREATE ROLE pgbg_bob;
+CREATE ROLE pgbg_bob IN ROLE pgbackground_role;
 SET ROLE pgbg_alice;
 SELECT pg_background_launch('SELECT 1') AS pid \gset
 SET ROLE pgbg_bob;
