@@ -13,6 +13,10 @@ CREATE TYPE pg_background_stats AS (
     workers_launched int8, workers_completed int8, workers_failed int8, workers_canceled int8,
     workers_active int4, avg_execution_ms float8, max_workers int4);
 CREATE TYPE pg_background_progress AS (progress_pct int4, progress_msg text);
+CREATE TYPE pg_background_result_info AS (
+    row_count int8, command_tag text, completed bool, has_error bool);
+CREATE TYPE pg_background_error AS (
+    sqlstate text, message text, detail text, hint text, context text);
 "#,
     name = "handle_type",
 );
@@ -81,6 +85,7 @@ fn pg_background_launch_v2(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Result<pgrx::composite_type!('static, "pg_background_handle"), ErrorReport> {
     let options = LaunchOptions {
+        label: None,
         with_cookie: true,
         results_disabled: false,
     };
@@ -96,6 +101,7 @@ fn pg_background_submit_v2(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Result<pgrx::composite_type!('static, "pg_background_handle"), ErrorReport> {
     let options = LaunchOptions {
+        label: None,
         with_cookie: true,
         results_disabled: true,
     };
@@ -227,6 +233,127 @@ fn pg_background_get_progress_v2(
         .unwrap_or_else(|e| raise(internal(e)));
     Some(t)
 }
+
+// ---------------------------------------------------------------------------------------------
+// The additions of 1.9
+// ---------------------------------------------------------------------------------------------
+
+fn launch_labelled(
+    sql: Option<&str>,
+    queue_size: Option<i32>,
+    label: Option<&str>,
+    results_disabled: bool,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Result<Handle, ErrorReport> {
+    let sql = sql.ok_or(crate::error::Error::NullSql)?;
+    let options = LaunchOptions {
+        label,
+        with_cookie: true,
+        results_disabled,
+    };
+    let (pid, cookie) = launcher::launch_with(sql, queue_size.unwrap_or(0), options)?;
+    handle(pid, cookie, fcinfo)
+}
+
+/// `launch_v2` with a label (not STRICT: NULL label and NULL queue size are allowed).
+#[pg_extern(name = "pg_background_launch_v2", volatile, parallel_unsafe, requires = ["handle_type"])]
+fn pg_background_launch_v2_labelled(
+    sql: Option<&str>,
+    queue_size: Option<i32>,
+    label: Option<&str>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Result<pgrx::composite_type!('static, "pg_background_handle"), ErrorReport> {
+    launch_labelled(sql, queue_size, label, false, fcinfo)
+}
+
+/// `submit_v2` with a label.
+#[pg_extern(name = "pg_background_submit_v2", volatile, parallel_unsafe, requires = ["handle_type"])]
+fn pg_background_submit_v2_labelled(
+    sql: Option<&str>,
+    queue_size: Option<i32>,
+    label: Option<&str>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Result<pgrx::composite_type!('static, "pg_background_handle"), ErrorReport> {
+    launch_labelled(sql, queue_size, label, true, fcinfo)
+}
+
+/// Row count and tag of the last statement, whether the worker stopped and whether it failed;
+/// does not consume the result.
+#[pg_extern(strict, volatile, parallel_unsafe, requires = ["handle_type"])]
+fn pg_background_result_info_v2(
+    pid: i32,
+    cookie: i64,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Result<pgrx::composite_type!('static, "pg_background_result_info"), ErrorReport> {
+    let info = launcher::inspect::result_info(pid, cookie)?;
+    let mut t =
+        pgrx::heap_tuple::PgHeapTuple::new_composite_type_by_oid(launcher::result_type(fcinfo))
+            .map_err(internal)?;
+    t.set_by_name("row_count", info.row_count)
+        .map_err(internal)?;
+    t.set_by_name("command_tag", info.command_tag)
+        .map_err(internal)?;
+    t.set_by_name("completed", info.completed)
+        .map_err(internal)?;
+    t.set_by_name("has_error", info.has_error)
+        .map_err(internal)?;
+    Ok(t)
+}
+
+/// The error that ended the job, or NULL; does not consume the result.
+#[pg_extern(strict, volatile, parallel_unsafe, requires = ["handle_type"])]
+fn pg_background_error_info_v2(
+    pid: i32,
+    cookie: i64,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Option<pgrx::composite_type!('static, "pg_background_error")> {
+    let e = launcher::inspect::error_info(pid, cookie).unwrap_or_else(|e| raise(e.into()))?;
+    let oid = launcher::result_type(fcinfo);
+    let mut t = pgrx::heap_tuple::PgHeapTuple::new_composite_type_by_oid(oid)
+        .unwrap_or_else(|e| raise(internal(e)));
+    let set = |t: &mut pgrx::heap_tuple::PgHeapTuple<'static, pgrx::AllocatedByRust>,
+               name,
+               value: Option<String>| {
+        t.set_by_name(name, value)
+            .unwrap_or_else(|e| raise(internal(e)))
+    };
+    set(&mut t, "sqlstate", Some(e.sqlstate));
+    set(&mut t, "message", Some(e.message));
+    set(&mut t, "detail", e.detail);
+    set(&mut t, "hint", e.hint);
+    set(&mut t, "context", e.context);
+    Some(t)
+}
+
+/// Detach every worker of this session whose owner the caller has the privileges of.
+#[pg_extern(volatile, parallel_unsafe)]
+fn pg_background_detach_all_v2() -> i32 {
+    launcher::detach_all()
+}
+
+/// Cancel every such worker that is still running.
+#[pg_extern(volatile, parallel_unsafe)]
+fn pg_background_cancel_all_v2() -> i32 {
+    launcher::cancel_all()
+}
+
+// 1.10's views.
+pgrx::extension_sql!(
+    r#"
+CREATE VIEW pg_background_list AS
+  SELECT * FROM pg_background_list_v2() AS (
+    pid int4, cookie int8, launched_at timestamptz, user_id oid, queue_size int4, state text,
+    sql_preview text, last_error text, consumed bool, label text);
+CREATE VIEW pg_background_activity AS
+  SELECT l.pid, l.cookie, l.launched_at, l.user_id, l.queue_size, l.state AS pgbg_state,
+         l.sql_preview, l.last_error, l.consumed, l.label,
+         a.state AS backend_state, a.wait_event_type, a.wait_event, a.xact_start, a.query_start,
+         a.backend_start, a.query
+    FROM pg_background_list l LEFT JOIN pg_catalog.pg_stat_activity a ON a.pid = l.pid;
+"#,
+    name = "views",
+    requires = [pg_background_list_v2],
+);
 
 // The role, the grant helpers and the lockdown, after every other object.
 pgrx::extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);

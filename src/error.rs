@@ -43,6 +43,10 @@ pub enum Error {
     NoResultSet,
     #[error("incorrect binary data format in result column {0}")]
     BinaryFormat(usize),
+    #[error("sql parameter cannot be NULL")]
+    NullSql,
+    #[error("label must not exceed {0} bytes")]
+    LabelTooLong(usize),
     #[error("COPY protocol not allowed in pg_background")]
     CopyProtocol,
     #[error("lost connection to worker process with PID {0}")]
@@ -61,9 +65,10 @@ pub const MAX_COLUMNS: usize = 1664;
 impl From<Error> for ErrorReport {
     fn from(e: Error) -> Self {
         let code = match &e {
-            Error::QueueTooSmall(_) | Error::QueueTooLarge(_) => {
+            Error::QueueTooSmall(_) | Error::QueueTooLarge(_) | Error::LabelTooLong(_) => {
                 Code::ERRCODE_INVALID_PARAMETER_VALUE
             }
+            Error::NullSql => Code::ERRCODE_NULL_VALUE_NOT_ALLOWED,
             Error::TooManyWorkers { .. } => Code::ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
             Error::CouldNotRegister | Error::CouldNotStart | Error::NoPostmaster => {
                 Code::ERRCODE_INSUFFICIENT_RESOURCES

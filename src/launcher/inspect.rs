@@ -60,7 +60,7 @@ pub fn list(fcinfo: pg_sys::FunctionCallInfo) -> Result<(), Error> {
             false.into_datum(),
         ];
         if label {
-            values.push(None::<&str>.into_datum());
+            values.push(e.label.as_deref().into_datum());
         }
         let mut nulls: Vec<bool> = values.iter().map(Option::is_none).collect();
         let mut datums: Vec<pg_sys::Datum> = values
@@ -115,12 +115,56 @@ pub fn progress(pid: i32, cookie: i64) -> Result<Option<(i32, String)>, Error> {
         if pct < 0 {
             return None;
         }
-        let bytes: Vec<u8> = fixed
-            .progress_msg
-            .iter()
-            .map(|b| b.load(Ordering::Relaxed))
-            .take_while(|&b| b != 0)
-            .collect();
-        Some((pct, String::from_utf8_lossy(&bytes).into_owned()))
+        Some((pct, fixed.progress_msg.get()))
+    })
+}
+
+/// `pg_background_result_info_v2` fields.
+pub struct ResultInfo {
+    pub row_count: i64,
+    pub command_tag: Option<String>,
+    pub completed: bool,
+    pub has_error: bool,
+}
+
+pub fn result_info(pid: i32, cookie: i64) -> Result<ResultInfo, Error> {
+    registry::check(pid, Cookie::ForControl(cookie))?;
+    registry::with_entry(pid, |e| {
+        let fixed = e.fixed();
+        let completed = e.worker_done() || state(e) == "stopped";
+        let tag = fixed.last_tag.get();
+        ResultInfo {
+            row_count: fixed.last_rows.load(Ordering::Acquire),
+            command_tag: (!tag.is_empty()).then_some(tag),
+            completed,
+            has_error: fixed.error.present.load(Ordering::Acquire),
+        }
+    })
+}
+
+/// `pg_background_error` fields; empty texts are NULL.
+pub struct ErrorInfo {
+    pub sqlstate: String,
+    pub message: String,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+    pub context: Option<String>,
+}
+
+pub fn error_info(pid: i32, cookie: i64) -> Result<Option<ErrorInfo>, Error> {
+    registry::check(pid, Cookie::ForControl(cookie))?;
+    registry::with_entry(pid, |e| {
+        let err = &e.fixed().error;
+        if !err.present.load(Ordering::Acquire) {
+            return None;
+        }
+        let opt = |s: String| (!s.is_empty()).then_some(s);
+        Some(ErrorInfo {
+            sqlstate: err.sqlstate.get(),
+            message: err.message.get(),
+            detail: opt(err.detail.get()),
+            hint: opt(err.hint.get()),
+            context: opt(err.context.get()),
+        })
     })
 }

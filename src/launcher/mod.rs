@@ -43,7 +43,9 @@ fn effective_queue_size(requested: i32) -> Result<usize, Error> {
 
 /// How a job is launched.
 #[derive(Clone, Copy, Default)]
-pub struct LaunchOptions {
+pub struct LaunchOptions<'a> {
+    /// 1.9: a label (at most 64 bytes) for list_v2 and the worker's application_name.
+    pub label: Option<&'a str>,
     /// Handle API: give the job a random cookie.
     pub with_cookie: bool,
     /// `submit_v2`: nothing is sent back; the result cannot be read.
@@ -73,9 +75,14 @@ pub fn launch(sql: &str, queue_size: i32) -> Result<i32, Error> {
 pub fn launch_with(
     sql: &str,
     queue_size: i32,
-    options: LaunchOptions,
+    options: LaunchOptions<'_>,
 ) -> Result<(i32, i64), Error> {
     let queue_size = effective_queue_size(queue_size)?;
+    if let Some(label) = options.label {
+        if label.len() > MAX_LABEL_LEN {
+            return Err(Error::LabelTooLong(MAX_LABEL_LEN));
+        }
+    }
     let limit = guc::MAX_WORKERS.get();
     if registry::running() >= limit as usize {
         return Err(Error::TooManyWorkers { limit });
@@ -96,6 +103,7 @@ pub fn launch_with(
     let segment = DsmSegment::create(size);
     let toc = Toc::create(&segment, size);
     let fixed = write_fixed_state(&toc, options.results_disabled);
+    fixed.label.set(options.label.unwrap_or(""));
     let sql_chunk = toc.allocate(TocKey::Sql, sql.len() + 1);
     // SAFETY: the chunk has room for the text and its NUL; the text has no NUL inside (text).
     unsafe {
@@ -140,6 +148,7 @@ pub fn launch_with(
         launched_at: unsafe { pg_sys::GetCurrentTimestamp() },
         queue_size,
         sql_preview: preview(sql).to_owned(),
+        label: options.label.map(str::to_owned),
         queue: receiver,
         _segment: segment,
         worker,
@@ -179,8 +188,11 @@ fn write_fixed_state<'seg>(toc: &Toc<'seg>, results_disabled: bool) -> &'seg Fix
             started_at: core::sync::atomic::AtomicI64::new(0),
             finished_at: core::sync::atomic::AtomicI64::new(0),
             progress_pct: core::sync::atomic::AtomicI32::new(-1),
-            progress_msg: [const { core::sync::atomic::AtomicU8::new(0) };
-                crate::shm::PROGRESS_MSG_LEN],
+            progress_msg: crate::shm::SharedText::new(),
+            label: crate::shm::SharedText::new(),
+            last_tag: crate::shm::SharedText::new(),
+            last_rows: core::sync::atomic::AtomicI64::new(0),
+            error: crate::shm::SharedError::new(),
         }
     };
     let chunk = toc.allocate(TocKey::Fixed, core::mem::size_of::<FixedState>());
@@ -232,6 +244,32 @@ pub fn cancel(pid: i32, cookie: i64) -> Result<(), Error> {
         e.worker.terminate();
     })
 }
+
+/// `detach_all_v2`: detach every entry the current role has the privileges of; returns how many.
+pub fn detach_all() -> i32 {
+    let mut pids = Vec::new();
+    registry::for_each_visible(|e| pids.push(e.pid));
+    pids.into_iter()
+        .filter(|&pid| registry::take(pid).is_ok())
+        .count() as i32
+}
+
+/// `cancel_all_v2`: cancel every such worker still running; returns how many.
+pub fn cancel_all() -> i32 {
+    let mut running = Vec::new();
+    registry::for_each_visible(|e| {
+        if !e.worker_done() && !stopped(e) {
+            running.push((e.pid, e.cookie));
+        }
+    });
+    running
+        .into_iter()
+        .filter(|&(pid, cookie)| cancel(pid, cookie).is_ok())
+        .count() as i32
+}
+
+/// Longest label of 1.9.
+const MAX_LABEL_LEN: usize = 64;
 
 /// Longest waits the 1.x API accepts.
 const MAX_GRACE_MS: i32 = 3_600_000;

@@ -127,6 +127,7 @@ pub struct Entry {
     pub queue_size: usize,
     /// The first 120 bytes of the SQL, cut at a character boundary.
     pub sql_preview: String,
+    pub label: Option<String>,
     pub queue: MqReceiver,
     /// Held for its `Drop`: the mapping lives as long as the entry.
     pub _segment: PinnedSegment,

@@ -36,7 +36,6 @@ pub enum TocKey {
 /// thing the worker tells back: its PID, written before it attaches to the queue, so that a
 /// launch can return it even when the worker has already finished.
 #[repr(C)]
-#[derive(Debug)]
 pub struct FixedState {
     pub layout_version: u32,
     /// The launcher's database.
@@ -66,14 +65,103 @@ pub struct FixedState {
     /// When the worker started and finished the job (`TimestampTz`, 0 = not yet).
     pub started_at: core::sync::atomic::AtomicI64,
     pub finished_at: core::sync::atomic::AtomicI64,
-    /// `pg_background_progress`: percentage (-1 = none yet) and message (NUL-terminated,
-    /// written before the percentage).
+    /// `pg_background_progress`: percentage (-1 = none yet) and message (written before the
+    /// percentage).
     pub progress_pct: core::sync::atomic::AtomicI32,
-    pub progress_msg: [core::sync::atomic::AtomicU8; PROGRESS_MSG_LEN],
+    pub progress_msg: SharedText<64>,
+    /// The label of a 1.9 launch (launcher → worker).
+    pub label: SharedText<65>,
+    /// The last statement's command tag and row count (`result_info_v2`), written by the worker
+    /// before it marks itself done.
+    pub last_tag: SharedText<64>,
+    pub last_rows: core::sync::atomic::AtomicI64,
+    /// The error that ended the job (`error_info_v2`), written before `worker_done`.
+    pub error: SharedError,
 }
 
-/// Room for a progress message: 63 bytes and the NUL.
-pub const PROGRESS_MSG_LEN: usize = 64;
+/// Text in shared memory, at most `N - 1` bytes, cut at a character boundary. Made of atomic
+/// bytes, so that a reader racing a writer sees some bytes, never undefined behaviour; readers
+/// that need a complete text read it after a flag the writer sets afterwards.
+#[repr(C)]
+pub struct SharedText<const N: usize>([core::sync::atomic::AtomicU8; N]);
+
+impl<const N: usize> SharedText<N> {
+    pub const fn new() -> Self {
+        Self([const { core::sync::atomic::AtomicU8::new(0) }; N])
+    }
+
+    /// The longest prefix of `s` that fits, cut at a character boundary.
+    pub fn clip(s: &str) -> &str {
+        let mut end = s.len().min(N - 1);
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        &s[..end]
+    }
+
+    pub fn set(&self, s: &str) {
+        let bytes = Self::clip(s).as_bytes();
+        for (i, slot) in self.0.iter().enumerate() {
+            slot.store(
+                bytes.get(i).copied().unwrap_or(0),
+                core::sync::atomic::Ordering::Relaxed,
+            );
+        }
+    }
+
+    pub fn get(&self) -> String {
+        let bytes: Vec<u8> = self
+            .0
+            .iter()
+            .map(|b| b.load(core::sync::atomic::Ordering::Relaxed))
+            .take_while(|&b| b != 0)
+            .collect();
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+/// The fields of `pg_background_error` (1.9: SQLSTATE, then 255 bytes each).
+#[repr(C)]
+pub struct SharedError {
+    /// Set last, once the fields are written.
+    pub present: core::sync::atomic::AtomicBool,
+    pub sqlstate: SharedText<6>,
+    pub message: SharedText<256>,
+    pub detail: SharedText<256>,
+    pub hint: SharedText<256>,
+    pub context: SharedText<256>,
+}
+
+impl SharedError {
+    pub const fn new() -> Self {
+        Self {
+            present: core::sync::atomic::AtomicBool::new(false),
+            sqlstate: SharedText::new(),
+            message: SharedText::new(),
+            detail: SharedText::new(),
+            hint: SharedText::new(),
+            context: SharedText::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::SharedText;
+
+    #[test]
+    fn shared_text_clips_at_a_character_boundary() {
+        let t = SharedText::<4>::new();
+        t.set("abcdef");
+        assert_eq!(t.get(), "abc");
+        t.set("aé"); // 3 bytes fit
+        assert_eq!(t.get(), "aé");
+        t.set("éé"); // 4 bytes: only the first character fits
+        assert_eq!(t.get(), "é");
+        t.set("");
+        assert_eq!(t.get(), "");
+    }
+}
 
 /// The library the postmaster loads into each worker (the `.so` name, as `module_pathname`).
 pub const LIBRARY_NAME: &str = "pg_background";

@@ -60,7 +60,7 @@ pub fn run_string(sql: &CStr, fixed: &FixedState) {
         let count = list_length(parsetrees);
         for i in 0..count {
             let raw = list_nth(parsetrees, i).cast::<pg_sys::RawStmt>();
-            run_statement(raw, sql_ptr, count == 1, i + 1 == count, dest);
+            run_statement(raw, sql_ptr, count == 1, i + 1 == count, dest, fixed);
         }
 
         if timeout > 0 {
@@ -130,6 +130,7 @@ unsafe fn run_statement(
     top_level: bool,
     last: bool,
     dest: pg_sys::CommandDest::Type,
+    fixed: &FixedState,
 ) {
     // SAFETY: the sequence of exec_simple_query for one statement.
     unsafe {
@@ -190,6 +191,12 @@ unsafe fn run_statement(
         // What exec_simple_query does between the statements of one implicit transaction.
         pg_sys::CommandCounterIncrement();
         pg_sys::EndCommand(&qc, dest, false);
+        // For result_info_v2: the last statement's tag and row count.
+        let tag_name = CStr::from_ptr(pg_sys::GetCommandTagName(qc.commandTag));
+        fixed.last_tag.set(&tag_name.to_string_lossy());
+        fixed
+            .last_rows
+            .store(qc.nprocessed as i64, Ordering::Release);
     }
 }
 
@@ -244,6 +251,7 @@ pub fn report_failure(caught: CaughtError, capture: &ErrorCapture, sql: &CStr, f
         CaughtError::RustPanic { ereport, .. } => ereport,
     };
     let sqlstate = report.sql_error_code() as i32;
+    let captured = capture.matching(sqlstate, report.message());
     // SAFETY: we are past the failing call, in the aborted-but-not-cleaned-up state that a
     // PG_CATCH block sees. A pending query cancel (statement timeout) has done its job; a
     // pending die still ends the process at the next CHECK_FOR_INTERRUPTS.
@@ -251,11 +259,12 @@ pub fn report_failure(caught: CaughtError, capture: &ErrorCapture, sql: &CStr, f
         pg_sys::QueryCancelPending = 0;
         ffi::disable_timeout(ffi::STATEMENT_TIMEOUT, false);
     }
-    match capture.matching(sqlstate, report.message()) {
+    match captured {
         Some(edata) => {
             // SAFETY: a complete copy made by CopyErrorData, alive while `capture` is.
             let edata = unsafe { edata.as_ref() };
             let mut fields = ErrorFields::from_error_data(edata);
+            record_error(fixed, &fields);
             // A position in the job's SQL means nothing against the launcher's query: send it
             // as an internal position with the job's SQL as internal query.
             if fields.cursor_position > 0 && fields.internal_query.is_none() {
@@ -283,6 +292,7 @@ pub fn report_failure(caught: CaughtError, capture: &ErrorCapture, sql: &CStr, f
                 hint: report.hint().map(str::to_owned),
                 ..Default::default()
             };
+            record_error(fixed, &fields);
             if send {
                 send_error(&fields);
             }
@@ -292,6 +302,19 @@ pub fn report_failure(caught: CaughtError, capture: &ErrorCapture, sql: &CStr, f
     // SAFETY: as after a PG_CATCH: abort the failed transaction (also drops its portals and
     // restores the identity); the caller then returns and the worker exits normally.
     unsafe { pg_sys::AbortCurrentTransaction() };
+}
+
+/// Keep the error in the segment for `error_info_v2` (read without consuming the result).
+fn record_error(fixed: &FixedState, f: &ErrorFields) {
+    let e = &fixed.error;
+    let sqlstate = crate::protocol::unpack_sql_state(f.sqlstate);
+    e.sqlstate
+        .set(std::str::from_utf8(&sqlstate).unwrap_or("XX000"));
+    e.message.set(&f.message);
+    e.detail.set(f.detail.as_deref().unwrap_or(""));
+    e.hint.set(f.hint.as_deref().unwrap_or(""));
+    e.context.set(f.context.as_deref().unwrap_or(""));
+    e.present.store(true, Ordering::Release);
 }
 
 /// The fields of an ErrorResponse we send.

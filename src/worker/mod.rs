@@ -133,14 +133,7 @@ pub fn report_progress(pct: i32, msg: &str) -> Option<()> {
     let fixed = FIXED.load(Ordering::Acquire);
     // SAFETY: FIXED is NULL or points into the segment, mapped until the process exits.
     let fixed = unsafe { fixed.as_ref() }?;
-    let mut end = msg.len().min(crate::shm::PROGRESS_MSG_LEN - 1);
-    while !msg.is_char_boundary(end) {
-        end -= 1;
-    }
-    let bytes = &msg.as_bytes()[..end];
-    for (i, slot) in fixed.progress_msg.iter().enumerate() {
-        slot.store(bytes.get(i).copied().unwrap_or(0), Ordering::Relaxed);
-    }
+    fixed.progress_msg.set(msg);
     fixed
         .progress_pct
         .store(pct.clamp(0, 100), Ordering::Release);
@@ -197,6 +190,19 @@ fn run(toc: &Toc<'_>, fixed: &FixedState, sql: &CStr) {
     unsafe {
         pg_sys::StartTransactionCommand();
         pg_sys::RestoreGUCState(gucs.as_ptr().cast());
+        // 1.9: a labelled job shows as pg_background:<label>:<pid>.
+        let label = fixed.label.get();
+        if !label.is_empty() {
+            let pid = pg_sys::MyProcPid;
+            let name =
+                std::ffi::CString::new(format!("pg_background:{label}:{pid}")).unwrap_or_default();
+            pg_sys::SetConfigOption(
+                c"application_name".as_ptr(),
+                name.as_ptr(),
+                pg_sys::GucContext::PGC_USERSET,
+                pg_sys::GucSource::PGC_S_SESSION,
+            );
+        }
         pg_sys::CommitTransactionCommand();
     }
     execute::run_string(sql, fixed);

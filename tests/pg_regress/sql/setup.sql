@@ -55,3 +55,16 @@ BEGIN
   END LOOP;
   RETURN false;
 END$$;
+
+-- Outcome of any statement, with PIDs masked: 'ok: <first column>' or 'ERROR <sqlstate>: ...'
+CREATE FUNCTION try_sql(sql text) RETURNS text LANGUAGE plpgsql AS $$
+DECLARE v text; st text; msg text; hnt text;
+BEGIN
+  EXECUTE sql INTO v;
+  RETURN 'ok: ' || coalesce(v, '(null)');
+EXCEPTION WHEN OTHERS OR query_canceled THEN
+  GET STACKED DIAGNOSTICS st = RETURNED_SQLSTATE, msg = MESSAGE_TEXT, hnt = PG_EXCEPTION_HINT;
+  RETURN 'ERROR ' || st || ': ' || regexp_replace(msg, 'PID "?\d+"?', 'PID N', 'g')
+         || CASE WHEN hnt <> '' THEN ' | hint: ' || hnt ELSE '' END;
+END$$;
+
