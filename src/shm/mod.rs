@@ -145,6 +145,13 @@ impl SharedError {
     }
 }
 
+/// The library the postmaster loads into each worker (the `.so` name, as `module_pathname`).
+pub const LIBRARY_NAME: &str = "pg_background";
+/// The worker's entry point in that library.
+pub const ENTRY_POINT: &str = "pg_background_worker_main";
+/// `bgw_type`, shown as `pg_stat_activity.backend_type`.
+pub const BGW_TYPE: &str = "pg_background";
+
 #[cfg(test)]
 mod tests {
     use super::SharedText;
@@ -162,10 +169,3 @@ mod tests {
         assert_eq!(t.get(), "");
     }
 }
-
-/// The library the postmaster loads into each worker (the `.so` name, as `module_pathname`).
-pub const LIBRARY_NAME: &str = "pg_background";
-/// The worker's entry point in that library.
-pub const ENTRY_POINT: &str = "pg_background_worker_main";
-/// `bgw_type`, shown as `pg_stat_activity.backend_type`.
-pub const BGW_TYPE: &str = "pg_background";
