@@ -17,6 +17,13 @@ CREATE TYPE pg_background_result_info AS (
     row_count int8, command_tag text, completed bool, has_error bool);
 CREATE TYPE pg_background_error AS (
     sqlstate text, message text, detail text, hint text, context text);
+CREATE TYPE pg_background_outcome AS (
+    pid int4, cookie int8, state text, consumed bool, completed bool, has_error bool,
+    row_count int8, command_tag text, sqlstate text, error_message text, label text,
+    launched_at timestamptz);
+CREATE TYPE pg_background_run_result AS (
+    pid int4, completed bool, timed_out bool, has_error bool, row_count int8, command_tag text,
+    sqlstate text, error_message text, elapsed_ms int8);
 "#,
     name = "handle_type",
 );
@@ -335,6 +342,186 @@ fn pg_background_detach_all_v2() -> i32 {
 #[pg_extern(volatile, parallel_unsafe)]
 fn pg_background_cancel_all_v2() -> i32 {
     launcher::cancel_all()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The helpers of 1.10
+// ---------------------------------------------------------------------------------------------
+
+type Tuple = pgrx::heap_tuple::PgHeapTuple<'static, pgrx::AllocatedByRust>;
+
+/// A tuple of the composite type `oid`, with fields set by name.
+fn tuple_of(oid: pg_sys::Oid) -> Tuple {
+    Tuple::new_composite_type_by_oid(oid).unwrap_or_else(|e| raise(internal(e)))
+}
+
+fn set<T: pgrx::IntoDatum>(t: &mut Tuple, name: &str, value: T) {
+    t.set_by_name(name, value)
+        .unwrap_or_else(|e| raise(internal(e)));
+}
+
+fn timestamptz(ts: Option<pg_sys::TimestampTz>) -> Option<pgrx::datum::TimestampWithTimeZone> {
+    ts.and_then(|t| pgrx::datum::TimestampWithTimeZone::try_from(t).ok())
+}
+
+fn outcome_tuple(o: launcher::helpers::Outcome, oid: pg_sys::Oid) -> Tuple {
+    let mut t = tuple_of(oid);
+    set(&mut t, "pid", o.pid);
+    set(&mut t, "cookie", o.cookie);
+    set(&mut t, "state", o.state);
+    set(&mut t, "consumed", o.consumed);
+    set(&mut t, "completed", o.completed);
+    set(&mut t, "has_error", o.has_error);
+    set(&mut t, "row_count", o.row_count);
+    set(&mut t, "command_tag", o.command_tag);
+    set(&mut t, "sqlstate", o.sqlstate);
+    set(&mut t, "error_message", o.error_message);
+    set(&mut t, "label", o.label);
+    set(&mut t, "launched_at", timestamptz(o.launched_at));
+    t
+}
+
+fn handles_of<'a>(
+    handles: pgrx::Array<'a, pgrx::composite_type!('a, "pg_background_handle")>,
+) -> Vec<(i32, i64)> {
+    handles
+        .iter()
+        .flatten()
+        .filter_map(|h| {
+            let pid = h.get_by_name::<i32>("pid").ok().flatten()?;
+            let cookie = h.get_by_name::<i64>("cookie").ok().flatten()?;
+            Some((pid, cookie))
+        })
+        .collect()
+}
+
+/// What is known of a handle, without raising (state `unknown` for a handle this session does
+/// not have).
+#[pg_extern(strict, volatile, parallel_unsafe, requires = ["handle_type"])]
+fn pg_background_outcome_v2(
+    p_pid: i32,
+    p_cookie: i64,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> pgrx::composite_type!('static, "pg_background_outcome") {
+    outcome_tuple(
+        launcher::helpers::outcome(p_pid, p_cookie),
+        launcher::result_type(fcinfo),
+    )
+}
+
+/// The outcome as jsonb.
+#[pg_extern(strict, volatile, parallel_unsafe)]
+fn pg_background_status_v2(p_pid: i32, p_cookie: i64) -> pgrx::JsonB {
+    let o = launcher::helpers::outcome(p_pid, p_cookie);
+    let launched_at = timestamptz(o.launched_at).map(|t| t.to_string());
+    pgrx::JsonB(serde_json::json!({
+        "pid": o.pid, "cookie": o.cookie, "state": o.state, "consumed": o.consumed,
+        "completed": o.completed, "has_error": o.has_error, "row_count": o.row_count,
+        "command_tag": o.command_tag, "sqlstate": o.sqlstate, "error_message": o.error_message,
+        "label": o.label, "launched_at": launched_at,
+    }))
+}
+
+/// Launch, wait (at most `timeout_ms` if > 0; then cancel with 1 s grace), report, detach.
+#[pg_extern(volatile, parallel_unsafe, requires = ["handle_type"])]
+fn pg_background_run_v2(
+    sql: Option<&str>,
+    queue_size: default!(Option<i32>, 0),
+    timeout_ms: default!(Option<i32>, 0),
+    label: default!(Option<&str>, "NULL"),
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Result<pgrx::composite_type!('static, "pg_background_run_result"), ErrorReport> {
+    let sql = sql.ok_or(crate::error::Error::NullSql)?;
+    let r = launcher::helpers::run(sql, queue_size.unwrap_or(0), timeout_ms.unwrap_or(0), label)?;
+    let mut t = tuple_of(launcher::result_type(fcinfo));
+    set(&mut t, "pid", r.pid);
+    set(&mut t, "completed", r.completed);
+    set(&mut t, "timed_out", r.timed_out);
+    set(&mut t, "has_error", r.outcome.has_error);
+    set(&mut t, "row_count", r.outcome.row_count);
+    set(&mut t, "command_tag", r.outcome.command_tag);
+    set(&mut t, "sqlstate", r.outcome.sqlstate);
+    set(&mut t, "error_message", r.outcome.error_message);
+    set(&mut t, "elapsed_ms", r.elapsed_ms);
+    Ok(t)
+}
+
+/// Launch, wait, and return the rows (read with a column definition list). `col_def` is
+/// accepted for 1.10 compatibility; the caller's column definition list decides the types.
+#[pg_extern(sql = "
+CREATE FUNCTION pg_background_run_query_v2(sql text, queue_size int4 DEFAULT 0,
+    timeout_ms int4 DEFAULT 0, label text DEFAULT NULL, col_def text DEFAULT NULL)
+    RETURNS SETOF record VOLATILE PARALLEL UNSAFE
+    LANGUAGE C AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+")]
+fn pg_background_run_query_v2(
+    sql: Option<&str>,
+    queue_size: Option<i32>,
+    timeout_ms: Option<i32>,
+    label: Option<&str>,
+    _col_def: Option<&str>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Result<(), ErrorReport> {
+    let sql = sql.ok_or(crate::error::Error::NullSql)?;
+    let (queue_size, timeout_ms) = (queue_size.unwrap_or(0), timeout_ms.unwrap_or(0));
+    Ok(launcher::helpers::run_query(
+        sql, queue_size, timeout_ms, label, fcinfo,
+    )?)
+}
+
+/// Wait for every handle (within `timeout_ms` overall if > 0), return their outcomes, detach.
+#[pg_extern(volatile, parallel_unsafe, requires = ["handle_type"])]
+fn pg_background_drain_v2<'a>(
+    handles: pgrx::Array<'a, pgrx::composite_type!('a, "pg_background_handle")>,
+    timeout_ms: default!(i32, 0),
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Result<
+    SetOfIterator<'static, pgrx::composite_type!('static, "pg_background_outcome")>,
+    ErrorReport,
+> {
+    let oid = launcher::result_type(fcinfo);
+    let outcomes = launcher::helpers::drain(&handles_of(handles), timeout_ms)?;
+    let tuples: Vec<Tuple> = outcomes
+        .into_iter()
+        .map(|o| outcome_tuple(o, oid))
+        .collect();
+    Ok(SetOfIterator::new(tuples))
+}
+
+/// The first handle whose worker has stopped; NULL if `timeout_ms` (> 0) passes first.
+#[pg_extern(volatile, parallel_unsafe, requires = ["handle_type"])]
+fn pg_background_wait_any_v2<'a>(
+    handles: pgrx::Array<'a, pgrx::composite_type!('a, "pg_background_handle")>,
+    timeout_ms: default!(i32, 0),
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Option<pgrx::composite_type!('static, "pg_background_handle")> {
+    let (pid, cookie) = launcher::helpers::wait_any(&handles_of(handles), timeout_ms)
+        .unwrap_or_else(|e| raise(e.into()))?;
+    let mut t = tuple_of(launcher::result_type(fcinfo));
+    set(&mut t, "pid", pid);
+    set(&mut t, "cookie", cookie);
+    Some(t)
+}
+
+/// Cancel the running workers whose label matches `pattern` (LIKE); returns how many.
+#[pg_extern(strict, volatile, parallel_unsafe)]
+fn pg_background_cancel_by_label_v2(
+    pattern: &str,
+    grace_ms: default!(i32, 0),
+) -> Result<i32, ErrorReport> {
+    Ok(launcher::helpers::cancel_by_label(pattern, grace_ms)?)
+}
+
+/// Detach the workers that have stopped; returns how many.
+#[pg_extern(volatile, parallel_unsafe)]
+fn pg_background_purge_v2() -> i32 {
+    launcher::helpers::purge()
+}
+
+/// The job's whole SQL (cut at 64 KiB, with `[...]`).
+#[pg_extern(strict, volatile, parallel_unsafe)]
+fn pg_background_full_sql_v2(pid: i32, cookie: i64) -> Result<String, ErrorReport> {
+    Ok(launcher::helpers::full_sql(pid, cookie)?)
 }
 
 // 1.10's views.

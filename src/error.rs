@@ -43,6 +43,8 @@ pub enum Error {
     NoResultSet,
     #[error("incorrect binary data format in result column {0}")]
     BinaryFormat(usize),
+    #[error("pg_background_run_query_v2: worker did not complete within {0} ms")]
+    RunTimedOut(i32),
     #[error("sql parameter cannot be NULL")]
     NullSql,
     #[error("label must not exceed {0} bytes")]
@@ -69,6 +71,7 @@ impl From<Error> for ErrorReport {
                 Code::ERRCODE_INVALID_PARAMETER_VALUE
             }
             Error::NullSql => Code::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            Error::RunTimedOut(_) => Code::ERRCODE_QUERY_CANCELED,
             Error::TooManyWorkers { .. } => Code::ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
             Error::CouldNotRegister | Error::CouldNotStart | Error::NoPostmaster => {
                 Code::ERRCODE_INSUFFICIENT_RESOURCES

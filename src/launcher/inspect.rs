@@ -10,7 +10,7 @@ use pgrx::pg_sys;
 use pgrx::IntoDatum;
 
 /// The 1.x state of a worker.
-fn state(e: &registry::Entry) -> &'static str {
+pub fn state(e: &registry::Entry) -> &'static str {
     if e.worker_done() {
         return "stopped";
     }

@@ -7,6 +7,7 @@
 //! owns everything, and the launching transaction may roll back without touching the job.
 
 pub mod bgworker;
+pub mod helpers;
 pub mod inspect;
 mod registry;
 mod relay;

@@ -1,0 +1,291 @@
+//! The convenience functions of 1.10, built on the handle API: outcome, run, run_query, drain,
+//! wait_any, cancel_by_label, purge, full_sql.
+
+use super::inspect;
+use super::registry::{self, Cookie};
+use super::{cancel, cancel_with_grace, detach, launch_with, wait, LaunchOptions};
+use crate::error::Error;
+use crate::shm::toc::Toc;
+use crate::shm::TocKey;
+use core::ffi::CStr;
+use pgrx::pg_sys;
+
+/// `pg_background_outcome` fields.
+pub struct Outcome {
+    pub pid: i32,
+    pub cookie: i64,
+    pub state: String,
+    pub consumed: bool,
+    pub completed: bool,
+    pub has_error: bool,
+    pub row_count: Option<i64>,
+    pub command_tag: Option<String>,
+    pub sqlstate: Option<String>,
+    pub error_message: Option<String>,
+    pub label: Option<String>,
+    pub launched_at: Option<pg_sys::TimestampTz>,
+}
+
+/// `pg_background_outcome_v2`: never raises; a PID this session does not have (or may not
+/// see, or whose cookie differs) has state `unknown`.
+pub fn outcome(pid: i32, cookie: i64) -> Outcome {
+    let unknown = Outcome {
+        pid,
+        cookie,
+        state: "unknown".to_owned(),
+        consumed: false,
+        completed: false,
+        has_error: false,
+        row_count: None,
+        command_tag: None,
+        sqlstate: None,
+        error_message: None,
+        label: None,
+        launched_at: None,
+    };
+    let Ok(info) = inspect::result_info(pid, cookie) else {
+        return unknown;
+    };
+    let error = inspect::error_info(pid, cookie).ok().flatten();
+    let (state, label, launched_at) = registry::with_entry(pid, |e| {
+        (inspect::state(e).to_owned(), e.label.clone(), e.launched_at)
+    })
+    .unwrap_or(("unknown".to_owned(), None, 0));
+    Outcome {
+        state,
+        completed: info.completed,
+        has_error: info.has_error,
+        row_count: Some(info.row_count),
+        command_tag: info.command_tag,
+        sqlstate: error.as_ref().map(|e| e.sqlstate.clone()),
+        error_message: error.map(|e| e.message),
+        label,
+        launched_at: Some(launched_at),
+        ..unknown
+    }
+}
+
+/// `pg_background_run_result` fields.
+pub struct RunResult {
+    pub pid: i32,
+    pub completed: bool,
+    pub timed_out: bool,
+    pub outcome: Outcome,
+    pub elapsed_ms: i64,
+}
+
+/// Grace given to a job that ran out of time in `run_v2` / `run_query_v2`.
+const RUN_GRACE_MS: i32 = 1000;
+
+/// Launch and wait (0 = no time limit); on timeout cancel with a 1 s grace.
+fn launch_and_wait(
+    sql: &str,
+    queue_size: i32,
+    timeout_ms: i32,
+    label: Option<&str>,
+) -> Result<(i32, i64, bool), Error> {
+    let options = LaunchOptions {
+        label,
+        with_cookie: true,
+        results_disabled: false,
+    };
+    let (pid, cookie) = launch_with(sql, queue_size, options)?;
+    let stopped = wait(pid, cookie, (timeout_ms > 0).then_some(timeout_ms))?;
+    if !stopped {
+        cancel_with_grace(pid, cookie, RUN_GRACE_MS)?;
+    }
+    Ok((pid, cookie, !stopped))
+}
+
+/// `pg_background_run_v2`: run to completion (or timeout) and report, then detach.
+pub fn run(
+    sql: &str,
+    queue_size: i32,
+    timeout_ms: i32,
+    label: Option<&str>,
+) -> Result<RunResult, Error> {
+    // SAFETY: reading the clock.
+    let start = unsafe { pg_sys::GetCurrentTimestamp() };
+    let (pid, cookie, timed_out) = launch_and_wait(sql, queue_size, timeout_ms, label)?;
+    let outcome = outcome(pid, cookie);
+    detach(pid, Cookie::ForControl(cookie))?;
+    // SAFETY: reading the clock.
+    let elapsed_ms = (unsafe { pg_sys::GetCurrentTimestamp() } - start) / 1000;
+    Ok(RunResult {
+        pid,
+        completed: outcome.completed && !timed_out,
+        timed_out,
+        outcome,
+        elapsed_ms,
+    })
+}
+
+/// `pg_background_run_query_v2`: run and return the rows, typed by the caller's column
+/// definition list; 57014 when the job does not finish in time.
+pub fn run_query(
+    sql: &str,
+    queue_size: i32,
+    timeout_ms: i32,
+    label: Option<&str>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Result<(), Error> {
+    let (pid, cookie, timed_out) = launch_and_wait(sql, queue_size, timeout_ms, label)?;
+    if timed_out {
+        detach(pid, Cookie::ForControl(cookie))?;
+        return Err(Error::RunTimedOut(timeout_ms));
+    }
+    super::result::read(pid, Cookie::ForResult(cookie), fcinfo)
+}
+
+/// `pg_background_drain_v2`: wait for every handle (all within `timeout_ms` if > 0), return
+/// their outcomes, and detach them.
+pub fn drain(handles: &[(i32, i64)], timeout_ms: i32) -> Result<Vec<Outcome>, Error> {
+    // SAFETY: reading the clock.
+    let start = unsafe { pg_sys::GetCurrentTimestamp() };
+    let mut outcomes = Vec::with_capacity(handles.len());
+    for &(pid, cookie) in handles {
+        if registry::check(pid, Cookie::ForControl(cookie)).is_ok() {
+            let remaining = if timeout_ms > 0 {
+                // SAFETY: reading the clock.
+                let spent = (unsafe { pg_sys::GetCurrentTimestamp() } - start) / 1000;
+                Some((i64::from(timeout_ms) - spent).max(0) as i32)
+            } else {
+                None
+            };
+            wait(pid, cookie, remaining)?;
+        }
+        outcomes.push(outcome(pid, cookie));
+        let _ = detach(pid, Cookie::ForControl(cookie));
+    }
+    Ok(outcomes)
+}
+
+/// `pg_background_wait_any_v2`: the first handle whose worker has stopped, or `None` when
+/// `timeout_ms` (> 0) passes first. Unknown handles are skipped.
+pub fn wait_any(handles: &[(i32, i64)], timeout_ms: i32) -> Result<Option<(i32, i64)>, Error> {
+    let known: Vec<(i32, i64)> = handles
+        .iter()
+        .copied()
+        .filter(|&(pid, cookie)| registry::check(pid, Cookie::ForControl(cookie)).is_ok())
+        .collect();
+    let Some(&first) = known.first() else {
+        return Ok(None);
+    };
+    // SAFETY: reading the clock.
+    let start = unsafe { pg_sys::GetCurrentTimestamp() };
+    loop {
+        for &(pid, cookie) in &known {
+            if wait(pid, cookie, Some(0))? {
+                return Ok(Some((pid, cookie)));
+            }
+        }
+        // SAFETY: reading the clock.
+        let spent = (unsafe { pg_sys::GetCurrentTimestamp() } - start) / 1000;
+        if timeout_ms > 0 && spent >= i64::from(timeout_ms) {
+            return Ok(None);
+        }
+        // Sleep on our latch (set by the postmaster when any of our workers stops).
+        wait(first.0, first.1, Some(10))?;
+    }
+}
+
+/// SQL `LIKE` with `%`, `_` and backslash as escape.
+pub fn like(text: &str, pattern: &str) -> bool {
+    fn go(t: &[char], p: &[char]) -> bool {
+        match p.split_first() {
+            None => t.is_empty(),
+            Some(('%', rest)) => (0..=t.len()).any(|i| go(&t[i..], rest)),
+            Some(('_', rest)) => !t.is_empty() && go(&t[1..], rest),
+            Some(('\\', rest)) if !rest.is_empty() => {
+                !t.is_empty() && t[0] == rest[0] && go(&t[1..], &rest[1..])
+            }
+            Some((c, rest)) => !t.is_empty() && t[0] == *c && go(&t[1..], rest),
+        }
+    }
+    let t: Vec<char> = text.chars().collect();
+    let p: Vec<char> = pattern.chars().collect();
+    go(&t, &p)
+}
+
+/// `pg_background_cancel_by_label_v2`: cancel the running workers whose label matches
+/// `pattern` (LIKE), waiting up to `grace_ms` for each; returns how many.
+pub fn cancel_by_label(pattern: &str, grace_ms: i32) -> Result<i32, Error> {
+    let mut matching = Vec::new();
+    registry::for_each_visible(|e| {
+        if e.label.as_deref().is_some_and(|l| like(l, pattern)) && inspect::state(e) != "stopped" {
+            matching.push((e.pid, e.cookie));
+        }
+    });
+    let mut n = 0;
+    for (pid, cookie) in matching {
+        if grace_ms > 0 {
+            cancel_with_grace(pid, cookie, grace_ms)?;
+        } else {
+            cancel(pid, cookie)?;
+        }
+        n += 1;
+    }
+    Ok(n)
+}
+
+/// `pg_background_purge_v2`: detach the stopped workers only; returns how many.
+pub fn purge() -> i32 {
+    let mut stopped = Vec::new();
+    registry::for_each_visible(|e| {
+        if inspect::state(e) == "stopped" {
+            stopped.push(e.pid);
+        }
+    });
+    stopped
+        .into_iter()
+        .filter(|&pid| registry::take(pid).is_ok())
+        .count() as i32
+}
+
+/// Longest text `full_sql_v2` returns before cutting (64 KiB), and the mark of a cut.
+const FULL_SQL_MAX: usize = 64 * 1024;
+const CUT_MARK: &str = "[...]";
+
+/// `pg_background_full_sql_v2`: the job's whole SQL from its segment (cut at 64 KiB).
+pub fn full_sql(pid: i32, cookie: i64) -> Result<String, Error> {
+    registry::check(pid, Cookie::ForControl(cookie))?;
+    registry::with_entry(pid, |e| {
+        let sql = Toc::attach(&e._segment)
+            .and_then(|toc| toc.lookup(TocKey::Sql))
+            .map(|chunk| {
+                // SAFETY: the launcher wrote the NUL-terminated SQL into this chunk, which
+                // lives as long as the entry's segment.
+                unsafe { CStr::from_ptr(chunk.as_ptr().cast()) }
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .unwrap_or_default();
+        if sql.len() <= FULL_SQL_MAX {
+            return sql;
+        }
+        let mut end = FULL_SQL_MAX - CUT_MARK.len();
+        while !sql.is_char_boundary(end) {
+            end -= 1;
+        }
+        format!("{}{CUT_MARK}", &sql[..end])
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like;
+
+    #[test]
+    fn like_matches_as_sql_does() {
+        assert!(like("job-a", "job-%"));
+        assert!(like("job-a", "job-_"));
+        assert!(!like("job-ab", "job-_"));
+        assert!(like("job-a", "%"));
+        assert!(like("", "%"));
+        assert!(!like("", "_"));
+        assert!(like("50%", "50\\%"));
+        assert!(!like("500", "50\\%"));
+        assert!(like("étiquette", "_tiq%"));
+        assert!(!like("job", "JOB"));
+    }
+}
