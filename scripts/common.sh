@@ -91,6 +91,21 @@ install_extension() {
     local flags=()
     [ "${RELEASE:-0}" = 1 ] && flags+=(--release)
     (cd "$ROOT" && cargo pgrx install "${flags[@]}" --pg-config "$PG_CONFIG" >/dev/null)
+    install_update_scripts
+}
+
+# The update scripts from the C extension's releases (1.8 and 1.10) to ours. Every object of
+# our install script is written to be created or replaced idempotently, so each update script
+# is the install script with its plain CREATE FUNCTIONs turned into CREATE OR REPLACE (which
+# keeps the existing functions' grants).
+EXT_VERSION=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$ROOT/pg_background.control")
+install_update_scripts() {
+    local dir from
+    dir="$("$PG_CONFIG" --sharedir)/extension"
+    for from in 1.8 1.10; do
+        sed 's/^CREATE \+FUNCTION/CREATE OR REPLACE FUNCTION/' \
+            "$dir/pg_background--$EXT_VERSION.sql" > "$dir/pg_background--$from--$EXT_VERSION.sql"
+    done
 }
 
 # start_cluster PORT [extra postgres -c options...]: a new cluster owned by `postgres` in a

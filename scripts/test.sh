@@ -6,6 +6,7 @@
 # throwaway cluster. Idempotent; ends with one line "all: N passed, N failed".
 source "$(dirname "$0")/common.sh"
 source "$ROOT/scripts/regress.sh"
+source "$ROOT/tests/upgrade/run.sh"
 cd "$ROOT"
 
 VERSIONS=("$@")
@@ -58,6 +59,14 @@ regress() {
     return $status
 }
 
+upgrade() {
+    local status=0
+    run_upgrade_test || status=$?
+    TOTAL_PASSED=$((TOTAL_PASSED + UPGRADE_PASSED))
+    TOTAL_FAILED=$((TOTAL_FAILED + UPGRADE_FAILED))
+    return $status
+}
+
 session_tests() {
     psql_ -d postgres -c "DROP DATABASE IF EXISTS pgbg_sessions" -c "CREATE DATABASE pgbg_sessions"
     psql_ -d pgbg_sessions -c "CREATE EXTENSION pg_background"
@@ -76,6 +85,7 @@ for v in "${VERSIONS[@]}"; do
     start_cluster "${PGBG_TEST_PORT:-55433}"
     step "PostgreSQL $v: pg_regress (SQL contract)" regress
     step "PostgreSQL $v: multi-session tests" session_tests
+    step "PostgreSQL $v: upgrade from the C extension 1.8" upgrade
     stop_cluster
 done
 

@@ -13,7 +13,7 @@ END$$;
 -- What a user of the extension needs, as (privilege, object) clauses of GRANT and REVOKE:
 -- EXECUTE on every member function but the helpers, USAGE on every member type, SELECT on
 -- every member view.
-CREATE FUNCTION pg_background_grantable_objects()
+CREATE OR REPLACE FUNCTION pg_background_grantable_objects()
 RETURNS TABLE (privilege text, object text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   WITH members AS (
@@ -40,7 +40,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
 $$;
 
 -- The body of both 1.x helpers below; runs with their (superuser) owner's privileges.
-CREATE FUNCTION pg_background_apply_privileges(grant_them boolean, role_name text,
+CREATE OR REPLACE FUNCTION pg_background_apply_privileges(grant_them boolean, role_name text,
                                                print_commands boolean, schema_name text)
 RETURNS boolean LANGUAGE plpgsql SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
@@ -71,7 +71,7 @@ END$$;
 
 -- The 1.x helpers. The pinned search_path has only pg_catalog and pg_temp, so the extension's
 -- own functions are called through its schema, looked up each time (it is relocatable).
-CREATE FUNCTION grant_pg_background_privileges(role_name text, print_commands boolean DEFAULT false)
+CREATE OR REPLACE FUNCTION grant_pg_background_privileges(role_name text, print_commands boolean DEFAULT false)
 RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   schema_name text;
@@ -88,7 +88,7 @@ BEGIN
   RETURN ok;
 END$$;
 
-CREATE FUNCTION revoke_pg_background_privileges(role_name text, print_commands boolean DEFAULT false)
+CREATE OR REPLACE FUNCTION revoke_pg_background_privileges(role_name text, print_commands boolean DEFAULT false)
 RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   schema_name text;
@@ -106,7 +106,7 @@ BEGIN
 END$$;
 
 -- Drops the role the extension created (it is cluster-wide and survives DROP EXTENSION).
-CREATE FUNCTION pg_background_drop_executor_role()
+CREATE OR REPLACE FUNCTION pg_background_drop_executor_role()
 RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   IF EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'pgbackground_role') THEN

@@ -8,22 +8,41 @@ use pgrx::PgSqlErrorCode;
 
 pgrx::extension_sql!(
     r#"
-CREATE TYPE pg_background_handle AS (pid int4, cookie int8);
-CREATE TYPE pg_background_stats AS (
-    workers_launched int8, workers_completed int8, workers_failed int8, workers_canceled int8,
-    workers_active int4, avg_execution_ms float8, max_workers int4);
-CREATE TYPE pg_background_progress AS (progress_pct int4, progress_msg text);
-CREATE TYPE pg_background_result_info AS (
-    row_count int8, command_tag text, completed bool, has_error bool);
-CREATE TYPE pg_background_error AS (
-    sqlstate text, message text, detail text, hint text, context text);
-CREATE TYPE pg_background_outcome AS (
-    pid int4, cookie int8, state text, consumed bool, completed bool, has_error bool,
-    row_count int8, command_tag text, sqlstate text, error_message text, label text,
-    launched_at timestamptz);
-CREATE TYPE pg_background_run_result AS (
-    pid int4, completed bool, timed_out bool, has_error bool, row_count int8, command_tag text,
-    sqlstate text, error_message text, elapsed_ms int8);
+-- Each type only if absent: the same text serves ALTER EXTENSION UPDATE from the C extension,
+-- whose 1.8 and 1.10 installations define some of them already (with these definitions).
+DO $types$
+BEGIN
+  IF to_regtype('pg_background_handle') IS NULL THEN
+    CREATE TYPE pg_background_handle AS (pid int4, cookie int8);
+  END IF;
+  IF to_regtype('pg_background_stats') IS NULL THEN
+    CREATE TYPE pg_background_stats AS (
+        workers_launched int8, workers_completed int8, workers_failed int8, workers_canceled int8,
+        workers_active int4, avg_execution_ms float8, max_workers int4);
+  END IF;
+  IF to_regtype('pg_background_progress') IS NULL THEN
+    CREATE TYPE pg_background_progress AS (progress_pct int4, progress_msg text);
+  END IF;
+  IF to_regtype('pg_background_result_info') IS NULL THEN
+    CREATE TYPE pg_background_result_info AS (
+        row_count int8, command_tag text, completed bool, has_error bool);
+  END IF;
+  IF to_regtype('pg_background_error') IS NULL THEN
+    CREATE TYPE pg_background_error AS (
+        sqlstate text, message text, detail text, hint text, context text);
+  END IF;
+  IF to_regtype('pg_background_outcome') IS NULL THEN
+    CREATE TYPE pg_background_outcome AS (
+        pid int4, cookie int8, state text, consumed bool, completed bool, has_error bool,
+        row_count int8, command_tag text, sqlstate text, error_message text, label text,
+        launched_at timestamptz);
+  END IF;
+  IF to_regtype('pg_background_run_result') IS NULL THEN
+    CREATE TYPE pg_background_run_result AS (
+        pid int4, completed bool, timed_out bool, has_error bool, row_count int8, command_tag text,
+        sqlstate text, error_message text, elapsed_ms int8);
+  END IF;
+END$types$;
 "#,
     name = "handle_type",
 );
@@ -527,11 +546,11 @@ fn pg_background_full_sql_v2(pid: i32, cookie: i64) -> Result<String, ErrorRepor
 // 1.10's views.
 pgrx::extension_sql!(
     r#"
-CREATE VIEW pg_background_list AS
+CREATE OR REPLACE VIEW pg_background_list AS
   SELECT * FROM pg_background_list_v2() AS (
     pid int4, cookie int8, launched_at timestamptz, user_id oid, queue_size int4, state text,
     sql_preview text, last_error text, consumed bool, label text);
-CREATE VIEW pg_background_activity AS
+CREATE OR REPLACE VIEW pg_background_activity AS
   SELECT l.pid, l.cookie, l.launched_at, l.user_id, l.queue_size, l.state AS pgbg_state,
          l.sql_preview, l.last_error, l.consumed, l.label,
          a.state AS backend_state, a.wait_event_type, a.wait_event, a.xact_start, a.query_start,
