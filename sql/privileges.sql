@@ -28,9 +28,12 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
                            'pg_background_drop_executor_role', 'pg_background_grantable_objects',
                            'pg_background_apply_privileges')
   UNION ALL
+  -- (only the composite types created with CREATE TYPE: PostgreSQL 18 also records the array
+  -- types of views' row types as members)
   SELECT 'USAGE', 'TYPE ' || t.oid::pg_catalog.regtype::text
     FROM members m JOIN pg_catalog.pg_type t
       ON m.classid = 'pg_catalog.pg_type'::pg_catalog.regclass AND t.oid = m.objid
+    JOIN pg_catalog.pg_class r ON r.oid = t.typrelid AND r.relkind = 'c' 
   UNION ALL
   SELECT 'SELECT', 'TABLE ' || c.oid::pg_catalog.regclass::text
     FROM members m JOIN pg_catalog.pg_class c

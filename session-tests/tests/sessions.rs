@@ -409,3 +409,144 @@ fn cancel_with_grace_never_restarts_the_cluster() {
     assert_eq!(now, started);
     a.execute("SELECT pg_advisory_unlock($1)", &[&key]).unwrap();
 }
+
+#[test]
+fn handle_api_across_roles_and_sessions() {
+    let mut admin = connect();
+    admin
+        .batch_execute(
+            "DROP ROLE IF EXISTS h_owner; DROP ROLE IF EXISTS h_other;
+             CREATE ROLE h_owner IN ROLE pgbackground_role;
+             CREATE ROLE h_other IN ROLE pgbackground_role;",
+        )
+        .unwrap();
+    let mut holder = connect();
+    let mut a = connect();
+    let mut b = connect();
+    let key = lock_key();
+    holder
+        .execute("SELECT pg_advisory_lock($1)", &[&key])
+        .unwrap();
+    a.batch_execute("SET ROLE h_owner").unwrap();
+    let sql = format!(
+        "SELECT pg_background_progress(50, 'half way'); SELECT pg_advisory_lock({key})::text"
+    );
+    let row = a
+        .query_one(
+            "SELECT (h).pid, (h).cookie FROM pg_background_launch_v2($1, 0, 'h-job') h",
+            &[&sql],
+        )
+        .unwrap();
+    let (worker, cookie): (i32, i64) = (row.get(0), row.get(1));
+    // progress reported by the job, read by the launcher while the job waits
+    wait_for("the job's progress", || {
+        a.query_opt(
+            "SELECT progress_pct FROM pg_background_get_progress_v2($1, $2) WHERE progress_pct = 50",
+            &[&worker, &cookie],
+        )
+        .unwrap()
+        .is_some()
+    });
+    wait_for(
+        "the job waiting on the lock",
+        || matches!(activity(&mut b, worker), Some((_, _, Some(e), _)) if e == "advisory"),
+    );
+    // (pg_stat_activity hides the wait of a backend of another role from h_owner; the worker's
+    // session user is the login role, so read the joined view as that role)
+    a.batch_execute("RESET ROLE").unwrap();
+    let view: (String, Option<String>, Option<String>) = {
+        let r = a
+            .query_one(
+                "SELECT pgbg_state, label, wait_event FROM pg_background_activity WHERE pid = $1",
+                &[&worker],
+            )
+            .unwrap();
+        (r.get(0), r.get(1), r.get(2))
+    };
+    assert_eq!(
+        view,
+        (
+            "running".to_owned(),
+            Some("h-job".to_owned()),
+            Some("advisory".to_owned())
+        )
+    );
+    a.batch_execute("SET ROLE h_owner").unwrap();
+    let timed_out: bool = a
+        .query_one(
+            "SELECT pg_background_wait_v2_timeout($1, $2, 100)",
+            &[&worker, &cookie],
+        )
+        .unwrap()
+        .get(0);
+    assert!(!timed_out, "a waiting job is not stopped");
+    let active: i32 = a
+        .query_one("SELECT workers_active FROM pg_background_stats_v2()", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(active, 1);
+
+    // another role in the same session: refused, and the list hides the worker
+    a.batch_execute("SET ROLE h_other").unwrap();
+    for call in [
+        "SELECT pg_background_cancel_v2($1, $2)::text",
+        "SELECT pg_background_wait_v2_timeout($1, $2, 0)::text",
+        "SELECT pg_background_detach_v2($1, $2)::text",
+        "SELECT (pg_background_get_progress_v2($1, $2)).progress_msg",
+    ] {
+        let err = a.query_one(call, &[&worker, &cookie]).unwrap_err();
+        assert_eq!(sqlstate(&err), "42501", "{call}");
+    }
+    let listed: i64 = a
+        .query_one("SELECT count(*) FROM pg_background_list", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(listed, 0);
+    let canceled: i32 = a
+        .query_one("SELECT pg_background_cancel_all_v2()", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(canceled, 0, "cancel_all_v2 must skip other roles' workers");
+    // another session does not have it at all
+    let err = b
+        .query_one(
+            "SELECT pg_background_cancel_v2($1, $2)::text",
+            &[&worker, &cookie],
+        )
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "42704");
+    let listed: i64 = b
+        .query_one("SELECT count(*) FROM pg_background_list", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(listed, 0);
+
+    // the owner again: the job finishes once the lock is free
+    a.batch_execute("SET ROLE h_owner").unwrap();
+    holder
+        .execute("SELECT pg_advisory_unlock($1)", &[&key])
+        .unwrap();
+    let stopped: bool = a
+        .query_one(
+            "SELECT pg_background_wait_v2_timeout($1, $2, 30000)",
+            &[&worker, &cookie],
+        )
+        .unwrap()
+        .get(0);
+    assert!(stopped);
+    let rows = a
+        .query(
+            &format!("SELECT * FROM pg_background_result_v2({worker}, {cookie}) AS (r text)"),
+            &[],
+        )
+        .unwrap();
+    assert_eq!(rows.len(), 1);
+    let completed: i64 = a
+        .query_one(
+            "SELECT workers_completed FROM pg_background_stats_v2()",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(completed, 1);
+}

@@ -24,6 +24,7 @@ SELECT 'type ' || t.oid::regtype || ' (' || (SELECT string_agg(a.attname || ' ' 
        || ' acl=' || coalesce((SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(t.typacl) a
                                WHERE a::text NOT LIKE 'pgbg_upgrade_app=%'), '')
   FROM members m JOIN pg_type t ON m.classid = 'pg_type'::regclass AND t.oid = m.objid
+  JOIN pg_class r ON r.oid = t.typrelid AND r.relkind = 'c'
 UNION ALL
 SELECT 'view ' || c.oid::regclass || ' ' || pg_get_viewdef(c.oid)
   FROM members m JOIN pg_class c ON m.classid = 'pg_class'::regclass AND c.oid = m.objid

@@ -11,8 +11,15 @@ SELECT p.oid::regprocedure AS function,
 SELECT t.oid::regtype AS type, has_type_privilege('public', t.oid, 'USAGE') AS public,
        has_type_privilege('pgbackground_role', t.oid, 'USAGE') AS role
   FROM pg_type t JOIN pg_depend d ON d.objid = t.oid AND d.classid = 'pg_type'::regclass
+  JOIN pg_class r ON r.oid = t.typrelid AND r.relkind = 'c'
  WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_background')
- ORDER BY p.oid::regprocedure::text COLLATE "C";
+ ORDER BY t.oid::regtype::text COLLATE "C";
+-- the views: SELECT for the role, nothing for PUBLIC
+SELECT c.oid::regclass AS view, has_table_privilege('public', c.oid, 'SELECT') AS public,
+       has_table_privilege('pgbackground_role', c.oid, 'SELECT') AS role
+  FROM pg_class c JOIN pg_depend d ON d.objid = c.oid AND d.classid = 'pg_class'::regclass
+ WHERE d.refobjid = (SELECT oid FROM pg_extension WHERE extname = 'pg_background')
+ ORDER BY c.oid::regclass::text COLLATE "C";
 -- the helpers are SECURITY DEFINER with a pinned search_path
 SELECT proname, prosecdef, proconfig FROM pg_proc
  WHERE proname IN ('grant_pg_background_privileges', 'revoke_pg_background_privileges',
