@@ -96,11 +96,10 @@ fn raise(e: ErrorReport) -> ! {
 fn handle(pid: i32, cookie: i64, fcinfo: pg_sys::FunctionCallInfo) -> Result<Handle, ErrorReport> {
     // Built from the function's declared result type, so that it works whatever the
     // extension's schema and the search_path.
-    let mut tuple =
-        Handle::new_composite_type_by_oid(launcher::result_type(fcinfo)).map_err(internal)?;
-    tuple.set_by_name("pid", pid).map_err(internal)?;
-    tuple.set_by_name("cookie", cookie).map_err(internal)?;
-    Ok(tuple)
+    let mut t = tuple_of(launcher::result_type(fcinfo));
+    set(&mut t, "pid", pid);
+    set(&mut t, "cookie", cookie);
+    Ok(t)
 }
 
 /// Like `pg_background_launch`, returning a handle `(pid, cookie)`.
@@ -203,26 +202,17 @@ fn pg_background_list_v2(fcinfo: pg_sys::FunctionCallInfo) -> Result<(), ErrorRe
 #[pg_extern(volatile, parallel_unsafe, requires = ["handle_type"])]
 fn pg_background_stats_v2(
     fcinfo: pg_sys::FunctionCallInfo,
-) -> Result<pgrx::composite_type!('static, "pg_background_stats"), ErrorReport> {
+) -> pgrx::composite_type!('static, "pg_background_stats") {
     let s = launcher::inspect::stats();
-    let mut t =
-        pgrx::heap_tuple::PgHeapTuple::new_composite_type_by_oid(launcher::result_type(fcinfo))
-            .map_err(internal)?;
-    t.set_by_name("workers_launched", s.launched)
-        .map_err(internal)?;
-    t.set_by_name("workers_completed", s.completed)
-        .map_err(internal)?;
-    t.set_by_name("workers_failed", s.failed)
-        .map_err(internal)?;
-    t.set_by_name("workers_canceled", s.canceled)
-        .map_err(internal)?;
-    t.set_by_name("workers_active", s.active)
-        .map_err(internal)?;
-    t.set_by_name("avg_execution_ms", s.avg_execution_ms)
-        .map_err(internal)?;
-    t.set_by_name("max_workers", s.max_workers)
-        .map_err(internal)?;
-    Ok(t)
+    let mut t = tuple_of(launcher::result_type(fcinfo));
+    set(&mut t, "workers_launched", s.launched);
+    set(&mut t, "workers_completed", s.completed);
+    set(&mut t, "workers_failed", s.failed);
+    set(&mut t, "workers_canceled", s.canceled);
+    set(&mut t, "workers_active", s.active);
+    set(&mut t, "avg_execution_ms", s.avg_execution_ms);
+    set(&mut t, "max_workers", s.max_workers);
+    t
 }
 
 /// Report progress from inside a job (percentage clamped to 0–100, message cut to 63 bytes).
@@ -250,13 +240,9 @@ fn pg_background_get_progress_v2(
     let (pid, cookie) = (pid?, cookie?);
     let (pct, msg) =
         launcher::inspect::progress(pid, cookie).unwrap_or_else(|e| raise(e.into()))?;
-    let oid = launcher::result_type(fcinfo);
-    let mut t = pgrx::heap_tuple::PgHeapTuple::new_composite_type_by_oid(oid)
-        .unwrap_or_else(|e| raise(internal(e)));
-    t.set_by_name("progress_pct", pct)
-        .unwrap_or_else(|e| raise(internal(e)));
-    t.set_by_name("progress_msg", msg)
-        .unwrap_or_else(|e| raise(internal(e)));
+    let mut t = tuple_of(launcher::result_type(fcinfo));
+    set(&mut t, "progress_pct", pct);
+    set(&mut t, "progress_msg", msg);
     Some(t)
 }
 
@@ -312,17 +298,11 @@ fn pg_background_result_info_v2(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Result<pgrx::composite_type!('static, "pg_background_result_info"), ErrorReport> {
     let info = launcher::inspect::result_info(pid, cookie)?;
-    let mut t =
-        pgrx::heap_tuple::PgHeapTuple::new_composite_type_by_oid(launcher::result_type(fcinfo))
-            .map_err(internal)?;
-    t.set_by_name("row_count", info.row_count)
-        .map_err(internal)?;
-    t.set_by_name("command_tag", info.command_tag)
-        .map_err(internal)?;
-    t.set_by_name("completed", info.completed)
-        .map_err(internal)?;
-    t.set_by_name("has_error", info.has_error)
-        .map_err(internal)?;
+    let mut t = tuple_of(launcher::result_type(fcinfo));
+    set(&mut t, "row_count", info.row_count);
+    set(&mut t, "command_tag", info.command_tag);
+    set(&mut t, "completed", info.completed);
+    set(&mut t, "has_error", info.has_error);
     Ok(t)
 }
 
@@ -334,17 +314,9 @@ fn pg_background_error_info_v2(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Option<pgrx::composite_type!('static, "pg_background_error")> {
     let e = launcher::inspect::error_info(pid, cookie).unwrap_or_else(|e| raise(e.into()))?;
-    let oid = launcher::result_type(fcinfo);
-    let mut t = pgrx::heap_tuple::PgHeapTuple::new_composite_type_by_oid(oid)
-        .unwrap_or_else(|e| raise(internal(e)));
-    let set = |t: &mut pgrx::heap_tuple::PgHeapTuple<'static, pgrx::AllocatedByRust>,
-               name,
-               value: Option<String>| {
-        t.set_by_name(name, value)
-            .unwrap_or_else(|e| raise(internal(e)))
-    };
-    set(&mut t, "sqlstate", Some(e.sqlstate));
-    set(&mut t, "message", Some(e.message));
+    let mut t = tuple_of(launcher::result_type(fcinfo));
+    set(&mut t, "sqlstate", e.sqlstate);
+    set(&mut t, "message", e.message);
     set(&mut t, "detail", e.detail);
     set(&mut t, "hint", e.hint);
     set(&mut t, "context", e.context);

@@ -201,8 +201,9 @@ fn other_roles_and_other_sessions_cannot_touch_a_worker() {
     assert_eq!(who, "s_owner/s_owner");
 }
 
-#[test]
-fn pg_cancel_backend_on_the_worker_gives_57014() {
+/// Launch a job that waits on a lock, signal its worker from another session with `signal`
+/// (pg_cancel_backend or pg_terminate_backend), and return the error of reading it.
+fn signal_waiting_worker(signal: &str) -> (i32, postgres::Error) {
     let mut a = connect();
     let mut b = connect();
     let key = lock_key();
@@ -213,7 +214,7 @@ fn pg_cancel_backend_on_the_worker_gives_57014() {
         || matches!(activity(&mut b, worker), Some((_, _, Some(e), _)) if e == "advisory"),
     );
     let ok: bool = b
-        .query_one("SELECT pg_cancel_backend($1)", &[&worker])
+        .query_one(&format!("SELECT {signal}($1)"), &[&worker])
         .unwrap()
         .get(0);
     assert!(ok);
@@ -223,42 +224,26 @@ fn pg_cancel_backend_on_the_worker_gives_57014() {
             &[],
         )
         .unwrap_err();
+    a.execute("SELECT pg_advisory_unlock($1)", &[&key]).unwrap();
+    (worker, err)
+}
+
+#[test]
+fn pg_cancel_backend_on_the_worker_gives_57014() {
+    let (worker, err) = signal_waiting_worker("pg_cancel_backend");
     assert_eq!(sqlstate(&err), "57014");
+    let db = err.as_db_error().unwrap();
+    assert_eq!(db.message(), "canceling statement due to user request");
     assert_eq!(
-        err.as_db_error().unwrap().message(),
-        "canceling statement due to user request"
-    );
-    assert_eq!(
-        err.as_db_error().unwrap().where_(),
+        db.where_(),
         Some(format!("background worker, pid {worker}").as_str())
     );
-    a.execute("SELECT pg_advisory_unlock($1)", &[&key]).unwrap();
 }
 
 #[test]
 fn pg_terminate_backend_on_the_worker_gives_57p01() {
-    let mut a = connect();
-    let mut b = connect();
-    let key = lock_key();
-    a.execute("SELECT pg_advisory_lock($1)", &[&key]).unwrap();
-    let worker = launch(&mut a, &format!("SELECT pg_advisory_lock({key})::text"));
-    wait_for(
-        "worker waiting on the lock",
-        || matches!(activity(&mut b, worker), Some((_, _, Some(e), _)) if e == "advisory"),
-    );
-    let ok: bool = b
-        .query_one("SELECT pg_terminate_backend($1)", &[&worker])
-        .unwrap()
-        .get(0);
-    assert!(ok);
-    let err = a
-        .query(
-            &format!("SELECT * FROM pg_background_result({worker}) AS (r text)"),
-            &[],
-        )
-        .unwrap_err();
+    let (_, err) = signal_waiting_worker("pg_terminate_backend");
     assert_eq!(sqlstate(&err), "57P01");
-    a.execute("SELECT pg_advisory_unlock($1)", &[&key]).unwrap();
 }
 
 #[test]
