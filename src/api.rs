@@ -109,13 +109,7 @@ fn pg_background_launch_v2(
     queue_size: default!(i32, 0),
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Result<pgrx::composite_type!('static, "pg_background_handle"), ErrorReport> {
-    let options = LaunchOptions {
-        label: None,
-        with_cookie: true,
-        results_disabled: false,
-    };
-    let (pid, cookie) = launcher::launch_with(sql, queue_size, options)?;
-    handle(pid, cookie, fcinfo)
+    launch_labelled(Some(sql), Some(queue_size), None, false, fcinfo)
 }
 
 /// Fire and forget: the job's results, errors and notices are never readable.
@@ -125,13 +119,7 @@ fn pg_background_submit_v2(
     queue_size: default!(i32, 0),
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Result<pgrx::composite_type!('static, "pg_background_handle"), ErrorReport> {
-    let options = LaunchOptions {
-        label: None,
-        with_cookie: true,
-        results_disabled: true,
-    };
-    let (pid, cookie) = launcher::launch_with(sql, queue_size, options)?;
-    handle(pid, cookie, fcinfo)
+    launch_labelled(Some(sql), Some(queue_size), None, true, fcinfo)
 }
 
 /// `pg_background_result` with the handle's cookie checked.
