@@ -82,7 +82,8 @@ impl Target {
     /// Append one row (the tuplestore copies it).
     pub(super) fn put(&self, values: &mut [pg_sys::Datum], nulls: &mut [bool]) {
         debug_assert_eq!(values.len(), self.natts());
-        // SAFETY: values and nulls match the descriptor (checked by the caller with has_types).
+        // SAFETY: values and nulls have one entry per column of the descriptor, of its types
+        // (callers check the descriptor first: has_types, describe, or a single text column).
         unsafe {
             pg_sys::tuplestore_putvalues(
                 self.store,
@@ -320,12 +321,7 @@ impl Reader {
                 };
             }
             if outcome.is_ok() {
-                pg_sys::tuplestore_putvalues(
-                    self.target.store,
-                    self.target.desc,
-                    self.values.as_mut_ptr(),
-                    self.nulls.as_mut_ptr(),
-                );
+                self.target.put(&mut self.values, &mut self.nulls);
             }
             drop(switch);
             pg_sys::MemoryContextReset(self.row.0);
@@ -349,13 +345,7 @@ impl Reader {
                     tag.as_ptr().cast(),
                     tag.len() as i32,
                 ))];
-                let mut null = [false];
-                pg_sys::tuplestore_putvalues(
-                    self.target.store,
-                    self.target.desc,
-                    value.as_mut_ptr(),
-                    null.as_mut_ptr(),
-                );
+                self.target.put(&mut value, &mut [false]);
                 drop(switch);
                 pg_sys::MemoryContextReset(self.row.0);
             }
