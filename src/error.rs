@@ -13,6 +13,8 @@ pub enum Error {
     QueueTooLarge(i32),
     #[error("too many background workers")]
     TooManyWorkers { limit: i32 },
+    #[error("too many unread background worker results")]
+    TooManyUnread { limit: i32 },
     #[error("could not register background process")]
     CouldNotRegister,
     #[error("could not start background process")]
@@ -72,7 +74,9 @@ impl From<Error> for ErrorReport {
             }
             Error::NullSql => Code::ERRCODE_NULL_VALUE_NOT_ALLOWED,
             Error::RunTimedOut(_) => Code::ERRCODE_QUERY_CANCELED,
-            Error::TooManyWorkers { .. } => Code::ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
+            Error::TooManyWorkers { .. } | Error::TooManyUnread { .. } => {
+                Code::ERRCODE_CONFIGURATION_LIMIT_EXCEEDED
+            }
             Error::CouldNotRegister | Error::CouldNotStart | Error::NoPostmaster => {
                 Code::ERRCODE_INSUFFICIENT_RESOURCES
             }
@@ -102,6 +106,13 @@ impl From<Error> for ErrorReport {
                 ))
                 .set_hint(
                     "Wait for existing workers to complete, or increase pg_background.max_workers.",
+                ),
+            Error::TooManyUnread { limit } => report
+                .set_detail(format!(
+                    "This session keeps at most {limit} finished workers whose results are neither read nor detached."
+                ))
+                .set_hint(
+                    "Read them with pg_background_result(), release them with pg_background_detach(), or increase pg_background.max_unread_results.",
                 ),
             Error::CouldNotRegister => {
                 report.set_hint("You may need to increase max_worker_processes.")

@@ -8,6 +8,7 @@ pub const MAX_QUEUE_SIZE: i32 = 256 * 1024 * 1024;
 
 pub static MAX_WORKERS: GucSetting<i32> = GucSetting::<i32>::new(16);
 pub static DEFAULT_QUEUE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(65536);
+pub static MAX_UNREAD_RESULTS: GucSetting<i32> = GucSetting::<i32>::new(256);
 pub static WORKER_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(0);
 
 /// Define the settings and reserve the prefix. Called from `_PG_init`, in launchers and workers.
@@ -41,6 +42,16 @@ pub fn init() {
         i32::MAX,
         GucContext::Userset,
         GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"pg_background.max_unread_results",
+        c"Maximum number of finished background workers per session whose results are kept unread.",
+        c"A finished worker no longer counts against pg_background.max_workers; its remaining output is kept in session memory until it is read or detached.",
+        &MAX_UNREAD_RESULTS,
+        1,
+        100_000,
+        GucContext::Userset,
+        GucFlags::default(),
     );
     crate::ffi::reserve_guc_prefix(c"pg_background");
 }

@@ -110,3 +110,56 @@ fn thousand_launches_leave_no_memory_segment_or_worker_behind() {
         dsm_segments() <= segments
     });
 }
+
+/// DSM segments whose size lies in `range` (a queue size no other test uses tells ours apart).
+fn dsm_segments_sized(range: std::ops::Range<u64>) -> usize {
+    std::fs::read_dir("/dev/shm")
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("PostgreSQL."))
+                .filter(|e| e.metadata().is_ok_and(|m| range.contains(&m.len())))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_finished_unread_job_releases_its_segment_and_stays_readable() {
+    const QUEUE: i32 = 47_000_000;
+    let ours = QUEUE as u64..QUEUE as u64 + 1_000_000;
+    let mut a = connect();
+    let mut observer = connect();
+    let pid: i32 = a
+        .query_one(
+            "SELECT pg_background_launch('SELECT ''kept'' FROM generate_series(1, 1000)', $1)",
+            &[&QUEUE],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(dsm_segments_sized(ours.clone()), 1, "the job's segment");
+    wait_for("the worker to exit", || {
+        activity(&mut observer, pid).is_none()
+    });
+    // any call on the registry releases the segments of finished jobs
+    let state: String = a
+        .query_one(
+            "SELECT state FROM pg_background_list WHERE pid = $1",
+            &[&pid],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(state, "stopped");
+    assert_eq!(
+        dsm_segments_sized(ours),
+        0,
+        "a finished job still holds its segment"
+    );
+    let rows = a
+        .query(
+            "SELECT r FROM pg_background_result($1) AS (r text)",
+            &[&pid],
+        )
+        .unwrap();
+    assert_eq!(rows.len(), 1000);
+    assert!(rows.iter().all(|r| r.get::<_, &str>(0) == "kept"));
+}

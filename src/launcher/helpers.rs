@@ -5,9 +5,6 @@ use super::inspect;
 use super::registry::{self, Cookie};
 use super::{cancel, cancel_with_grace, detach, launch_with, wait, LaunchOptions};
 use crate::error::Error;
-use crate::shm::toc::Toc;
-use crate::shm::TocKey;
-use core::ffi::CStr;
 use pgrx::pg_sys;
 
 /// `pg_background_outcome` fields.
@@ -250,16 +247,7 @@ const CUT_MARK: &str = "[...]";
 pub fn full_sql(pid: i32, cookie: i64) -> Result<String, Error> {
     registry::check(pid, Cookie::ForControl(cookie))?;
     registry::with_entry(pid, |e| {
-        let sql = Toc::attach(&e._segment)
-            .and_then(|toc| toc.lookup(TocKey::Sql))
-            .map(|chunk| {
-                // SAFETY: the launcher wrote the NUL-terminated SQL into this chunk, which
-                // lives as long as the entry's segment.
-                unsafe { CStr::from_ptr(chunk.as_ptr().cast()) }
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .unwrap_or_default();
+        let sql = e.channel.sql();
         if sql.len() <= FULL_SQL_MAX {
             return sql;
         }

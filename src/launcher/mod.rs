@@ -7,6 +7,7 @@
 //! owns everything, and the launching transaction may roll back without touching the job.
 
 pub mod bgworker;
+mod channel;
 pub mod helpers;
 pub mod inspect;
 mod registry;
@@ -20,6 +21,7 @@ use crate::shm::mq::{self, MqReceiver};
 use crate::shm::toc::{Toc, TocEstimator};
 use crate::shm::{FixedState, TocKey, LAYOUT_VERSION};
 use bgworker::{TerminateOnDrop, WorkerHandle, WorkerStatus};
+use channel::Channel;
 use core::sync::atomic::Ordering;
 use pgrx::pg_sys;
 pub use registry::Cookie;
@@ -84,9 +86,14 @@ pub fn launch_with(
             return Err(Error::LabelTooLong(MAX_LABEL_LEN));
         }
     }
+    registry::release_finished();
     let limit = guc::MAX_WORKERS.get();
     if registry::running() >= limit as usize {
         return Err(Error::TooManyWorkers { limit });
+    }
+    let limit = guc::MAX_UNREAD_RESULTS.get();
+    if registry::unread() >= limit as usize {
+        return Err(Error::TooManyUnread { limit });
     }
 
     // SAFETY: plain reads of this backend's state.
@@ -141,7 +148,6 @@ pub fn launch_with(
     registry::insert(Entry {
         pid,
         owner,
-        fixed,
         cookie,
         results_disabled: options.results_disabled,
         canceled: core::cell::Cell::new(false),
@@ -150,8 +156,7 @@ pub fn launch_with(
         queue_size,
         sql_preview: preview(sql).to_owned(),
         label: options.label.map(str::to_owned),
-        queue: receiver,
-        _segment: segment,
+        channel: Channel::new(receiver, segment, fixed),
         worker,
         _context: context,
     });

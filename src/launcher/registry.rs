@@ -6,9 +6,8 @@
 //! [`Entry`] detaches the queue, then the segment, then deletes the context.
 
 use super::bgworker::{WorkerHandle, WorkerStatus};
+use super::channel::Channel;
 use crate::error::Error;
-use crate::shm::dsm::PinnedSegment;
-use crate::shm::mq::MqReceiver;
 use crate::shm::FixedState;
 use core::mem::ManuallyDrop;
 use core::ptr::NonNull;
@@ -114,8 +113,6 @@ pub struct Entry {
     pub pid: i32,
     /// Current user at launch; only roles with its privileges may touch the entry.
     pub owner: pg_sys::Oid,
-    /// The job's fixed state, inside `_segment`.
-    pub fixed: NonNull<FixedState>,
     /// 0 for the classic API; random and non-zero for the handle API.
     pub cookie: i64,
     /// Launched by `submit_v2`.
@@ -128,9 +125,8 @@ pub struct Entry {
     /// The first 120 bytes of the SQL, cut at a character boundary.
     pub sql_preview: String,
     pub label: Option<String>,
-    pub queue: MqReceiver,
-    /// Held for its `Drop`: the mapping lives as long as the entry.
-    pub _segment: PinnedSegment,
+    /// The queue and segment, or what is left of them once the worker finished.
+    pub channel: Channel,
     pub worker: WorkerHandle,
     /// Held for its `Drop`, last: the queue and worker handles live in it.
     pub _context: JobContext,
@@ -173,6 +169,7 @@ pub fn tracked() -> usize {
 
 /// Visit every entry the current user has the privileges of.
 pub fn for_each_visible(mut f: impl FnMut(&Entry)) {
+    release_finished();
     // SAFETY: reading the current user.
     let user = unsafe { pg_sys::GetUserId() };
     REGISTRY.with(|r| {
@@ -228,8 +225,13 @@ impl Entry {
     }
 
     pub fn fixed(&self) -> &FixedState {
-        // SAFETY: `fixed` points into the segment this entry keeps mapped.
-        unsafe { self.fixed.as_ref() }
+        self.channel.fixed()
+    }
+
+    /// Whether the job has finished and waits only to be read or detached: it holds no worker
+    /// slot (and, once released, no segment).
+    pub fn finished(&self) -> bool {
+        self.worker_done() || matches!(self.worker.status(), WorkerStatus::Stopped)
     }
 }
 
@@ -290,16 +292,23 @@ pub fn take(pid: i32) -> Result<Entry, Error> {
 /// Number of this session's workers that are starting or running. Finished workers whose
 /// results are unread do not count (a fix of the C extension, which counted every entry).
 pub fn running() -> usize {
+    REGISTRY.with(|r| r.borrow().values().filter(|e| !e.finished()).count())
+}
+
+/// Number of finished jobs still kept for reading or detaching (bounded by
+/// `pg_background.max_unread_results`).
+pub fn unread() -> usize {
+    REGISTRY.with(|r| r.borrow().values().filter(|e| e.finished()).count())
+}
+
+/// Release the segments of finished jobs, keeping what is left of their output in session
+/// memory (see [`Channel::release`]).
+pub fn release_finished() {
     REGISTRY.with(|r| {
-        r.borrow()
-            .values()
-            .filter(|e| !e.worker_done())
-            .filter(|e| {
-                matches!(
-                    e.worker.status(),
-                    WorkerStatus::Running(_) | WorkerStatus::NotYetStarted
-                )
-            })
-            .count()
+        for e in r.borrow_mut().values_mut() {
+            if e.finished() && !e.channel.released() {
+                e.channel.release();
+            }
+        }
     })
 }

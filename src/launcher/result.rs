@@ -171,7 +171,7 @@ pub fn read(
         scratch: Vec::new(),
     };
     loop {
-        let message = match entry.queue.receive(false) {
+        let message = match entry.channel.receive() {
             Ok(message) => message,
             Err(MqError::Detached | MqError::WouldBlock) => return Err(Error::LostConnection(pid)),
         };

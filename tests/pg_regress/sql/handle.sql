@@ -40,6 +40,24 @@ SELECT (h).pid AS pid, (h).cookie AS cookie
   FROM pg_background_submit_v2('SELECT g FROM generate_series(1, 100000) g', 1024) h \gset
 SELECT pg_background_wait_v2_timeout(:pid, :cookie, 60000) AS stopped;
 SELECT pg_background_detach_v2(:pid, :cookie);
+-- a stopped submitted job holds no worker slot and no segment, but stays listed until detached
+-- (fixed: the C extension counted it against max_workers until detached)
+SET pg_background.max_workers = 1;
+CREATE TEMP TABLE submitted(pid int, cookie int8);
+DO $$
+DECLARE h pg_background_handle;
+BEGIN
+  FOR g IN 1..3 LOOP
+    h := pg_background_submit_v2(format('INSERT INTO t VALUES (%s)', 100 + g));
+    PERFORM pg_background_wait_v2(h.pid, h.cookie);
+    INSERT INTO submitted VALUES (h.pid, h.cookie);
+  END LOOP;
+END$$;
+SELECT count(*) FROM t WHERE id > 100;
+SELECT l.state, count(*) FROM pg_background_list l JOIN submitted s USING (pid, cookie) GROUP BY 1;
+SELECT count(pg_background_detach_v2(pid, cookie)) FROM submitted;
+SELECT count(*) FROM pg_background_list l JOIN submitted s USING (pid);
+RESET pg_background.max_workers;
 
 -- wait_v2_timeout: false while running, true once stopped; 0 is a single look
 SELECT pg_advisory_lock(5151);

@@ -46,6 +46,23 @@ SELECT pg_advisory_unlock(4242);
 SELECT read_outcome(:w1), read_outcome(:w2);
 RESET pg_background.max_workers;
 
+-- finished, unread results are kept in session memory, at most
+-- pg_background.max_unread_results of them: the next launch then fails with 53400
+SHOW pg_background.max_unread_results;
+SET pg_background.max_unread_results = 2;
+SELECT (h).pid AS u1, (h).cookie AS c1 FROM pg_background_launch_v2('SELECT ''kept 1''') h \gset
+SELECT (h).pid AS u2, (h).cookie AS c2 FROM pg_background_launch_v2('SELECT ''kept 2''') h \gset
+SELECT pg_background_wait_v2(:u1, :c1), pg_background_wait_v2(:u2, :c2);
+SELECT state, consumed FROM pg_background_list WHERE pid IN (:u1, :u2);
+SELECT try_sql('SELECT pg_background_launch(''SELECT 3'')');
+SELECT pg_background_launch('SELECT 3');
+-- reading one makes room; both results are intact
+SELECT * FROM pg_background_result(:u1) AS (r text);
+SELECT read_outcome(pg_background_launch('SELECT ''third'''));
+SELECT * FROM pg_background_result(:u2) AS (r text);
+SET pg_background.max_unread_results = 0;
+RESET pg_background.max_unread_results;
+
 -- an autonomous transaction: the worker's commit survives the caller's rollback
 BEGIN;
 SELECT pg_background_launch('INSERT INTO audit VALUES (''x'')') AS pid \gset

@@ -1,0 +1,132 @@
+//! Where the launcher reads a job from: its shared segment while the worker runs, session memory
+//! once the worker has finished.
+//!
+//! A finished worker has nothing more to write, so everything still to be read lies in its queue
+//! (at most the queue's size). [`Channel::release`] moves those messages, the job's fixed state
+//! and its SQL into session memory and detaches the segment: an unread or never-read job then
+//! holds neither a segment nor a worker slot (fixes D14 and D15 of the C extension).
+
+use crate::shm::dsm::PinnedSegment;
+use crate::shm::mq::{MqError, MqReceiver};
+use crate::shm::toc::Toc;
+use crate::shm::{FixedState, TocKey};
+use core::ptr::NonNull;
+
+/// The queue and the segment it lives in. Field order is drop order: the queue is detached
+/// before the segment.
+struct Live {
+    queue: MqReceiver,
+    segment: PinnedSegment,
+}
+
+/// What survives a released segment.
+struct Retained {
+    /// Held: `Channel::fixed` points into it.
+    _fixed: Box<FixedState>,
+    sql: String,
+}
+
+pub struct Channel {
+    live: Option<Live>,
+    /// Set when `live` is gone.
+    retained: Option<Retained>,
+    /// Messages moved out of the queue, each as a native-endian `u32` length and its bytes.
+    buffered: Vec<u8>,
+    /// How much of `buffered` the reader has consumed.
+    read_offset: usize,
+    /// Where the fixed state lives now: inside the segment, then inside `retained`.
+    fixed: NonNull<FixedState>,
+}
+
+impl Channel {
+    /// `fixed` lies in `segment`, which stays mapped as long as the channel owns it.
+    pub fn new(queue: MqReceiver, segment: PinnedSegment, fixed: NonNull<FixedState>) -> Self {
+        Self {
+            live: Some(Live { queue, segment }),
+            retained: None,
+            buffered: Vec::new(),
+            read_offset: 0,
+            fixed,
+        }
+    }
+
+    pub fn fixed(&self) -> &FixedState {
+        // SAFETY: `fixed` points into the live segment or into `retained`, both owned by self
+        // and only replaced together (in `release`).
+        unsafe { self.fixed.as_ref() }
+    }
+
+    /// Whether the segment has been released.
+    pub fn released(&self) -> bool {
+        self.live.is_none()
+    }
+
+    /// The job's SQL text.
+    pub fn sql(&self) -> String {
+        match (&self.live, &self.retained) {
+            (Some(live), _) => sql_in(&live.segment),
+            (None, Some(retained)) => retained.sql.clone(),
+            (None, None) => String::new(),
+        }
+    }
+
+    /// The next message: buffered ones first, then from the queue, waiting for it.
+    /// `Detached` once the worker has detached and everything has been read.
+    pub fn receive(&mut self) -> Result<&[u8], MqError> {
+        if self.read_offset < self.buffered.len() {
+            let start = self.read_offset + 4;
+            let mut len = [0u8; 4];
+            len.copy_from_slice(&self.buffered[self.read_offset..start]);
+            let end = start + u32::from_ne_bytes(len) as usize;
+            self.read_offset = end;
+            return Ok(&self.buffered[start..end]);
+        }
+        match self.live.as_mut() {
+            Some(live) => live.queue.receive(false),
+            None => Err(MqError::Detached),
+        }
+    }
+
+    /// For a worker that has finished: move what is left in its queue to session memory and
+    /// detach the segment. Returns false, keeping what it moved so far, when the queue is not
+    /// complete yet (the worker is still detaching); a later call goes on.
+    pub fn release(&mut self) -> bool {
+        let Some(live) = self.live.as_mut() else {
+            return true;
+        };
+        loop {
+            match live.queue.receive(true) {
+                Ok(message) => {
+                    let len = u32::try_from(message.len()).expect("shm_mq message over 4 GB");
+                    self.buffered.extend_from_slice(&len.to_ne_bytes());
+                    self.buffered.extend_from_slice(message);
+                }
+                Err(MqError::WouldBlock) => return false,
+                Err(MqError::Detached) => break,
+            }
+        }
+        let sql = sql_in(&live.segment);
+        // SAFETY: the worker has detached from the segment, so nobody writes the fixed state any
+        // more; it is plain data (atomics and bytes) and is copied bit for bit before the
+        // segment goes.
+        let fixed = Box::new(unsafe { core::ptr::read(self.fixed.as_ptr()) });
+        self.fixed = NonNull::from(&*fixed);
+        self.retained = Some(Retained { _fixed: fixed, sql });
+        self.live = None;
+        true
+    }
+}
+
+/// The NUL-terminated SQL the launcher wrote into `segment`.
+fn sql_in(segment: &PinnedSegment) -> String {
+    Toc::attach(segment)
+        .and_then(|toc| toc.lookup(TocKey::Sql))
+        .map(|chunk| {
+            // SAFETY: the launcher wrote the NUL-terminated SQL into this chunk, which lives as
+            // long as the segment.
+            unsafe { core::ffi::CStr::from_ptr(chunk.as_ptr().cast()) }
+                .to_string_lossy()
+                .into_owned()
+        })
+        .unwrap_or_default()
+}
