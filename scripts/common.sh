@@ -94,17 +94,19 @@ install_extension() {
     install_update_scripts
 }
 
-# The update scripts from the C extension's releases (1.8 and 1.10) to ours. Every object of
-# our install script is written to be created or replaced idempotently, so each update script
-# is the install script with its plain CREATE FUNCTIONs turned into CREATE OR REPLACE (which
-# keeps the existing functions' grants).
+# The update scripts from the C extension's releases (1.0 … 1.10) to ours: the prelude, which
+# drops what cannot be replaced in place (sql/update-prelude.sql), then the install script with
+# its plain CREATE FUNCTIONs turned into CREATE OR REPLACE (which keeps the existing functions'
+# grants); every other object of the install script is created idempotently.
 EXT_VERSION=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$ROOT/pg_background.control")
+C_RELEASES="1.0 1.1 1.2 1.3 1.4 1.6 1.7 1.8 1.9 1.10"
 install_update_scripts() {
     local dir from
     dir="$("$PG_CONFIG" --sharedir)/extension"
-    for from in 1.8 1.10; do
-        sed 's/^CREATE \+FUNCTION/CREATE OR REPLACE FUNCTION/' \
-            "$dir/pg_background--$EXT_VERSION.sql" > "$dir/pg_background--$from--$EXT_VERSION.sql"
+    for from in $C_RELEASES; do
+        { cat "$ROOT/sql/update-prelude.sql"
+          sed 's/^CREATE \+FUNCTION/CREATE OR REPLACE FUNCTION/' "$dir/pg_background--$EXT_VERSION.sql"
+        } > "$dir/pg_background--$from--$EXT_VERSION.sql"
     done
 }
 

@@ -85,7 +85,7 @@ for v in "${VERSIONS[@]}"; do
     start_cluster "${PGBG_TEST_PORT:-55433}"
     step "PostgreSQL $v: pg_regress (SQL contract)" regress
     step "PostgreSQL $v: multi-session tests" session_tests
-    step "PostgreSQL $v: upgrade from the C extension 1.8" upgrade
+    step "PostgreSQL $v: upgrade from the C extension (1.0 … 1.10)" upgrade
     stop_cluster
 done
 

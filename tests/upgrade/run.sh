@@ -1,5 +1,6 @@
-# Part of scripts/test.sh: ALTER EXTENSION UPDATE from (a stand-in of) the C extension 1.8 to
-# ours, against the running cluster. Prints "upgrade: N passed, N failed".
+# Part of scripts/test.sh: ALTER EXTENSION UPDATE from stand-ins of the C extension's catalogs
+# (1.0, 1.1, 1.4, 1.7, 1.8, 1.10) to ours, against the running cluster; each upgraded catalog
+# must equal a fresh install. Prints "upgrade: N passed, N failed".
 
 UPGRADE_DIR=$ROOT/tests/upgrade
 
@@ -32,49 +33,97 @@ ORDER BY 1;
 SQL
 }
 
+# The stand-in catalog of C version $1, written to the server's extension directory. 1.0, 1.1,
+# 1.4 and 1.8 are files here; 1.7 is 1.8 with the old queue size default; 1.10 is our own
+# install script bound to the C symbol names, with 1.10's helper search_path and its grant of
+# the SECURITY DEFINER helpers to pgbackground_role (D17).
+install_stand_in() {
+    local v=$1 dir
+    dir="$("$PG_CONFIG" --sharedir)/extension"
+    case $v in
+        1.7) sed 's/queue_size int4 DEFAULT 0/queue_size int4 DEFAULT 65536/' \
+                 "$UPGRADE_DIR/pg_background--1.8.sql" > "$dir/pg_background--1.7.sql" ;;
+        1.10) { sed -E \
+                  -e "s/'(pg_background_(launch|submit)_v2)_labelled_wrapper'/'\\1'/" \
+                  -e "s/'(pg_background_(launch|result|detach|submit_v2|launch_v2|result_v2|detach_v2|cancel_v2|cancel_v2_grace|wait_v2|wait_v2_timeout|list_v2|stats_v2|progress|get_progress_v2|result_info_v2|error_info_v2|detach_all_v2|cancel_all_v2|full_sql_v2))_wrapper'/'\\1'/" \
+                  -e 's/search_path = pg_catalog, pg_temp AS/search_path = pg_catalog AS/' \
+                  "$dir/pg_background--$EXT_VERSION.sql"
+                echo "GRANT EXECUTE ON FUNCTION grant_pg_background_privileges(text, boolean) TO pgbackground_role;"
+                echo "GRANT EXECUTE ON FUNCTION revoke_pg_background_privileges(text, boolean) TO pgbackground_role;"
+              } > "$dir/pg_background--1.10.sql" ;;
+        *) cp "$UPGRADE_DIR/pg_background--$v.sql" "$dir/" ;;
+    esac
+}
+
+# upgrade_from VERSION: install the stand-in, use it through our library, update, compare.
+upgrade_from() {
+    local v=$1 db=pgbg_upgrade u q
+    install_stand_in "$v"
+    psql_ -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" \
+        -c "CREATE DATABASE $db"
+    u="psql_ -At -d $db"
+    q="SELECT * FROM pg_background_result(pg_background_launch('SELECT 41 + 1')) AS (r int)"
+    $u -c "CREATE EXTENSION pg_background VERSION '$v'" \
+       -c "GRANT EXECUTE ON FUNCTION pg_background_launch(text, int4), pg_background_result(int4) TO pgbg_upgrade_app" >/dev/null
+    check "$v: installed" "$v" "$($u -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_background'")"
+    # between the file swap and the update, the old catalog calls our library by the C names
+    check "$v: launch/result through the C symbols" "42" "$($u -c "$q")"
+    check "$v: the app role can launch" "42" "$(psql_ -At -U pgbg_upgrade_app -d $db -c "$q")"
+    if [ "$v" != 1.0 ] && [ "$v" != 1.1 ] && [ "$v" != 1.4 ]; then
+        check "$v: handle API through the C symbols" "7" \
+            "$($u -c "SELECT r FROM pg_background_launch_v2('SELECT 7') h, LATERAL pg_background_result_v2((h).pid, (h).cookie) AS (r int)")"
+    fi
+    if [ "$v" = 1.10 ]; then
+        check "1.10: the stand-in calls the C symbol of full_sql_v2" "pg_background_full_sql_v2" \
+            "$($u -c "SELECT prosrc FROM pg_proc WHERE proname = 'pg_background_full_sql_v2'")"
+        check "1.10: full_sql_v2 through the C symbols" "SELECT 5" \
+            "$($u -c "SELECT pg_background_full_sql_v2((h).pid, (h).cookie) FROM pg_background_launch_v2('SELECT 5') h")"
+    fi
+    $u -c "ALTER EXTENSION pg_background UPDATE" >/dev/null
+    check "$v: updated" "$EXT_VERSION" "$($u -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_background'")"
+    check "$v: launch/result after the update" "42" "$($u -c "$q")"
+    check "$v: the app role's grants survive the update" "42" "$(psql_ -At -U pgbg_upgrade_app -d $db -c "$q")"
+    check "$v: the labelled launch of 1.9 exists after the update" "t" \
+        "$($u -c "SELECT (pg_background_launch_v2('SELECT 1', 0, 'x')).cookie <> 0")"
+    check "$v: PUBLIC has nothing" "f" \
+        "$($u -c "SELECT has_function_privilege('public', 'pg_background_launch(text,int4)', 'EXECUTE')")"
+    check "$v: the helpers are their owner's only" "f f" \
+        "$($u -c "SELECT has_function_privilege('pgbackground_role', 'grant_pg_background_privileges(text,boolean)', 'EXECUTE'),
+                         has_function_privilege('pgbg_upgrade_app', 'revoke_pg_background_privileges(text,boolean)', 'EXECUTE')" | tr '|' ' ')"
+    extension_catalog $db > "$CLUSTER_DIR/upgraded.txt"
+    if diff "$CLUSTER_DIR/upgraded.txt" "$CLUSTER_DIR/fresh.txt" > "$CLUSTER_DIR/upgrade.diff"; then
+        check "$v: upgraded catalog equals a fresh install" same same
+    else
+        cat "$CLUSTER_DIR/upgrade.diff"
+        check "$v: upgraded catalog equals a fresh install" same different
+    fi
+    rm -f "$("$PG_CONFIG" --sharedir)/extension/pg_background--$v.sql"
+    psql_ -d postgres -c "DROP DATABASE $db" >/dev/null
+}
+
 run_upgrade_test() {
-    local passed=0 failed=0 dir
+    local passed=0 failed=0 v
     check() {  # check NAME EXPECTED ACTUAL
         if [ "$2" = "$3" ]; then passed=$((passed + 1)); echo "ok: $1";
         else failed=$((failed + 1)); echo "FAILED: $1 (expected '$2', got '$3')"; fi
     }
-    dir="$("$PG_CONFIG" --sharedir)/extension"
-    cp "$UPGRADE_DIR/pg_background--1.8.sql" "$dir/"
-    psql_ -d postgres -c "DROP DATABASE IF EXISTS pgbg_upgrade" -c "CREATE DATABASE pgbg_upgrade" \
-        -c "DROP DATABASE IF EXISTS pgbg_fresh" -c "CREATE DATABASE pgbg_fresh" \
+    psql_ -d postgres -c "DROP DATABASE IF EXISTS pgbg_fresh" -c "CREATE DATABASE pgbg_fresh" \
         -c "DROP ROLE IF EXISTS pgbg_upgrade_app" -c "CREATE ROLE pgbg_upgrade_app LOGIN"
-    local u="psql_ -At -d pgbg_upgrade"
-    $u -c "CREATE EXTENSION pg_background VERSION '1.8'" \
-       -c "SELECT grant_pg_background_privileges('pgbg_upgrade_app')" >/dev/null
-    check "1.8 installed" "1.8" "$($u -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_background'")"
-    # between the file swap and the update, the 1.8 catalog calls our library by the C names
-    check "1.8 launch/result through the C symbols" "42" \
-        "$($u -c "SELECT * FROM pg_background_result(pg_background_launch('SELECT 41 + 1')) AS (r int)")"
-    check "1.8 handle API through the C symbols" "7" \
-        "$($u -c "SELECT r FROM pg_background_launch_v2('SELECT 7') h, LATERAL pg_background_result_v2((h).pid, (h).cookie) AS (r int)")"
-    check "1.8 app role can launch" "1" \
-        "$(psql_ -At -U pgbg_upgrade_app -d pgbg_upgrade -c "SELECT * FROM pg_background_result(pg_background_launch('SELECT 1')) AS (r int)")"
-    $u -c "ALTER EXTENSION pg_background UPDATE" >/dev/null
-    check "updated" "$EXT_VERSION" "$($u -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_background'")"
-    check "launch/result after the update" "42" \
-        "$($u -c "SELECT * FROM pg_background_result(pg_background_launch('SELECT 41 + 1')) AS (r int)")"
-    check "the app role's grants survive the update" "42" \
-        "$(psql_ -At -U pgbg_upgrade_app -d pgbg_upgrade -c "SELECT * FROM pg_background_result(pg_background_launch('SELECT 41 + 1')) AS (r int)")"
-    check "1.9 labelled launch exists after the update" "t" \
-        "$($u -c "SELECT (pg_background_launch_v2('SELECT 1', 0, 'x')).cookie <> 0")"
-    check "PUBLIC still has nothing" "f" \
-        "$($u -c "SELECT has_function_privilege('public', 'pg_background_launch(text,int4)', 'EXECUTE')")"
     psql_ -d pgbg_fresh -c "CREATE EXTENSION pg_background" >/dev/null
-    extension_catalog pgbg_upgrade > "$CLUSTER_DIR/upgraded.txt"
     extension_catalog pgbg_fresh > "$CLUSTER_DIR/fresh.txt"
     check "the catalog lists every member" "t" "$([ "$(wc -l < "$CLUSTER_DIR/fresh.txt")" -gt 40 ] && echo t || echo f)"
-    if diff "$CLUSTER_DIR/upgraded.txt" "$CLUSTER_DIR/fresh.txt" > "$CLUSTER_DIR/upgrade.diff"; then
-        check "upgraded catalog equals a fresh install" same same
-    else
-        cat "$CLUSTER_DIR/upgrade.diff"
-        check "upgraded catalog equals a fresh install" same different
-    fi
-    rm -f "$dir/pg_background--1.8.sql"
+    for v in 1.0 1.1 1.4 1.7 1.8 1.10; do
+        upgrade_from "$v"
+    done
+    # the 1.8 grant helper, called before the update, grants what the update keeps
+    install_stand_in 1.8
+    psql_ -d postgres -c "CREATE DATABASE pgbg_upgrade"
+    psql_ -At -d pgbg_upgrade -c "CREATE EXTENSION pg_background VERSION '1.8'" \
+        -c "SELECT grant_pg_background_privileges('pgbg_upgrade_app')" \
+        -c "ALTER EXTENSION pg_background UPDATE" >/dev/null
+    check "1.8: a role granted by the 1.8 helper can read the handle API after the update" "7" \
+        "$(psql_ -At -U pgbg_upgrade_app -d pgbg_upgrade -c "SELECT r FROM pg_background_launch_v2('SELECT 7') h, LATERAL pg_background_result_v2((h).pid, (h).cookie) AS (r int)")"
+    rm -f "$("$PG_CONFIG" --sharedir)/extension/pg_background--1.8.sql"
     psql_ -d postgres -c "DROP DATABASE pgbg_upgrade" -c "DROP DATABASE pgbg_fresh" \
         -c "DROP ROLE pgbg_upgrade_app" >/dev/null
     UPGRADE_PASSED=$passed UPGRADE_FAILED=$failed
