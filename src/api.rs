@@ -250,6 +250,7 @@ fn launch_labelled(
         label,
         with_cookie: true,
         results_disabled,
+        params: None,
     };
     let (pid, cookie) = launcher::launch_with(sql, queue_size.unwrap_or(0), options)?;
     handle(pid, cookie, fcinfo)
@@ -523,3 +524,42 @@ CREATE OR REPLACE VIEW pg_background_activity AS
 
 // The role, the grant helpers and the lockdown, after every other object.
 pgrx::extension_sql_file!("../sql/privileges.sql", name = "privileges", finalize);
+
+// ---------------------------------------------------------------------------------------------
+// Autonomous calls: one statement with bound parameters, synchronous
+// ---------------------------------------------------------------------------------------------
+
+/// Run one statement in a background worker — its own transaction, committed whatever the
+/// caller does next — with the arguments after `sql` bound as `$1 … $n`, and return its rows.
+#[pg_extern(sql = "
+CREATE FUNCTION pg_background_autonomous(sql text) RETURNS SETOF record
+    VOLATILE PARALLEL UNSAFE
+    LANGUAGE C AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+CREATE FUNCTION pg_background_autonomous(sql text, VARIADIC params \"any\") RETURNS SETOF record
+    VOLATILE PARALLEL UNSAFE
+    LANGUAGE C AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+")]
+fn pg_background_autonomous(
+    sql: Option<&str>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Result<(), ErrorReport> {
+    let sql = sql.ok_or(crate::error::Error::NullSql)?;
+    Ok(launcher::helpers::autonomous_rows(sql, fcinfo)?)
+}
+
+/// As `pg_background_autonomous`, returning only the statement's command tag (`INSERT 0 1`).
+#[pg_extern(sql = "
+CREATE FUNCTION pg_background_autonomous_exec(sql text) RETURNS text
+    VOLATILE PARALLEL UNSAFE
+    LANGUAGE C AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+CREATE FUNCTION pg_background_autonomous_exec(sql text, VARIADIC params \"any\") RETURNS text
+    VOLATILE PARALLEL UNSAFE
+    LANGUAGE C AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+")]
+fn pg_background_autonomous_exec(
+    sql: Option<&str>,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Result<String, ErrorReport> {
+    let sql = sql.ok_or(crate::error::Error::NullSql)?;
+    Ok(launcher::helpers::autonomous_exec(sql, fcinfo)?)
+}

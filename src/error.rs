@@ -47,6 +47,14 @@ pub enum Error {
     BinaryFormat(usize),
     #[error("pg_background_run_query_v2: worker did not complete within {0} ms")]
     RunTimedOut(i32),
+    #[error("could not determine data type of parameter ${0}")]
+    ParamType(usize),
+    #[error("parameter ${0} has an anonymous record type")]
+    AnonymousRecordParam(usize),
+    #[error("number of parameters must be between 0 and {0}")]
+    TooManyParams(usize),
+    #[error("bound parameters need PostgreSQL 15 or later")]
+    ParamsUnsupported,
     #[error("sql parameter cannot be NULL")]
     NullSql,
     #[error("label must not exceed {0} bytes")]
@@ -73,6 +81,10 @@ impl From<Error> for ErrorReport {
                 Code::ERRCODE_INVALID_PARAMETER_VALUE
             }
             Error::NullSql => Code::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            Error::ParamType(_) => Code::ERRCODE_INDETERMINATE_DATATYPE,
+            Error::AnonymousRecordParam(_) => Code::ERRCODE_DATATYPE_MISMATCH,
+            Error::TooManyParams(_) => Code::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
+            Error::ParamsUnsupported => Code::ERRCODE_FEATURE_NOT_SUPPORTED,
             Error::RunTimedOut(_) => Code::ERRCODE_QUERY_CANCELED,
             Error::TooManyWorkers { .. } | Error::TooManyUnread { .. } => {
                 Code::ERRCODE_CONFIGURATION_LIMIT_EXCEEDED
@@ -107,6 +119,9 @@ impl From<Error> for ErrorReport {
                 .set_hint(
                     "Wait for existing workers to complete, or increase pg_background.max_workers.",
                 ),
+            Error::AnonymousRecordParam(_) => {
+                report.set_hint("Cast it to a named composite type, or pass its text form.")
+            }
             Error::TooManyUnread { limit } => report
                 .set_detail(format!(
                     "This session keeps at most {limit} finished workers whose results are neither read nor detached."

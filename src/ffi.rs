@@ -93,6 +93,37 @@ pub unsafe fn analyze_and_rewrite(
     }
 }
 
+/// `pg_analyze_and_rewrite_varparams` (15+): analysis with bound parameters, whose types are
+/// given (non-zero entries of `*types`) or inferred from the statement (zero entries), as for the
+/// parameters of a Parse message. `*types` is palloc'd and may be reallocated; `*count` may grow.
+/// `None` on PostgreSQL 13 and 14, which lack it.
+///
+/// # Safety
+/// As for [`analyze_and_rewrite`]; `*types` points at `*count` palloc'd OIDs.
+pub unsafe fn analyze_and_rewrite_with_params(
+    raw: *mut pg_sys::RawStmt,
+    sql: *const c_char,
+    types: *mut *mut pg_sys::Oid,
+    count: *mut core::ffi::c_int,
+) -> Option<*mut pg_sys::List> {
+    #[cfg(not(any(feature = "pg13", feature = "pg14")))]
+    // SAFETY: the caller's contract.
+    unsafe {
+        Some(pg_sys::pg_analyze_and_rewrite_varparams(
+            raw,
+            sql,
+            types,
+            count,
+            core::ptr::null_mut(),
+        ))
+    }
+    #[cfg(any(feature = "pg13", feature = "pg14"))]
+    {
+        let _ = (raw, sql, types, count);
+        None
+    }
+}
+
 /// `PortalRun` to completion; PostgreSQL 18 dropped its `run_once` argument.
 ///
 /// # Safety

@@ -12,10 +12,12 @@ compile_error!(
 );
 
 mod api;
+mod catalog;
 mod error;
 mod ffi;
 mod guc;
 mod launcher;
+mod params;
 mod protocol;
 mod shm;
 mod worker;

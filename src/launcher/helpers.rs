@@ -1,8 +1,8 @@
 //! The convenience functions of 1.10, built on the handle API: outcome, run, run_query, drain,
 //! wait_any, cancel_by_label, purge, full_sql.
 
-use super::inspect;
 use super::registry::{self, Cookie};
+use super::{bind, inspect, result};
 use super::{cancel, cancel_with_grace, detach, launch_with, wait, LaunchOptions};
 use crate::error::Error;
 use pgrx::pg_sys;
@@ -85,6 +85,7 @@ fn launch_and_wait(
         label,
         with_cookie: true,
         results_disabled: false,
+        params: None,
     };
     let (pid, cookie) = launch_with(sql, queue_size, options)?;
     let stopped = wait(pid, cookie, (timeout_ms > 0).then_some(timeout_ms))?;
@@ -237,6 +238,30 @@ pub fn purge() -> i32 {
         .into_iter()
         .filter(|&pid| registry::take(pid).is_ok())
         .count() as i32
+}
+
+/// `pg_background_autonomous`: run one statement in a worker with the call's arguments from
+/// the second on bound as `$1 … $n`, wait, and put its rows into the caller's result (read with
+/// a column definition list). A wrong call shape is refused before anything starts.
+pub fn autonomous_rows(sql: &str, fcinfo: pg_sys::FunctionCallInfo) -> Result<(), Error> {
+    let target = result::Target::from_call(fcinfo)?;
+    let pid = launch_bound(sql, fcinfo)?;
+    result::read_into(pid, target)
+}
+
+/// `pg_background_autonomous_exec`: as [`autonomous_rows`], returning the command tag.
+pub fn autonomous_exec(sql: &str, fcinfo: pg_sys::FunctionCallInfo) -> Result<String, Error> {
+    let pid = launch_bound(sql, fcinfo)?;
+    result::command_tag(pid)
+}
+
+fn launch_bound(sql: &str, fcinfo: pg_sys::FunctionCallInfo) -> Result<i32, Error> {
+    let params = bind::collect(fcinfo, 1)?;
+    let options = LaunchOptions {
+        params: Some(&params),
+        ..LaunchOptions::default()
+    };
+    Ok(launch_with(sql, 0, options)?.0)
 }
 
 /// Longest text `full_sql_v2` returns before cutting (64 KiB), and the mark of a cut.

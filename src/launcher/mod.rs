@@ -7,6 +7,7 @@
 //! owns everything, and the launching transaction may roll back without touching the job.
 
 pub mod bgworker;
+pub mod bind;
 mod channel;
 pub mod helpers;
 pub mod inspect;
@@ -53,7 +54,12 @@ pub struct LaunchOptions<'a> {
     pub with_cookie: bool,
     /// `submit_v2`: nothing is sent back; the result cannot be read.
     pub results_disabled: bool,
+    /// Bound parameters (`crate::params` encoding): the SQL is then one statement with `$n`.
+    pub params: Option<&'a [u8]>,
 }
+
+/// The parameters' chunk starts with their length in bytes (a `u64`).
+pub const PARAMS_HEADER: usize = 8;
 
 /// A random, non-zero cookie (`pg_strong_random`).
 fn new_cookie() -> i64 {
@@ -105,6 +111,9 @@ pub fn launch_with(
         .chunk(gucs_len)
         .chunk(queue_size)
         .keys(4);
+    if let Some(params) = options.params {
+        estimate.chunk(PARAMS_HEADER + params.len()).keys(1);
+    }
     let size = estimate.total();
 
     let context = JobContext::new();
@@ -122,6 +131,18 @@ pub fn launch_with(
     // SAFETY: `gucs` has the `gucs_len` bytes that EstimateGUCStateSpace asked for.
     unsafe { pg_sys::SerializeGUCState(gucs_len, gucs.as_ptr().cast()) };
     let queue = mq::create(toc.allocate(TocKey::Queue, queue_size), queue_size);
+    if let Some(params) = options.params {
+        let chunk = toc.allocate(TocKey::Params, PARAMS_HEADER + params.len());
+        // SAFETY: the chunk has room for the length and the bytes; chunks are MAXALIGNed.
+        unsafe {
+            chunk.cast::<u64>().as_ptr().write(params.len() as u64);
+            core::ptr::copy_nonoverlapping(
+                params.as_ptr(),
+                chunk.as_ptr().add(PARAMS_HEADER),
+                params.len(),
+            );
+        }
+    }
 
     let (mut receiver, worker) = context.within(|| -> Result<_, Error> {
         let receiver = MqReceiver::attach(queue, &segment);

@@ -13,7 +13,6 @@ use super::relay;
 use crate::error::{Error, MAX_COLUMNS};
 use crate::ffi;
 use crate::protocol::{BackendMessage, DataRow, FieldDescription};
-use crate::shm::mq::MqError;
 use pgrx::pg_sys;
 use pgrx::warning;
 
@@ -157,6 +156,11 @@ pub fn read(
         return Err(Error::ResultsDisabled(pid));
     }
     let target = Target::from_call(fcinfo)?;
+    read_into(pid, target)
+}
+
+/// Consume the result of `pid` (already checked) into `target`.
+pub(super) fn read_into(pid: i32, target: Target) -> Result<(), Error> {
     // From here on the results are consumed: an error drops the entry (and detaches).
     let mut entry = registry::take(pid)?;
     let natts = target.natts();
@@ -170,19 +174,40 @@ pub fn read(
         nulls: vec![false; natts],
         scratch: Vec::new(),
     };
-    loop {
-        let message = match entry.channel.receive() {
-            Ok(message) => message,
-            Err(MqError::Detached | MqError::WouldBlock) => return Err(Error::LostConnection(pid)),
-        };
-        match reader.handle(message)? {
-            Flow::More => {}
-            Flow::Done => break,
-        }
-    }
+    while let Flow::More = reader.handle(next_message(&mut entry, pid)?)? {}
     reader.finish()?;
     drop(entry);
     Ok(())
+}
+
+/// The next message of the job; the worker gone before ReadyForQuery is a lost connection.
+fn next_message(entry: &mut registry::Entry, pid: i32) -> Result<&[u8], Error> {
+    entry
+        .channel
+        .receive()
+        .map_err(|_| Error::LostConnection(pid))
+}
+
+/// Consume the output of `pid` (already checked), discarding rows, relaying notices and
+/// errors; returns the last statement's command tag (empty for an empty string).
+pub(super) fn command_tag(pid: i32) -> Result<String, Error> {
+    let mut entry = registry::take(pid)?;
+    let mut tag = Vec::new();
+    loop {
+        match BackendMessage::decode(next_message(&mut entry, pid)?)? {
+            BackendMessage::CommandComplete(t) => tag = t.to_vec(),
+            BackendMessage::ErrorResponse(body) | BackendMessage::NoticeResponse(body) => {
+                relay::relay(body, pid)?
+            }
+            BackendMessage::CopyInResponse
+            | BackendMessage::CopyOutResponse
+            | BackendMessage::CopyBothResponse => return Err(Error::CopyProtocol),
+            BackendMessage::ReadyForQuery(_) => break,
+            _ => {}
+        }
+    }
+    drop(entry);
+    Ok(String::from_utf8_lossy(&tag).into_owned())
 }
 
 impl Reader {

@@ -30,6 +30,8 @@ pub enum TocKey {
     Gucs = 3,
     /// The response queue (`shm_mq`), worker → launcher.
     Queue = 4,
+    /// Bound parameters of an autonomous call (`crate::params`); absent for plain SQL strings.
+    Params = 5,
 }
 
 /// What the launcher tells the worker about itself (after `FixedParallelState`), and the one

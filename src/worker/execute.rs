@@ -9,14 +9,26 @@
 use super::error_capture::ErrorCapture;
 use crate::ffi;
 use crate::guc;
+use crate::params::{self, Param, Value};
 use crate::shm::FixedState;
 use core::ffi::{c_char, CStr};
 use core::sync::atomic::Ordering;
 use pgrx::pg_sys::panic::CaughtError;
 use pgrx::prelude::*;
 
-/// Execute `sql` as the launcher's current user, commit, and send ReadyForQuery.
-pub fn run_string(sql: &CStr, fixed: &FixedState) {
+/// Execute `sql` as the launcher's current user, commit, and send ReadyForQuery. With `params`
+/// (an autonomous call), `sql` must be one statement, run with them bound as `$1 … $n`.
+pub fn run_string(sql: &CStr, params: Option<&[u8]>, fixed: &FixedState) {
+    let params = params.map(|bytes| {
+        let Ok(params) = params::decode(bytes) else {
+            ereport!(
+                ERROR,
+                PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+                "malformed bound parameters in the job's shared memory"
+            );
+        };
+        params
+    });
     let sql_ptr = sql.as_ptr();
     // submit_v2 jobs send nothing: not even command tags (their number is unbounded).
     let dest = if fixed.results_disabled {
@@ -58,9 +70,24 @@ pub fn run_string(sql: &CStr, fixed: &FixedState) {
 
         let parsetrees = pg_sys::pg_parse_query(sql_ptr);
         let count = list_length(parsetrees);
+        if params.is_some() && count > 1 {
+            // (what Parse says of a multi-statement string)
+            ereport!(
+                ERROR,
+                PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
+                "cannot insert multiple commands into a prepared statement"
+            );
+        }
         for i in 0..count {
             let raw = list_nth(parsetrees, i).cast::<pg_sys::RawStmt>();
-            run_statement(raw, sql_ptr, count == 1, i + 1 == count, dest, fixed);
+            let statement = Statement {
+                raw,
+                sql: sql_ptr,
+                params: params.as_deref(),
+                top_level: count == 1,
+                last: i + 1 == count,
+            };
+            run_statement(&statement, dest, fixed);
         }
 
         if timeout > 0 {
@@ -122,34 +149,41 @@ unsafe fn check_statement(stmt: *mut pg_sys::Node) {
     }
 }
 
-/// # Safety
-/// Inside the job's transaction; `raw` is a statement of `sql`.
-unsafe fn run_statement(
+/// One statement of the job's string.
+struct Statement<'a> {
     raw: *mut pg_sys::RawStmt,
     sql: *const c_char,
+    /// Bound parameters (autonomous calls only).
+    params: Option<&'a [Param<'a>]>,
+    /// The string's only statement (non-atomic CALL, VACUUM, … are allowed).
     top_level: bool,
+    /// Its rows go to the launcher.
     last: bool,
-    dest: pg_sys::CommandDest::Type,
-    fixed: &FixedState,
-) {
-    // SAFETY: the sequence of exec_simple_query for one statement.
+}
+
+/// # Safety
+/// Inside the job's transaction; `s.raw` is a statement of `s.sql`.
+unsafe fn run_statement(s: &Statement<'_>, dest: pg_sys::CommandDest::Type, fixed: &FixedState) {
+    let (raw, sql, top_level, last) = (s.raw, s.sql, s.top_level, s.last);
+    // SAFETY: the sequence of exec_simple_query for one statement (with exec_bind_message's
+    // parameter handling when there are parameters).
     unsafe {
         let stmt = (*raw).stmt;
         check_statement(stmt);
         let tag = pg_sys::CreateCommandTag(stmt);
         pg_sys::BeginCommand(tag, dest);
 
-        let snapshot = pg_sys::analyze_requires_snapshot(raw);
+        // (input functions of parameters may need a snapshot, as in exec_bind_message)
+        let snapshot = pg_sys::analyze_requires_snapshot(raw) || s.params.is_some();
         if snapshot {
             pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
         }
-        let queries = ffi::analyze_and_rewrite(raw, sql);
-        let plans = pg_sys::pg_plan_queries(
-            queries,
-            sql,
-            pg_sys::CURSOR_OPT_PARALLEL_OK as i32,
-            core::ptr::null_mut(),
-        );
+        let (queries, bound) = match s.params {
+            None => (ffi::analyze_and_rewrite(raw, sql), core::ptr::null_mut()),
+            Some(params) => analyze_with_params(raw, sql, params),
+        };
+        let plans =
+            pg_sys::pg_plan_queries(queries, sql, pg_sys::CURSOR_OPT_PARALLEL_OK as i32, bound);
         if snapshot {
             pg_sys::PopActiveSnapshot();
         }
@@ -165,7 +199,7 @@ unsafe fn run_statement(
             plans,
             core::ptr::null_mut(),
         );
-        pg_sys::PortalStart(portal, core::ptr::null_mut(), 0, core::ptr::null_mut());
+        pg_sys::PortalStart(portal, bound, 0, core::ptr::null_mut());
         set_result_formats(portal);
 
         // Only the last statement's rows go to the launcher.
@@ -200,6 +234,88 @@ unsafe fn run_statement(
     }
 }
 
+/// Analyse with bound parameters, as Parse and Bind do: given types are kept, type 0 is inferred
+/// from the statement; every parameter the statement uses must be supplied and typed. Returns
+/// the rewritten queries and the parameter list (allocated in the current memory context).
+///
+/// # Safety
+/// As for `ffi::analyze_and_rewrite`, with an active snapshot.
+unsafe fn analyze_with_params(
+    raw: *mut pg_sys::RawStmt,
+    sql: *const c_char,
+    params: &[Param<'_>],
+) -> (*mut pg_sys::List, pg_sys::ParamListInfo) {
+    // SAFETY: the caller's contract; the type array is palloc'd as the analyser expects (it may
+    // repalloc it); the parameter list has `count` slots.
+    unsafe {
+        let supplied = params.len();
+        let mut types = pg_sys::palloc0(core::mem::size_of::<pg_sys::Oid>() * supplied.max(1))
+            .cast::<pg_sys::Oid>();
+        for (i, p) in params.iter().enumerate() {
+            *types.add(i) = pg_sys::Oid::from(p.type_oid);
+        }
+        let mut count = supplied as core::ffi::c_int;
+        let Some(queries) = ffi::analyze_and_rewrite_with_params(raw, sql, &mut types, &mut count)
+        else {
+            ereport!(
+                ERROR,
+                PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                "bound parameters need PostgreSQL 15 or later"
+            );
+        };
+        let count = count as usize;
+        if count > supplied {
+            ereport!(
+                ERROR,
+                PgSqlErrorCode::ERRCODE_UNDEFINED_PARAMETER,
+                format!("there is no parameter ${}", supplied + 1)
+            );
+        }
+        let list = pg_sys::makeParamList(supplied as core::ffi::c_int);
+        let slots = (*list).params.as_mut_slice(supplied);
+        for (i, (param, slot)) in params.iter().zip(slots.iter_mut()).enumerate() {
+            let ptype = *types.add(i);
+            if ptype == pg_sys::InvalidOid || ptype == pg_sys::UNKNOWNOID {
+                ereport!(
+                    ERROR,
+                    PgSqlErrorCode::ERRCODE_INDETERMINATE_DATATYPE,
+                    format!("could not determine data type of parameter ${}", i + 1)
+                );
+            }
+            slot.ptype = ptype;
+            slot.pflags = pg_sys::PARAM_FLAG_CONST as u16;
+            slot.isnull = matches!(param.value, Value::Null);
+            slot.value = match param.value {
+                Value::Null => pg_sys::Datum::from(0),
+                Value::Text(text) => {
+                    let mut input = pg_sys::InvalidOid;
+                    let mut ioparam = pg_sys::InvalidOid;
+                    pg_sys::getTypeInputInfo(ptype, &mut input, &mut ioparam);
+                    let cstr = pg_sys::pnstrdup(text.as_ptr().cast(), text.len());
+                    pg_sys::OidInputFunctionCall(input, cstr, ioparam, -1)
+                }
+                Value::Binary(bytes) => {
+                    let mut recv = pg_sys::InvalidOid;
+                    let mut ioparam = pg_sys::InvalidOid;
+                    pg_sys::getTypeBinaryInputInfo(ptype, &mut recv, &mut ioparam);
+                    let buf = pg_sys::makeStringInfo();
+                    pg_sys::appendBinaryStringInfo(buf, bytes.as_ptr().cast(), bytes.len() as i32);
+                    let value = pg_sys::OidReceiveFunctionCall(recv, buf, ioparam, -1);
+                    if (*buf).cursor != (*buf).len {
+                        ereport!(
+                            ERROR,
+                            PgSqlErrorCode::ERRCODE_INVALID_BINARY_REPRESENTATION,
+                            format!("incorrect binary data format in bind parameter {}", i + 1)
+                        );
+                    }
+                    value
+                }
+            };
+        }
+        (queries, list)
+    }
+}
+
 /// Binary for every column whose type has a send function, text for the others.
 ///
 /// # Safety
@@ -220,22 +336,7 @@ unsafe fn set_result_formats(portal: pg_sys::Portal) {
 }
 
 fn has_send_function(type_id: pg_sys::Oid) -> bool {
-    let (mut len, mut byval, mut align, mut delim) = (0i16, false, 0 as c_char, 0 as c_char);
-    let (mut ioparam, mut func) = (pg_sys::Oid::INVALID, pg_sys::Oid::INVALID);
-    // SAFETY: plain catalog look-up of an existing type (it is in a result descriptor).
-    unsafe {
-        pg_sys::get_type_io_data(
-            type_id,
-            pg_sys::IOFuncSelector::IOFunc_send,
-            &mut len,
-            &mut byval,
-            &mut align,
-            &mut delim,
-            &mut ioparam,
-            &mut func,
-        );
-    }
-    func != pg_sys::Oid::INVALID
+    crate::catalog::io_function(type_id, pg_sys::IOFuncSelector::IOFunc_send) != pg_sys::InvalidOid
 }
 
 /// Send the error that ended the job to the launcher, log it, and roll back.

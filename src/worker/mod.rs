@@ -74,6 +74,11 @@ pub extern "C-unwind" fn pg_background_worker_main(arg: pg_sys::Datum) {
     // SAFETY: the launcher copied the SQL text with its terminating NUL into this chunk, and
     // the segment stays mapped while we run.
     let sql = unsafe { CStr::from_ptr(sql.as_ptr().cast()) };
+    // SAFETY: the launcher wrote the parameters' length, then as many bytes, into this chunk.
+    let params = toc.lookup(TocKey::Params).map(|chunk| unsafe {
+        let len = chunk.cast::<u64>().as_ptr().read() as usize;
+        core::slice::from_raw_parts(chunk.as_ptr().add(crate::launcher::PARAMS_HEADER), len)
+    });
     mq::redirect_output(queue.cast(), &segment);
     if fixed.results_disabled {
         // submit_v2: nothing goes to the queue, so the worker can never block on it.
@@ -84,7 +89,7 @@ pub extern "C-unwind" fn pg_background_worker_main(arg: pg_sys::Datum) {
     // From here on, errors and notices go to the launcher.
     let capture = ErrorCapture::install();
     let failure = PgTryBuilder::new(AssertUnwindSafe(|| {
-        run(&toc, fixed, sql);
+        run(&toc, fixed, sql, params);
         None
     }))
     .catch_others(Some)
@@ -96,7 +101,9 @@ pub extern "C-unwind" fn pg_background_worker_main(arg: pg_sys::Datum) {
     drop(segment);
 }
 
-/// The job's fixed state, for the SIGTERM handler (NULL until the segment is attached).
+/// The job's fixed state, for the SIGTERM handler: NULL until the segment is attached and
+/// again from the moment it is being detached (a SIGTERM can still arrive while the process
+/// exits, e.g. a late `cancel_v2` or a server shutdown).
 static FIXED: AtomicPtr<FixedState> = AtomicPtr::new(core::ptr::null_mut());
 
 /// SIGTERM: `die` (FATAL 57P01 at the next interrupt check, as in any backend), unless
@@ -105,7 +112,8 @@ static FIXED: AtomicPtr<FixedState> = AtomicPtr::new(core::ptr::null_mut());
 /// handlers, which save and restore errno themselves.
 unsafe extern "C-unwind" fn handle_sigterm(signo: core::ffi::c_int) {
     let fixed = FIXED.load(Ordering::Acquire);
-    // SAFETY: FIXED is NULL or points into the segment, mapped until the process exits.
+    // SAFETY: FIXED is NULL or points into the segment, which stays mapped until `mark_done`
+    // has cleared it.
     let cancel =
         unsafe { fixed.as_ref() }.is_some_and(|f| f.cancel_requested.load(Ordering::Acquire));
     // SAFETY: the server's own async-signal-safe handlers.
@@ -123,6 +131,10 @@ unsafe extern "C-unwind" fn handle_sigterm(signo: core::ffi::c_int) {
 unsafe extern "C-unwind" fn mark_done(_segment: *mut pg_sys::dsm_segment, fixed: pg_sys::Datum) {
     // SAFETY: `fixed` is the FixedState of the segment being detached, still mapped.
     let fixed = unsafe { &*(fixed.value() as *const FixedState) };
+    // The mapping goes right after the callbacks: the SIGTERM handler must not read it any
+    // more. (A handler runs between two instructions of this process, never beside it, so once
+    // the pointer is cleared no handler can still be using it.)
+    FIXED.store(core::ptr::null_mut(), Ordering::Release);
     fixed.worker_done.store(true, Ordering::Release);
 }
 
@@ -131,7 +143,7 @@ unsafe extern "C-unwind" fn mark_done(_segment: *mut pg_sys::dsm_segment, fixed:
 /// `get_progress_v2`. `None` when not called from one of our workers.
 pub fn report_progress(pct: i32, msg: &str) -> Option<()> {
     let fixed = FIXED.load(Ordering::Acquire);
-    // SAFETY: FIXED is NULL or points into the segment, mapped until the process exits.
+    // SAFETY: FIXED is NULL or points into the segment, still mapped (see `mark_done`).
     let fixed = unsafe { fixed.as_ref() }?;
     fixed.progress_msg.set(msg);
     fixed
@@ -166,7 +178,7 @@ fn read_fixed_state<'seg>(toc: &Toc<'seg>) -> &'seg FixedState {
     fixed
 }
 
-fn run(toc: &Toc<'_>, fixed: &FixedState, sql: &CStr) {
+fn run(toc: &Toc<'_>, fixed: &FixedState, sql: &CStr, params: Option<&[u8]>) {
     // Cancelled before it started: do not start (the reader gets 57014).
     if fixed.cancel_requested.load(Ordering::Acquire) {
         ereport!(
@@ -205,5 +217,5 @@ fn run(toc: &Toc<'_>, fixed: &FixedState, sql: &CStr) {
         }
         pg_sys::CommitTransactionCommand();
     }
-    execute::run_string(sql, fixed);
+    execute::run_string(sql, params, fixed);
 }
