@@ -12,7 +12,8 @@ STREAM_RUNS=${STREAM_RUNS:-5}
 ensure_deps
 if [ "${BENCH_BUILD:-release}" = release ]; then RELEASE=1 install_extension; else install_extension; fi
 start_cluster "${PGBG_BENCH_PORT:-55439}"
-psql_ -d postgres -c "CREATE EXTENSION pg_background" -c "CREATE EXTENSION dblink"
+psql_ -d postgres -c "CREATE EXTENSION pg_background" -c "CREATE EXTENSION dblink" \
+    -c "CREATE TABLE bench_log(id bigserial, at timestamptz DEFAULT now(), msg text)"
 
 WORK=$(mktemp -d /tmp/pg_background-bench.XXXXXX)
 CONN="host=$PGHOST port=$PGPORT user=postgres dbname=postgres"
@@ -45,6 +46,8 @@ spread() { tr ' ' '\n' | grep -v '^$' | sort -g | awk 'NR==1{lo=$1} {hi=$1} END 
 
 log "round trip of SELECT 2+2, 1 client, ${SECONDS_PER_RUN}s x $REPEAT"
 run_group -c 1 -T "$SECONDS_PER_RUN" -- roundtrip_plain roundtrip_pg_background roundtrip_dblink_fresh roundtrip_dblink_open
+log "autonomous logging INSERT, 1 client, ${SECONDS_PER_RUN}s x $REPEAT"
+run_group -c 1 -T "$SECONDS_PER_RUN" -- log_plain log_autonomous log_launch_result log_dblink_open
 log "streaming 1,000,000 int rows, $STREAM_RUNS runs x $REPEAT"
 run_group -c 1 -t "$STREAM_RUNS" -- stream_local stream_pg_background stream_dblink
 
@@ -53,7 +56,7 @@ CSV=$ROOT/bench/results/latest.csv
 echo "benchmark,median_ms,spread_ms,runs" > "$CSV"
 printf '\n%-28s %12s %22s\n' benchmark "median ms" "spread ms"
 for n in roundtrip_plain roundtrip_pg_background roundtrip_dblink_fresh roundtrip_dblink_open \
-         stream_local stream_pg_background stream_dblink; do
+         log_plain log_autonomous log_launch_result log_dblink_open stream_local stream_pg_background stream_dblink; do
     m=$(echo "${RESULTS[$n]}" | median); s=$(echo "${RESULTS[$n]}" | spread)
     printf '%-28s %12s %22s\n' "$n" "$m" "$s"
     echo "$n,$m,$s,$REPEAT" >> "$CSV"
@@ -70,5 +73,10 @@ echo "  round trip vs dblink, open conn:    $(ratio "$ours_rt" "$(med roundtrip_
 echo "  1M rows vs local execution:         $(ratio "$ours_st" "$(med stream_local)")"
 echo "  1M rows vs dblink (open conn):      $(ratio "$ours_st" "$(med stream_dblink)")"
 echo "  pg_background round trips/s:        $(awk -v a="$ours_rt" 'BEGIN {printf "%.0f", 1000 / a}')"
+ours_log=$(med log_autonomous)
+echo "  autonomous log calls/s:             $(awk -v a="$ours_log" 'BEGIN {printf "%.0f", 1000 / a}')"
+echo "  autonomous log vs launch+result:    $(ratio "$ours_log" "$(med log_launch_result)")"
+echo "  autonomous log vs dblink_exec open: $(ratio "$ours_log" "$(med log_dblink_open)")"
+echo "  autonomous log vs plain INSERT:     $(ratio "$ours_log" "$(med log_plain)")"
 echo "(CSV: $CSV)"
 rm -rf "$WORK"

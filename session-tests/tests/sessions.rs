@@ -535,3 +535,48 @@ fn handle_api_across_roles_and_sessions() {
         .get(0);
     assert_eq!(completed, 1);
 }
+
+#[test]
+fn an_autonomous_call_commits_before_its_caller_and_survives_its_rollback() {
+    let mut a = connect();
+    let mut b = connect();
+    a.batch_execute("DROP TABLE IF EXISTS auto_log; CREATE TABLE auto_log(msg text)")
+        .unwrap();
+    a.batch_execute("BEGIN").unwrap();
+    a.execute("INSERT INTO auto_log VALUES ($1)", &[&"caller's own row"])
+        .unwrap();
+    let tag: String = a
+        .query_one(
+            "SELECT pg_background_autonomous_exec('INSERT INTO auto_log VALUES ($1)', $1::text)",
+            &[&"autonomous row"],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(tag, "INSERT 0 1");
+    // committed already, while the caller's transaction is still open
+    let seen: Vec<String> = b
+        .query("SELECT msg FROM auto_log ORDER BY msg", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(seen, ["autonomous row"]);
+    // an error in the autonomous statement reaches the caller with its SQLSTATE, and the
+    // caller's transaction can go on after a savepoint
+    a.batch_execute("SAVEPOINT s").unwrap();
+    let err = a
+        .query_one(
+            "SELECT pg_background_autonomous_exec('SELECT 1 / $1', 0)",
+            &[],
+        )
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "22012");
+    a.batch_execute("ROLLBACK TO s; ROLLBACK").unwrap();
+    let seen: Vec<String> = b
+        .query("SELECT msg FROM auto_log ORDER BY msg", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(seen, ["autonomous row"]);
+}

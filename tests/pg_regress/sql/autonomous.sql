@@ -99,6 +99,14 @@ EXCEPTION WHEN unique_violation THEN
 END$$;
 SELECT count(*) FROM accounts WHERE id = 7;
 
+-- the worker sees only committed data: a row referencing the caller's uncommitted row fails
+CREATE TABLE order_head(id int PRIMARY KEY);
+CREATE TABLE order_audit(head_id int REFERENCES order_head);
+BEGIN;
+INSERT INTO order_head VALUES (1);
+SELECT try_sql('SELECT pg_background_autonomous_exec(''INSERT INTO order_audit VALUES ($1)'', 1)');
+ROLLBACK;
+
 -- parameters never become SQL: injection attempts are stored verbatim
 SELECT pg_background_autonomous_exec('INSERT INTO app_log(level, msg) VALUES ($1, $2)',
   'evil', $$x'); DROP TABLE app_log; --$$);
@@ -158,19 +166,23 @@ SELECT count(*) FROM app_log WHERE level = 'batch';
 \set VERBOSITY terse
 CREATE FUNCTION calls_batch() RETURNS void LANGUAGE plpgsql AS $$ BEGIN CALL batch_commit(1); END $$;
 SELECT pg_background_autonomous_exec('SELECT calls_batch()');
-
--- bad calls: clean errors, nothing started
-SELECT pg_background_autonomous_exec(NULL);
-SELECT pg_background_autonomous_exec(NULL, 1);
-SELECT pg_background_autonomous('SELECT 1');
-SELECT * FROM pg_background_autonomous('SELECT $1', ROW(1, 'a')) AS (r text);
-SELECT * FROM pg_background_autonomous('SELECT 1; SELECT $1', 1) AS (r int);
-SELECT * FROM pg_background_autonomous('SELECT $2', 1) AS (r int);
-SELECT * FROM pg_background_autonomous('SELECT $1', NULL) AS (r text);
-SELECT * FROM pg_background_autonomous('SELECT $1::int', 'x'::text) AS (r int);
-SELECT * FROM pg_background_autonomous('SELECT $1', 1) AS (r text);
-SELECT pg_background_autonomous_exec('BEGIN');
 \set VERBOSITY default
+
+-- bad calls: clean errors with their SQLSTATEs, the session alive
+SELECT try_sql($q$SELECT pg_background_autonomous_exec(NULL)$q$);
+SELECT try_sql($q$SELECT pg_background_autonomous_exec(NULL, 1)$q$);
+SELECT try_sql($q$SELECT pg_background_autonomous('SELECT 1')$q$);
+SELECT try_sql($q$SELECT r FROM pg_background_autonomous('SELECT $1', ROW(1, 'a')) AS (r text)$q$);
+SELECT try_sql($q$SELECT r FROM pg_background_autonomous('SELECT 1; SELECT $1', 1) AS (r int)$q$);
+SELECT try_sql($q$SELECT r FROM pg_background_autonomous('SELECT $2', 1) AS (r int)$q$);
+SELECT try_sql($q$SELECT r FROM pg_background_autonomous('SELECT pg_typeof($1)', 'lit') AS (r regtype)$q$);
+SELECT try_sql($q$SELECT r FROM pg_background_autonomous('SELECT $1::int', 'x'::text) AS (r int)$q$);
+SELECT try_sql($q$SELECT r FROM pg_background_autonomous('SELECT $1', 1) AS (r text)$q$);
+SELECT try_sql($q$SELECT pg_background_autonomous_exec('BEGIN')$q$);
+SELECT try_sql($q$SELECT pg_background_autonomous_exec('COPY t TO STDOUT')$q$);
+SELECT try_sql($q$SELECT pg_background_autonomous_exec('SELECT 1', VARIADIC (SELECT array_agg(g) FROM generate_series(1, 70000) g))$q$);
+-- NULL of an untyped literal: typed by the statement
+SELECT * FROM pg_background_autonomous('SELECT $1', NULL) AS (r text);
 -- and the session is fine afterwards
 SELECT * FROM pg_background_autonomous('SELECT $1', 'ok'::text) AS (r text);
 SELECT count(*) AS tracked FROM pg_background_list;

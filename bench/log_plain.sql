@@ -1,0 +1,1 @@
+INSERT INTO bench_log(msg) VALUES ('logged');
