@@ -536,6 +536,15 @@ fn handle_api_across_roles_and_sessions() {
     assert_eq!(completed, 1);
 }
 
+/// The messages in auto_log, as `c` sees them now.
+fn logged(c: &mut postgres::Client) -> Vec<String> {
+    c.query("SELECT msg FROM auto_log ORDER BY msg", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
 #[test]
 fn an_autonomous_call_commits_before_its_caller_and_survives_its_rollback() {
     let mut a = connect();
@@ -554,12 +563,7 @@ fn an_autonomous_call_commits_before_its_caller_and_survives_its_rollback() {
         .get(0);
     assert_eq!(tag, "INSERT 0 1");
     // committed already, while the caller's transaction is still open
-    let seen: Vec<String> = b
-        .query("SELECT msg FROM auto_log ORDER BY msg", &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let seen: Vec<String> = logged(&mut b);
     assert_eq!(seen, ["autonomous row"]);
     // an error in the autonomous statement reaches the caller with its SQLSTATE, and the
     // caller's transaction can go on after a savepoint
@@ -572,11 +576,6 @@ fn an_autonomous_call_commits_before_its_caller_and_survives_its_rollback() {
         .unwrap_err();
     assert_eq!(sqlstate(&err), "22012");
     a.batch_execute("ROLLBACK TO s; ROLLBACK").unwrap();
-    let seen: Vec<String> = b
-        .query("SELECT msg FROM auto_log ORDER BY msg", &[])
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let seen: Vec<String> = logged(&mut b);
     assert_eq!(seen, ["autonomous row"]);
 }

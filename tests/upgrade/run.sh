@@ -33,14 +33,17 @@ ORDER BY 1;
 SQL
 }
 
-# The stand-in catalog of C version $1, written to the server's extension directory. 1.0, 1.1,
-# 1.4 and 1.8 are files here; 1.7 is 1.8 with the old queue size default; 1.10 is our own
+# The stand-in catalog of C version $1, written to the server's extension directory. 1.0 and 1.8
+# are files here; 1.1 and 1.4 are 1.0 with additions-1.1.sql and additions-1.4.sql; 1.7 is 1.8
+# with the old queue size default; 1.10 is our own
 # install script bound to the C symbol names, with 1.10's helper search_path and its grant of
 # the SECURITY DEFINER helpers to pgbackground_role (D17).
 install_stand_in() {
     local v=$1 dir
     dir="$("$PG_CONFIG" --sharedir)/extension"
     case $v in
+        1.1|1.4) cat "$UPGRADE_DIR/pg_background--1.0.sql" "$UPGRADE_DIR/additions-$v.sql" \
+                     > "$dir/pg_background--$v.sql" ;;
         1.7) sed 's/queue_size int4 DEFAULT 0/queue_size int4 DEFAULT 65536/' \
                  "$UPGRADE_DIR/pg_background--1.8.sql" > "$dir/pg_background--1.7.sql" ;;
         1.10) { sed -E \
