@@ -128,7 +128,6 @@ fn a_finished_unread_job_releases_its_segment_and_stays_readable() {
     const QUEUE: i32 = 47_000_000;
     let ours = QUEUE as u64..QUEUE as u64 + 1_000_000;
     let mut a = connect();
-    let mut observer = connect();
     let pid: i32 = a
         .query_one(
             "SELECT pg_background_launch('SELECT ''kept'' FROM generate_series(1, 1000)', $1)",
@@ -137,18 +136,17 @@ fn a_finished_unread_job_releases_its_segment_and_stays_readable() {
         .unwrap()
         .get(0);
     assert_eq!(dsm_segments_sized(ours.clone()), 1, "the job's segment");
-    wait_for("the worker to exit", || {
-        activity(&mut observer, pid).is_none()
+    // (the list is a call on the registry, which releases the segments of finished jobs)
+    wait_for("the job to stop", || {
+        let state: String = a
+            .query_one(
+                "SELECT state FROM pg_background_list WHERE pid = $1",
+                &[&pid],
+            )
+            .unwrap()
+            .get(0);
+        state == "stopped"
     });
-    // any call on the registry releases the segments of finished jobs
-    let state: String = a
-        .query_one(
-            "SELECT state FROM pg_background_list WHERE pid = $1",
-            &[&pid],
-        )
-        .unwrap()
-        .get(0);
-    assert_eq!(state, "stopped");
     assert_eq!(
         dsm_segments_sized(ours),
         0,
@@ -162,4 +160,35 @@ fn a_finished_unread_job_releases_its_segment_and_stays_readable() {
         .unwrap();
     assert_eq!(rows.len(), 1000);
     assert!(rows.iter().all(|r| r.get::<_, &str>(0) == "kept"));
+}
+
+#[test]
+fn jobs_launched_just_before_a_disconnect_still_run_and_leave_no_segment() {
+    // launch returns before the worker has mapped its segment; the launcher's exit must hand
+    // the segment over (pinned) instead of destroying it under the starting worker
+    const QUEUE: i32 = 45_000_000;
+    let ours = QUEUE as u64..QUEUE as u64 + 1_000_000;
+    let mut observer = connect();
+    observer
+        .batch_execute("DROP TABLE IF EXISTS handed_off; CREATE TABLE handed_off(v int)")
+        .unwrap();
+    {
+        let mut a = connect();
+        a.execute(
+            "SELECT pg_background_launch(format('INSERT INTO handed_off VALUES (%s)', g), $1)
+               FROM generate_series(1, 4) g",
+            &[&QUEUE],
+        )
+        .unwrap();
+    } // disconnects at once
+    wait_for("the four jobs to commit", || {
+        let n: i64 = observer
+            .query_one("SELECT count(*) FROM handed_off", &[])
+            .unwrap()
+            .get(0);
+        n == 4
+    });
+    wait_for("their segments to go", || {
+        dsm_segments_sized(ours.clone()) == 0
+    });
 }
