@@ -1,82 +1,196 @@
 #!/usr/bin/env bash
-# Benchmark of pg_background against plain SQL and dblink on the same throwaway cluster.
-# Builds and installs the release build (BENCH_BUILD=debug to skip the ~2 minute release build),
-# then runs each pgbench script of bench/*.sql REPEAT times, interleaved, and prints the median
-# latency of each and the ratios. Writes bench/results/latest.csv.
-#   bash bench/run.sh            # REPEAT=3 SECONDS_PER_RUN=5 by default
+# Benchmark of pg_background against plain SQL and dblink on the same throwaway cluster, with
+# every figure of SPEC part C as a ratio measured in the same run. Builds and installs the
+# release build (BENCH_BUILD=debug skips it), runs the pgbench scripts of bench/*.sql (templates:
+# @CONN@, @QUEUE@, @N@) REPEAT times each, interleaved, and prints medians, spreads and ratios.
+# Writes bench/results/latest.csv and bench/results/latest.png (gnuplot).
+#   bash bench/run.sh                       # the whole benchmark, about 15 minutes
+#   LEAK_LAUNCHES=10000 bash bench/run.sh   # a shorter leak check
 source "$(dirname "$0")/../scripts/common.sh"
 REPEAT=${REPEAT:-3}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
-STREAM_RUNS=${STREAM_RUNS:-5}
+CLIENTS=${CLIENTS:-"1 2 8"}
+STREAM_RUNS=${STREAM_RUNS:-3}
+QUEUES=${QUEUES:-"65536 1048576 16777216"}
+FANOUT=${FANOUT:-"8 32"}
+LEAK_LAUNCHES=${LEAK_LAUNCHES:-100000}
 
 ensure_deps
+command -v gnuplot >/dev/null || apt-get install -y -qq gnuplot-nox >/dev/null
 if [ "${BENCH_BUILD:-release}" = release ]; then RELEASE=1 install_extension; else install_extension; fi
-start_cluster "${PGBG_BENCH_PORT:-55439}"
+start_cluster "${PGBG_BENCH_PORT:-55439}" max_worker_processes=128
 psql_ -d postgres -c "CREATE EXTENSION pg_background" -c "CREATE EXTENSION dblink" \
     -c "CREATE TABLE bench_log(id bigserial, at timestamptz DEFAULT now(), msg text)"
 
 WORK=$(mktemp -d /tmp/pg_background-bench.XXXXXX)
 CONN="host=$PGHOST port=$PGPORT user=postgres dbname=postgres"
-# expand @CONN@ in the scripts
-for f in "$ROOT"/bench/*.sql; do sed "s|@CONN@|$CONN|g" "$f" > "$WORK/$(basename "$f")"; done
+mkdir -p "$ROOT/bench/results"
+CSV=$ROOT/bench/results/latest.csv
+echo "kind,name,median,spread,unit" > "$CSV"
 
-# latency NAME [pgbench options]: average latency in ms of one pgbench run
-latency() {
-    local name=$1; shift
-    "$PG_BIN/pgbench" -n -d postgres -f "$WORK/$name.sql" "$@" 2>&1 \
-        | sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p'
+# script NAME VARIANT [QUEUE] [N]: the template bench/NAME.sql expanded into $WORK/NAME-VARIANT.sql (no "@": pgbench reads it as a weight)
+script() {
+    local f="$WORK/$1-$2.sql"
+    sed -e "s|@CONN@|$CONN|g" -e "s|@QUEUE@|${3:-0}|g" -e "s|@N@|${4:-0}|g" \
+        "$ROOT/bench/$1.sql" > "$f"
+    echo "$f"
 }
 
 declare -A RESULTS
-run_group() {  # run_group OPTIONS -- NAMES...: each name once per round, REPEAT rounds
-    local opts=() names=() seen=0 a
-    for a in "$@"; do
-        if [ "$a" = -- ]; then seen=1; elif [ $seen = 0 ]; then opts+=("$a"); else names+=("$a"); fi
-    done
-    local r n
-    for r in $(seq "$REPEAT"); do
-        for n in "${names[@]}"; do
-            RESULTS[$n]="${RESULTS[$n]:-} $(latency "$n" "${opts[@]}")"
-        done
-    done
+# measure KEY FILE [pgbench options]: one pgbench run, its average latency (ms) appended to KEY
+measure() {
+    local key=$1 file=$2; shift 2
+    local ms
+    ms=$("$PG_BIN/pgbench" -n -d postgres -f "$file" "$@" 2>&1 \
+        | sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p' || true)
+    RESULTS[$key]="${RESULTS[$key]:-} ${ms:-NaN}"
 }
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 spread() { tr ' ' '\n' | grep -v '^$' | sort -g | awk 'NR==1{lo=$1} {hi=$1} END {printf "%s..%s", lo, hi}'; }
+med() { echo "${RESULTS[$1]}" | median; }
+# ratio A B: B / A (how many times faster A is than B; < 1: slower)
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b / a}'; }
 
-log "round trip of SELECT 2+2, 1 client, ${SECONDS_PER_RUN}s x $REPEAT"
-run_group -c 1 -T "$SECONDS_PER_RUN" -- roundtrip_plain roundtrip_pg_background roundtrip_dblink_fresh roundtrip_dblink_open
-log "autonomous logging INSERT, 1 client, ${SECONDS_PER_RUN}s x $REPEAT"
-run_group -c 1 -T "$SECONDS_PER_RUN" -- log_plain log_autonomous log_launch_result log_dblink_open
-log "streaming 1,000,000 int rows, $STREAM_RUNS runs x $REPEAT"
-run_group -c 1 -t "$STREAM_RUNS" -- stream_local stream_pg_background stream_dblink
+# rounds KEY=FILE... -- [pgbench options]: REPEAT rounds, each running every pair once
+rounds() {
+    local pairs=() opts=() seen=0 a r p
+    for a in "$@"; do
+        if [ "$a" = -- ]; then seen=1; elif [ $seen = 0 ]; then pairs+=("$a"); else opts+=("$a"); fi
+    done
+    for r in $(seq "$REPEAT"); do
+        for p in "${pairs[@]}"; do measure "${p%%=*}" "${p#*=}" "${opts[@]}"; done
+    done
+}
 
-mkdir -p "$ROOT/bench/results"
-CSV=$ROOT/bench/results/latest.csv
-echo "benchmark,median_ms,spread_ms,runs" > "$CSV"
-printf '\n%-28s %12s %22s\n' benchmark "median ms" "spread ms"
-for n in roundtrip_plain roundtrip_pg_background roundtrip_dblink_fresh roundtrip_dblink_open \
-         log_plain log_autonomous log_launch_result log_dblink_open stream_local stream_pg_background stream_dblink; do
-    m=$(echo "${RESULTS[$n]}" | median); s=$(echo "${RESULTS[$n]}" | spread)
-    printf '%-28s %12s %22s\n' "$n" "$m" "$s"
-    echo "$n,$m,$s,$REPEAT" >> "$CSV"
+RATIOS=()
+report_ratio() {  # report_ratio LABEL VALUE TARGET-TEXT
+    printf '  %-58s %8s   %s\n' "$1" "$2" "$3"
+    echo "ratio,\"$1\",$2,,\"$3\"" >> "$CSV"
+    RATIOS+=("$1|$2")
+}
+
+# 1. Round trip of SELECT 2+2 with 1, 2 and 8 clients
+for c in $CLIENTS; do
+    log "round trip of SELECT 2+2, $c client(s), ${SECONDS_PER_RUN}s x $REPEAT"
+    rounds "rt_plain_c$c=$(script roundtrip_plain c$c)" "rt_ours_c$c=$(script roundtrip_pg_background c$c)" \
+           "rt_dblink_fresh_c$c=$(script roundtrip_dblink_fresh c$c)" "rt_dblink_open_c$c=$(script roundtrip_dblink_open c$c)" \
+           -- -c "$c" -j "$c" -T "$SECONDS_PER_RUN"
 done
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", b / a}'; }
-med() { echo "${RESULTS[$1]}" | median; }
-ours_rt=$(med roundtrip_pg_background); ours_st=$(med stream_pg_background)
+# 2. Streaming 1,000,000 int rows and 100 MB of 1 kB text rows, per queue size
+log "streaming 1,000,000 int rows and 100 MB of 1 kB rows, queues $QUEUES, $STREAM_RUNS runs x $REPEAT"
+pairs=("int_local=$(script stream_local x)" "int_dblink=$(script stream_dblink x)"
+       "wide_local=$(script wide_local x)" "wide_dblink=$(script wide_dblink x)")
+for q in $QUEUES; do
+    pairs+=("int_ours_q$q=$(script stream_pg_background "q$q" "$q")" "wide_ours_q$q=$(script wide_pg_background "q$q" "$q")")
+done
+rounds "${pairs[@]}" -- -c 1 -t "$STREAM_RUNS"
+
+# 3. Fan-out: N jobs launched at once, then read
+log "fan-out of $FANOUT jobs (pg_sleep(0.1) and a CPU-bound count), 3 runs x $REPEAT"
+pairs=("cpu_local=$(script cpu_local x)")
+for n in $FANOUT; do
+    pairs+=("fanout_sleep_n$n=$(script fanout_sleep "n$n" 0 "$n")" "fanout_cpu_n$n=$(script fanout_cpu "n$n" 0 "$n")")
+done
+rounds "${pairs[@]}" -- -c 1 -t 3
+
+# 4./5. Launch cost per queue size; fire and forget (launch + detach) per second
+log "launch + detach, queue 64 kB and 16 MB, ${SECONDS_PER_RUN}s x $REPEAT"
+rounds "launch_q65536=$(script launch_detach q65536 65536)" "launch_q16777216=$(script launch_detach q16777216 16777216)" \
+       -- -c 1 -T "$SECONDS_PER_RUN"
+
+# Autonomous logging calls (issue 8) next to launch + result and dblink
+log "autonomous logging INSERT, 1 client, ${SECONDS_PER_RUN}s x $REPEAT"
+rounds "log_plain=$(script log_plain x)" "log_autonomous=$(script log_autonomous x)" \
+       "log_launch_result=$(script log_launch_result x)" "log_dblink_open=$(script log_dblink_open x)" \
+       -- -c 1 -T "$SECONDS_PER_RUN"
+
+# 6. Leak check: LEAK_LAUNCHES launch + read in one session
+log "leak check: $LEAK_LAUNCHES launch + read in one session"
+leak_sql() {  # psql input: warms up, measures, runs the launches in batches of 10,000, measures again
+    local state="SELECT pg_backend_pid() AS pid, sum(total_bytes) AS mem FROM pg_backend_memory_contexts \\gset
+\\setenv LEAK_PID :pid
+\\setenv LEAK_MEM :mem"
+    local report='\! echo "$LEAK_WHEN: session memory $LEAK_MEM bytes, RSS $(awk '"'"'/VmRSS/ {print $2}'"'"' /proc/$LEAK_PID/status) kB, DSM segments $(find /dev/shm -maxdepth 1 -name '"'"'PostgreSQL.*'"'"' | wc -l), pg_background workers $(ps -e -o cmd | grep -c '"'"'^postgres: pg_background'"'"')"'
+    # warm-up: the first launches fill catalog caches and the registry's context
+    echo "DO \$\$ BEGIN FOR i IN 1..200 LOOP PERFORM * FROM pg_background_result(pg_background_launch('SELECT 1')) AS (r int); END LOOP; END \$\$;"
+    echo "$state"; echo '\setenv LEAK_WHEN before'; echo "$report"
+    local batches=$(( (LEAK_LAUNCHES + 9999) / 10000 )) i
+    for i in $(seq "$batches"); do
+        cat <<SQL
+DO \$\$ BEGIN FOR i IN 1..least(10000, $LEAK_LAUNCHES - ($i - 1) * 10000) LOOP
+  PERFORM * FROM pg_background_result(pg_background_launch('SELECT 1')) AS (r int);
+END LOOP; END \$\$;
+SQL
+    done
+    echo "$state"; echo '\setenv LEAK_WHEN after'; echo "$report"
+}
+leak_start=$(date +%s)
+leak_out=$(leak_sql | psql_ -At -d postgres)
+leak_secs=$(( $(date +%s) - leak_start ))
+echo "$leak_out"
+mem_before=$(echo "$leak_out" | sed -n 's/^before: session memory \([0-9]*\) bytes.*/\1/p')
+mem_after=$(echo "$leak_out" | sed -n 's/^after: session memory \([0-9]*\) bytes.*/\1/p')
+dsm_before=$(echo "$leak_out" | sed -n 's/^before:.*DSM segments \([0-9]*\).*/\1/p')
+dsm_after=$(echo "$leak_out" | sed -n 's/^after:.*DSM segments \([0-9]*\).*/\1/p')
+
+# Results
 echo
-echo "ratios (speed of pg_background relative to the other; 1.00 = as fast, < 1 slower):"
-echo "  round trip vs plain SQL:            $(ratio "$ours_rt" "$(med roundtrip_plain)")"
-echo "  round trip vs dblink, fresh conn:   $(ratio "$ours_rt" "$(med roundtrip_dblink_fresh)")"
-echo "  round trip vs dblink, open conn:    $(ratio "$ours_rt" "$(med roundtrip_dblink_open)")"
-echo "  1M rows vs local execution:         $(ratio "$ours_st" "$(med stream_local)")"
-echo "  1M rows vs dblink (open conn):      $(ratio "$ours_st" "$(med stream_dblink)")"
-echo "  pg_background round trips/s:        $(awk -v a="$ours_rt" 'BEGIN {printf "%.0f", 1000 / a}')"
-ours_log=$(med log_autonomous)
-echo "  autonomous log calls/s:             $(awk -v a="$ours_log" 'BEGIN {printf "%.0f", 1000 / a}')"
-echo "  autonomous log vs launch+result:    $(ratio "$ours_log" "$(med log_launch_result)")"
-echo "  autonomous log vs dblink_exec open: $(ratio "$ours_log" "$(med log_dblink_open)")"
-echo "  autonomous log vs plain INSERT:     $(ratio "$ours_log" "$(med log_plain)")"
+printf '%-28s %12s %22s\n' benchmark "median ms" "spread ms"
+for key in $(printf '%s\n' "${!RESULTS[@]}" | sort); do
+    m=$(med "$key"); s=$(echo "${RESULTS[$key]}" | spread)
+    printf '%-28s %12s %22s\n' "$key" "$m" "$s"
+    echo "latency,$key,$m,$s,ms" >> "$CSV"
+done
+echo
+echo "ratios (how many times the speed of the other; 1.00 = as fast, < 1 slower) and targets:"
+for c in $CLIENTS; do
+    report_ratio "round trip, $c client(s): vs plain SQL" "$(ratio "$(med rt_ours_c$c)" "$(med rt_plain_c$c)")" ""
+    report_ratio "round trip, $c client(s): vs dblink fresh connection" "$(ratio "$(med rt_ours_c$c)" "$(med rt_dblink_fresh_c$c)")" ""
+    report_ratio "round trip, $c client(s): vs dblink open connection" "$(ratio "$(med rt_ours_c$c)" "$(med rt_dblink_open_c$c)")" "warm workers: >= 1"
+done
+report_ratio "round trip, 1 client: vs the C extension (6.7 ms)" "$(ratio "$(med rt_ours_c1)" 6.7)" ">= 1.5"
+for q in $QUEUES; do
+    report_ratio "1M int rows, queue $q: vs local" "$(ratio "$(med int_ours_q$q)" "$(med int_local)")" ">= 0.7"
+    report_ratio "1M int rows, queue $q: vs dblink" "$(ratio "$(med int_ours_q$q)" "$(med int_dblink)")" ""
+    report_ratio "100 MB wide rows, queue $q: vs local" "$(ratio "$(med wide_ours_q$q)" "$(med wide_local)")" ""
+    report_ratio "100 MB wide rows, queue $q: vs dblink" "$(ratio "$(med wide_ours_q$q)" "$(med wide_dblink)")" ""
+    report_ratio "100 MB wide rows, queue $q: MB/s" "$(awk -v ms="$(med wide_ours_q$q)" 'BEGIN {printf "%.0f", 100000 * 1000 / 1e6 / (ms / 1000)}')" ">= 3 x 310"
+done
+for n in $FANOUT; do
+    report_ratio "fan-out $n x pg_sleep(0.1): end-to-end ms" "$(med fanout_sleep_n$n)" "32 jobs: <= 130"
+    report_ratio "fan-out $n x pg_sleep(0.1): sleep / end-to-end" "$(ratio "$(med fanout_sleep_n$n)" 100)" ""
+    report_ratio "fan-out $n x CPU query: vs $n local runs in a row" \
+        "$(awk -v a="$(med fanout_cpu_n$n)" -v b="$(med cpu_local)" -v n="$n" 'BEGIN {printf "%.2f", b * n / a}')" "(2 cores)"
+done
+report_ratio "launch cost: 16 MB queue / 64 kB queue" "$(ratio "$(med launch_q65536)" "$(med launch_q16777216)")" "<= 1.2"
+report_ratio "fire and forget (launch + detach) per second" "$(awk -v a="$(med launch_q65536)" 'BEGIN {printf "%.0f", 1000 / a}')" ""
+report_ratio "autonomous log call: vs launch + result" "$(ratio "$(med log_autonomous)" "$(med log_launch_result)")" ""
+report_ratio "autonomous log call: vs dblink_exec, open connection" "$(ratio "$(med log_autonomous)" "$(med log_dblink_open)")" ""
+report_ratio "autonomous log calls per second" "$(awk -v a="$(med log_autonomous)" 'BEGIN {printf "%.0f", 1000 / a}')" ""
+report_ratio "leak check: session memory growth, bytes ($LEAK_LAUNCHES launches, ${leak_secs}s)" "$((mem_after - mem_before))" "0"
+report_ratio "leak check: DSM segment growth" "$((dsm_after - dsm_before))" "0"
+
+# The plot: the dimensionless ratios as horizontal bars
+PLOT_DATA=$WORK/ratios.dat
+for r in "${RATIOS[@]}"; do
+    case "${r%%|*}" in *"ms"|*"MB/s"|*"per second"|*"bytes"*|*"growth"*) continue ;; esac
+    printf '"%s" %s\n' "${r%%|*}" "${r#*|}" >> "$PLOT_DATA"
+done
+PNG=$ROOT/bench/results/latest.png
+gnuplot <<GP && echo "(plot: $PNG)"
+set terminal pngcairo size 1400,900 font ",9" noenhanced
+set output "$PNG"
+set title "pg_background: speed relative to each baseline (1.0 = as fast; measured $(date -u +%Y-%m-%d))"
+set style fill solid 0.6
+set yrange [-1:*] reverse
+set xrange [0:*]
+set xlabel "ratio"
+set grid x
+unset key
+set arrow from 1, graph 0 to 1, graph 1 nohead dt 2
+plot "$PLOT_DATA" using (\$2/2):0:(\$2/2):(0.35):yticlabels(1) with boxxyerror
+GP
 echo "(CSV: $CSV)"
 rm -rf "$WORK"

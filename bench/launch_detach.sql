@@ -1,0 +1,1 @@
+SELECT pg_background_detach(pg_background_launch('SELECT 1', @QUEUE@));
