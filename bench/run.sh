@@ -135,6 +135,15 @@ mem_after=$(echo "$leak_out" | sed -n 's/^after: session memory \([0-9]*\) bytes
 dsm_before=$(echo "$leak_out" | sed -n 's/^before:.*DSM segments \([0-9]*\).*/\1/p')
 dsm_after=$(echo "$leak_out" | sed -n 's/^after:.*DSM segments \([0-9]*\).*/\1/p')
 
+# 4b. Launch cost again with preallocated DSM memory: segments then come from the main shared
+# memory region instead of a new /dev/shm file that the kernel must zero-fill (posix_fallocate)
+log "launch + detach with min_dynamic_shared_memory = 256MB, ${SECONDS_PER_RUN}s x $REPEAT"
+stop_cluster
+start_cluster "${PGBG_BENCH_PORT:-55439}" max_worker_processes=128 min_dynamic_shared_memory=256MB
+psql_ -d postgres -c "CREATE EXTENSION pg_background"
+rounds "launchpool_q65536=$(script launch_detach q65536 65536)" \
+       "launchpool_q16777216=$(script launch_detach q16777216 16777216)" -- -c 1 -T "$SECONDS_PER_RUN"
+
 # Results
 echo
 printf '%-28s %12s %22s\n' benchmark "median ms" "spread ms"
@@ -165,6 +174,7 @@ for n in $FANOUT; do
         "$(awk -v a="$(med fanout_cpu_n$n)" -v b="$(med cpu_local)" -v n="$n" 'BEGIN {printf "%.2f", b * n / a}')" "(2 cores)"
 done
 report_ratio "launch cost: 16 MB queue / 64 kB queue" "$(ratio "$(med launch_q65536)" "$(med launch_q16777216)")" "<= 1.2"
+report_ratio "launch cost, min_dynamic_shared_memory: 16 MB / 64 kB" "$(ratio "$(med launchpool_q65536)" "$(med launchpool_q16777216)")" "<= 1.2"
 report_ratio "fire and forget (launch + detach) per second" "$(awk -v a="$(med launch_q65536)" 'BEGIN {printf "%.0f", 1000 / a}')" ""
 report_ratio "autonomous log call: vs launch + result" "$(ratio "$(med log_autonomous)" "$(med log_launch_result)")" ""
 report_ratio "autonomous log call: vs dblink_exec, open connection" "$(ratio "$(med log_autonomous)" "$(med log_dblink_open)")" ""

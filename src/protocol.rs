@@ -591,3 +591,125 @@ mod sqlstate_tests {
         assert_eq!(&unpack_sql_state(pack_sql_state(b"22012")), b"22012");
     }
 }
+
+/// Robustness: whatever bytes arrive through the queue, decoding returns a value or an error and
+/// never panics or reads out of bounds (a bounded, seeded search run by every `cargo test`).
+#[cfg(test)]
+mod arbitrary_input {
+    use super::*;
+
+    /// xorshift64*: reproducible without a dependency.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// Decode `message` and walk everything that decodes lazily; true if it decoded.
+    fn exercise(message: &[u8]) -> bool {
+        let Ok(decoded) = BackendMessage::decode(message) else {
+            return false;
+        };
+        match decoded {
+            BackendMessage::DataRow(row) => {
+                for field in row.fields() {
+                    if let Ok(Some(bytes)) = field {
+                        assert!(bytes.len() <= message.len());
+                    }
+                }
+            }
+            BackendMessage::ErrorResponse(body) | BackendMessage::NoticeResponse(body) => {
+                for field in fields(body) {
+                    if let Ok((_, value)) = field {
+                        assert!(value.len() <= body.len());
+                    }
+                }
+            }
+            BackendMessage::RowDescription(columns) => assert!(columns.len() <= message.len()),
+            _ => {}
+        }
+        true
+    }
+
+    /// Valid messages of the kinds the launcher reads, to mutate.
+    fn seeds() -> Vec<Vec<u8>> {
+        let mut row = vec![b'D', 0, 2];
+        row.extend_from_slice(&4i32.to_be_bytes());
+        row.extend_from_slice(&42i32.to_be_bytes());
+        row.extend_from_slice(&(-1i32).to_be_bytes());
+        let mut desc = vec![b'T', 0, 1];
+        desc.extend_from_slice(b"r\0");
+        desc.extend_from_slice(&[0; 6]);
+        desc.extend_from_slice(&23u32.to_be_bytes());
+        desc.extend_from_slice(&4i16.to_be_bytes());
+        desc.extend_from_slice(&(-1i32).to_be_bytes());
+        desc.extend_from_slice(&1i16.to_be_bytes());
+        vec![
+            row,
+            desc,
+            b"CSELECT 1\0".to_vec(),
+            b"ESERROR\0C22012\0Mdivision by zero\0\0".to_vec(),
+            b"NSNOTICE\0Mhello\0\0".to_vec(),
+            b"ZI".to_vec(),
+            b"Sclient_encoding\0UTF8\0".to_vec(),
+            [b"A".as_slice(), &7i32.to_be_bytes(), b"chan\0payload\0"].concat(),
+        ]
+    }
+
+    #[test]
+    fn the_seeds_decode() {
+        for seed in seeds() {
+            assert!(exercise(&seed), "{seed:?}");
+        }
+    }
+
+    #[test]
+    fn random_and_mutated_messages_never_panic() {
+        let mut rng = Rng(0x5047_4252_0000_0001);
+        let seeds = seeds();
+        let tags = b"TDCENZGHWISAxq";
+        let (mut decoded, mut refused) = (0, 0);
+        for case in 0..50_000 {
+            let message = if case % 2 == 0 {
+                // a known tag and random bytes
+                let len = rng.below(64);
+                let mut m = vec![tags[rng.below(tags.len())]];
+                m.extend((0..len).map(|_| rng.next() as u8));
+                m
+            } else {
+                // a valid message with bytes flipped, cut or appended
+                let mut m = seeds[rng.below(seeds.len())].clone();
+                for _ in 0..1 + rng.below(3) {
+                    match rng.below(3) {
+                        0 if !m.is_empty() => {
+                            let i = rng.below(m.len());
+                            m[i] ^= 1 << rng.below(8);
+                        }
+                        0 | 1 => m.truncate(rng.below(m.len() + 1)),
+                        _ => m.push(rng.next() as u8),
+                    }
+                }
+                m
+            };
+            if exercise(&message) {
+                decoded += 1;
+            } else {
+                refused += 1;
+            }
+        }
+        // both outcomes occur: the search reaches the decoder's checks and its successes
+        assert!(
+            decoded > 1000 && refused > 1000,
+            "{decoded} decoded, {refused} refused"
+        );
+    }
+}
