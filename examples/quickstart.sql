@@ -8,7 +8,7 @@ SELECT * FROM pg_background_result(:pid) AS (result int);
 
 -- While a job runs, it is visible in pg_stat_activity.
 SELECT pg_background_launch('SELECT generate_series(1, 1000000)') AS pid \gset
--- (launch returns once the worker process exists; give it a moment to connect)
+-- (launch returns once the worker has attached its queue; give it a moment to connect)
 SELECT set_config('demo.pid', :'pid', false) \gset
 DO $$
 BEGIN

@@ -164,8 +164,8 @@ fn a_finished_unread_job_releases_its_segment_and_stays_readable() {
 
 #[test]
 fn jobs_launched_just_before_a_disconnect_still_run_and_leave_no_segment() {
-    // launch returns before the worker has mapped its segment; the launcher's exit must hand
-    // the segment over (pinned) instead of destroying it under the starting worker
+    // the launcher disconnects right after launching: its exit must not take the jobs'
+    // segments away from the starting workers, nor leave any segment behind
     const QUEUE: i32 = 45_000_000;
     let ours = QUEUE as u64..QUEUE as u64 + 1_000_000;
     let mut observer = connect();

@@ -82,20 +82,6 @@ impl WorkerHandle {
         let mut pid = 0;
         // SAFETY: live handle; a shared-memory read under the postmaster's slot protocol.
         let status = unsafe { pg_sys::GetBackgroundWorkerPid(self.handle.as_ptr(), &mut pid) };
-        Self::decode(status, pid)
-    }
-
-    /// Wait (interruptibly) until the postmaster has started the worker, or it has stopped.
-    pub fn wait_for_startup(&self) -> WorkerStatus {
-        let mut pid = 0;
-        // SAFETY: live handle; we are the worker's notify_pid, so the postmaster signals us;
-        // the wait checks for interrupts.
-        let status =
-            unsafe { pg_sys::WaitForBackgroundWorkerStartup(self.handle.as_ptr(), &mut pid) };
-        Self::decode(status, pid)
-    }
-
-    fn decode(status: pg_sys::BgwHandleStatus::Type, pid: pg_sys::pid_t) -> WorkerStatus {
         match status {
             pg_sys::BgwHandleStatus::BGWH_STARTED => WorkerStatus::Running(pid),
             pg_sys::BgwHandleStatus::BGWH_NOT_YET_STARTED => WorkerStatus::NotYetStarted,

@@ -6,13 +6,11 @@
 //! and its SQL into session memory and detaches the segment: an unread or never-read job then
 //! holds neither a segment nor a worker slot (fixes D14 and D15 of the C extension).
 
-use crate::shm::dsm::{PinnedSegment, Segment};
+use crate::shm::dsm::PinnedSegment;
 use crate::shm::mq::{MqError, MqReceiver};
 use crate::shm::toc::Toc;
 use crate::shm::{FixedState, TocKey};
 use core::ptr::NonNull;
-use core::sync::atomic::Ordering;
-use pgrx::pg_sys;
 
 /// The queue and the segment it lives in. Field order is drop order: the queue is detached
 /// before the segment.
@@ -86,33 +84,6 @@ impl Channel {
         match self.live.as_mut() {
             Some(live) => live.queue.receive(false),
             None => Err(MqError::Detached),
-        }
-    }
-
-    /// Before the launcher lets go of a live segment: if the worker has not mapped it yet, pin
-    /// it (`dsm_pin_segment`) so that it survives until the worker has; the worker then unpins
-    /// it (see `FixedState::attach_state`). Launches do not wait for the worker to attach.
-    pub fn hand_off(&self) {
-        use crate::shm::attach::{ATTACHED, HANDED_OFF, PENDING};
-        let Some(live) = self.live.as_ref() else {
-            return;
-        };
-        let state = &self.fixed().attach_state;
-        if state.load(Ordering::Acquire) != PENDING {
-            return;
-        }
-        // SAFETY: the segment is attached; pinning adds a reference that outlives our mapping
-        // (until dsm_unpin_segment). It is pinned before the worker can see HANDED_OFF.
-        unsafe { pg_sys::dsm_pin_segment(live.segment.as_ptr()) };
-        if state
-            .compare_exchange(PENDING, HANDED_OFF, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            debug_assert_eq!(state.load(Ordering::Acquire), ATTACHED);
-            // The worker mapped it meanwhile: its mapping keeps the segment, our pin is not
-            // needed.
-            // SAFETY: we pinned this segment just above.
-            unsafe { pg_sys::dsm_unpin_segment(live.segment.handle()) };
         }
     }
 

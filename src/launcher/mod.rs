@@ -3,11 +3,8 @@
 //! Sequence (after `test_shm_mq/setup.c` and `parallel.c`): create the segment (still owned by
 //! the resource owner, so an ERROR detaches it) → attach as the queue's receiver *before*
 //! registering, so the worker never writes to an orphaned queue → register → wait until the
-//! postmaster has started the worker (its PID), not until it has attached, so that many launches
-//! overlap their workers' start-ups → pin the mapping and file the entry. From then on the entry
-//! owns everything, and the launching transaction may roll back without touching the job. A
-//! launcher that lets go of the segment before the worker has mapped it (detach, disconnect)
-//! pins it for the worker (`Channel::hand_off`), which unpins it once mapped.
+//! worker has attached as sender → pin the mapping and file the entry. From then on the entry
+//! owns everything, and the launching transaction may roll back without touching the job.
 
 pub mod bgworker;
 pub mod bind;
@@ -154,18 +151,14 @@ pub fn launch_with(
     })?;
     let guard = TerminateOnDrop::arm(&worker);
     receiver.watch_worker(worker.as_ptr());
-    // Wait only until the postmaster has started the process (its PID is known), not until it
-    // has attached: launches of many jobs overlap their workers' start-ups. The segment stays
-    // alive for the worker however the launcher lets go of it (see Channel::hand_off).
-    let pid = match worker.wait_for_startup() {
-        WorkerStatus::Running(pid) => pid,
-        WorkerStatus::PostmasterDied => return Err(Error::NoPostmaster),
-        // Already finished: it wrote its PID before it did anything else, or it never ran.
-        _ => match fixed.worker_pid.load(Ordering::Acquire) {
-            0 => return Err(Error::CouldNotStart),
-            pid => pid,
-        },
-    };
+    // Attached means started, and the PID is known, even if the worker has already finished.
+    if receiver.wait_for_attach().is_err() {
+        return Err(match worker.status() {
+            WorkerStatus::PostmasterDied => Error::NoPostmaster,
+            _ => Error::CouldNotStart,
+        });
+    }
+    let pid = fixed.worker_pid.load(Ordering::Acquire);
     let fixed = core::ptr::NonNull::from(fixed);
 
     guard.disarm();
@@ -217,7 +210,6 @@ fn write_fixed_state<'seg>(toc: &Toc<'seg>, results_disabled: bool) -> &'seg Fix
             results_disabled,
             cancel_requested: core::sync::atomic::AtomicBool::new(false),
             worker_pid: core::sync::atomic::AtomicI32::new(0),
-            attach_state: core::sync::atomic::AtomicU8::new(crate::shm::attach::PENDING),
             worker_done: core::sync::atomic::AtomicBool::new(false),
             succeeded: core::sync::atomic::AtomicBool::new(false),
             started_at: core::sync::atomic::AtomicI64::new(0),

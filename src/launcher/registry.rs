@@ -188,11 +188,6 @@ impl Drop for Entry {
     /// succeeding (its own record, not what a reader happened to see), else completed. The
     /// execution time is the worker's own start → finish when it has both.
     fn drop(&mut self) {
-        // A worker not started yet, or still starting, must find its segment (unless it was
-        // cancelled, when it had better not find anything to run).
-        if !self.finished() && !self.canceled.get() {
-            self.channel.hand_off();
-        }
         let fixed = self.fixed();
         let done = fixed.worker_done.load(Ordering::Acquire);
         let succeeded = fixed.succeeded.load(Ordering::Acquire);
@@ -240,32 +235,10 @@ impl Entry {
     }
 }
 
-/// At session exit (before PostgreSQL detaches every segment): hand off the segments of
-/// workers that have not mapped theirs yet, so that jobs launched just before a disconnect
-/// still run. Registered once, at the first insert.
-#[pgrx::pg_guard]
-unsafe extern "C-unwind" fn hand_off_at_exit(_code: core::ffi::c_int, _arg: pg_sys::Datum) {
-    REGISTRY.with(|r| {
-        for e in r.borrow().values() {
-            if !e.finished() && !e.canceled.get() {
-                e.channel.hand_off();
-            }
-        }
-    })
-}
-
-thread_local! {
-    static EXIT_HOOK: Cell<bool> = const { Cell::new(false) };
-}
-
 /// Store a new entry. An old entry under the same PID belongs to a worker that has exited
 /// (PIDs are unique among live processes); its unread results are dropped with a WARNING,
 /// never a FATAL as in the C extension.
 pub fn insert(entry: Entry) {
-    if !EXIT_HOOK.with(|h| h.replace(true)) {
-        // SAFETY: registering a callback of the right signature, once per process.
-        unsafe { pg_sys::before_shmem_exit(Some(hand_off_at_exit), pg_sys::Datum::from(0)) };
-    }
     let pid = entry.pid;
     let old = REGISTRY.with(|r| r.borrow_mut().insert(pid, entry));
     if old.is_some() {

@@ -16,7 +16,7 @@ pub const MAGIC: u64 = 0x5047_4252;
 
 /// Version of [`FixedState`]'s layout. A backend that still runs an older library can launch a
 /// worker that loads a newer one; the worker refuses a segment whose layout it does not know.
-pub const LAYOUT_VERSION: u32 = 2;
+pub const LAYOUT_VERSION: u32 = 1;
 
 /// Keys of the table of contents.
 #[repr(u64)]
@@ -57,11 +57,6 @@ pub struct FixedState {
     pub cancel_requested: core::sync::atomic::AtomicBool,
     /// Written by the worker.
     pub worker_pid: core::sync::atomic::AtomicI32,
-    /// Who keeps the segment alive until the worker has mapped it (launch does not wait for
-    /// that): [`attach::PENDING`] → the worker sets [`attach::ATTACHED`] once mapped; a launcher
-    /// that lets go of its mapping before then pins the segment and sets
-    /// [`attach::HANDED_OFF`], and the worker, finding that, unpins it.
-    pub attach_state: core::sync::atomic::AtomicU8,
     /// Set by the worker when it detaches from the segment, on every way out (normal end,
     /// ERROR, FATAL). A finished worker is no longer counted against
     /// `pg_background.max_workers`, even before the postmaster has noticed its exit.
@@ -84,13 +79,6 @@ pub struct FixedState {
     pub last_rows: core::sync::atomic::AtomicI64,
     /// The error that ended the job (`error_info_v2`), written before `worker_done`.
     pub error: SharedError,
-}
-
-/// Values of [`FixedState::attach_state`].
-pub mod attach {
-    pub const PENDING: u8 = 0;
-    pub const ATTACHED: u8 = 1;
-    pub const HANDED_OFF: u8 = 2;
 }
 
 /// Text in shared memory, at most `N - 1` bytes, cut at a character boundary. Made of atomic

@@ -64,6 +64,22 @@ impl MqReceiver {
         unsafe { pg_sys::shm_mq_set_handle(self.mqh.as_ptr(), handle.as_ptr()) };
     }
 
+    /// Wait until the worker has attached as sender, or is gone. Ok also when the worker has
+    /// attached, finished and detached already (`shm_mq_wait_for_attach` alone reports that
+    /// as detached).
+    pub fn wait_for_attach(&mut self) -> Result<(), MqError> {
+        // SAFETY: live handle; the wait is interruptible (CHECK_FOR_INTERRUPTS inside); the
+        // sender pointer is read under the queue's spinlock.
+        unsafe {
+            let result = check(pg_sys::shm_mq_wait_for_attach(self.mqh.as_ptr()));
+            let queue = pg_sys::shm_mq_get_queue(self.mqh.as_ptr());
+            if result.is_err() && !pg_sys::shm_mq_get_sender(queue).is_null() {
+                return Ok(());
+            }
+            result
+        }
+    }
+
     /// The next message, waiting for it if `nowait` is false. The slice is valid until the next
     /// call on this receiver.
     pub fn receive(&mut self, nowait: bool) -> Result<&[u8], MqError> {

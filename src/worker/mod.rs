@@ -11,9 +11,9 @@ mod execute;
 
 use crate::shm::dsm::{DsmSegment, Segment};
 use crate::shm::toc::Toc;
-use crate::shm::{attach, mq, FixedState, TocKey, LAYOUT_VERSION};
+use crate::shm::{mq, FixedState, TocKey, LAYOUT_VERSION};
 use core::ffi::CStr;
-use core::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
+use core::sync::atomic::{AtomicPtr, Ordering};
 use error_capture::ErrorCapture;
 use pgrx::prelude::*;
 use pgrx::PgTryBuilder;
@@ -52,28 +52,10 @@ pub extern "C-unwind" fn pg_background_worker_main(arg: pg_sys::Datum) {
         );
     };
     let fixed = read_fixed_state(&toc);
-    // Mapped: tell the launcher, which no longer needs to keep the segment alive for us; if it
-    // let go before we got here, it pinned the segment for us, and our mapping now takes over.
-    if fixed.attach_state.compare_exchange(
-        attach::PENDING,
-        attach::ATTACHED,
-        Ordering::AcqRel,
-        Ordering::Acquire,
-    ) == Err(attach::HANDED_OFF)
-    {
-        // SAFETY: the launcher pinned this segment before it set HANDED_OFF; we are attached.
-        unsafe { pg_sys::dsm_unpin_segment(handle) };
-    }
     FIXED.store(
         fixed as *const FixedState as *mut FixedState,
         Ordering::Release,
     );
-    if EARLY_SIGTERM.load(Ordering::Acquire) && !fixed.cancel_requested.load(Ordering::Acquire) {
-        // terminated before we could read the segment, and not by cancel_v2 (whose flag `run`
-        // handles): as any backend would
-        // SAFETY: the server's handler, called as if the signal arrived now.
-        unsafe { crate::ffi::die(pg_sys::SIGTERM as i32) };
-    }
     // SAFETY: reading our own PID.
     fixed
         .worker_pid
@@ -124,23 +106,16 @@ pub extern "C-unwind" fn pg_background_worker_main(arg: pg_sys::Datum) {
 /// exits, e.g. a late `cancel_v2` or a server shutdown).
 static FIXED: AtomicPtr<FixedState> = AtomicPtr::new(core::ptr::null_mut());
 
-/// A SIGTERM that arrived before FIXED was set: whether it is a cancel (57014, relayed) or a
-/// termination is decided once the segment can be read.
-static EARLY_SIGTERM: AtomicBool = AtomicBool::new(false);
-
 /// SIGTERM: `die` (FATAL 57P01 at the next interrupt check, as in any backend), unless
 /// `cancel_v2` asked for a cancel: then the statement is cancelled (ERROR 57014) as by SIGINT.
 /// Not `#[pg_guard]`: a signal handler; it only reads two atomics and calls one of the server's
 /// handlers, which save and restore errno themselves.
 unsafe extern "C-unwind" fn handle_sigterm(signo: core::ffi::c_int) {
+    let fixed = FIXED.load(Ordering::Acquire);
     // SAFETY: FIXED is NULL or points into the segment, which stays mapped until `mark_done`
     // has cleared it.
-    let Some(fixed) = (unsafe { FIXED.load(Ordering::Acquire).as_ref() }) else {
-        // Not mapped yet (decided once it is), or already detached on the way out.
-        EARLY_SIGTERM.store(true, Ordering::Release);
-        return;
-    };
-    let cancel = fixed.cancel_requested.load(Ordering::Acquire);
+    let cancel =
+        unsafe { fixed.as_ref() }.is_some_and(|f| f.cancel_requested.load(Ordering::Acquire));
     // SAFETY: the server's own async-signal-safe handlers.
     unsafe {
         if cancel {
