@@ -55,6 +55,8 @@ pub enum Error {
     TooManyParams(usize),
     #[error("bound parameters need PostgreSQL 15 or later")]
     ParamsUnsupported,
+    #[error("deadlock detected")]
+    Deadlock { worker: i32, session: i32 },
     #[error("sql parameter cannot be NULL")]
     NullSql,
     #[error("label must not exceed {0} bytes")]
@@ -81,6 +83,7 @@ impl From<Error> for ErrorReport {
                 Code::ERRCODE_INVALID_PARAMETER_VALUE
             }
             Error::NullSql => Code::ERRCODE_NULL_VALUE_NOT_ALLOWED,
+            Error::Deadlock { .. } => Code::ERRCODE_T_R_DEADLOCK_DETECTED,
             Error::ParamType(_) => Code::ERRCODE_INDETERMINATE_DATATYPE,
             Error::AnonymousRecordParam(_) => Code::ERRCODE_DATATYPE_MISMATCH,
             Error::TooManyParams(_) => Code::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
@@ -118,6 +121,13 @@ impl From<Error> for ErrorReport {
                 ))
                 .set_hint(
                     "Wait for existing workers to complete, or increase pg_background.max_workers.",
+                ),
+            Error::Deadlock { worker, session } => report
+                .set_detail(format!(
+                    "Process {session} waits for its background worker {worker}; the worker waits for a lock held by process {session}."
+                ))
+                .set_hint(
+                    "Commit or roll back the transaction that holds the lock before waiting for the job, or detach the job.",
                 ),
             Error::AnonymousRecordParam(_) => {
                 report.set_hint("Cast it to a named composite type, or pass its text form.")

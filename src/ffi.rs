@@ -11,6 +11,19 @@ use core::ffi::{c_char, c_int};
 use pgrx::pg_guard;
 use pgrx::pg_sys;
 
+// Not guarded: handed to the function manager as a plain C entry point.
+unsafe extern "C-unwind" {
+    /// The SQL function `pg_blocking_pids(int4)`, as a function-manager entry point (pgrx's
+    /// binding is a Rust wrapper, which DirectFunctionCall cannot take).
+    pub fn pg_blocking_pids(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum;
+}
+
+/// The wait event `MessageQueueReceive` (renamed in the headers of PostgreSQL 17).
+#[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15", feature = "pg16"))]
+pub const WAIT_MQ_RECEIVE: u32 = pg_sys::WaitEventIPC::WAIT_EVENT_MQ_RECEIVE;
+#[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15", feature = "pg16")))]
+pub const WAIT_MQ_RECEIVE: u32 = pg_sys::WaitEventIPC::WAIT_EVENT_MESSAGE_QUEUE_RECEIVE;
+
 /// `TimeoutId` of `utils/timeout.h`: `STATEMENT_TIMEOUT` is the fourth entry on every supported
 /// version (after `STARTUP_PACKET_TIMEOUT`, `DEADLOCK_TIMEOUT` and `LOCK_TIMEOUT`).
 pub const STATEMENT_TIMEOUT: c_int = 3;

@@ -579,3 +579,45 @@ fn an_autonomous_call_commits_before_its_caller_and_survives_its_rollback() {
     let seen: Vec<String> = logged(&mut b);
     assert_eq!(seen, ["autonomous row"]);
 }
+
+#[test]
+fn a_job_blocked_by_another_session_is_waited_for_not_called_a_deadlock() {
+    let mut holder = connect();
+    let mut reader = connect();
+    let mut observer = connect();
+    holder
+        .batch_execute("DROP TABLE IF EXISTS dl_other; CREATE TABLE dl_other(v int)")
+        .unwrap();
+    holder
+        .batch_execute("BEGIN; LOCK TABLE dl_other IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    reader
+        .batch_execute("SET deadlock_timeout = '50ms'")
+        .unwrap();
+    let reader_pid = backend_pid(&mut reader);
+    let read = std::thread::spawn(move || {
+        reader
+            .query_one(
+                "SELECT r FROM pg_background_result(pg_background_launch('SELECT count(*) FROM dl_other')) AS (r bigint)",
+                &[],
+            )
+            .map(|row| row.get::<_, i64>(0))
+    });
+    // the reader has waited ten deadlock_timeouts for a job that another session blocks
+    wait_for("the reader to wait past deadlock_timeout", || {
+        observer
+            .query_opt(
+                "SELECT FROM pg_stat_activity WHERE pid = $1
+                    AND wait_event = 'MessageQueueReceive' AND now() - query_start > '500ms'",
+                &[&reader_pid],
+            )
+            .unwrap()
+            .is_some()
+    });
+    holder.batch_execute("COMMIT").unwrap();
+    assert_eq!(
+        read.join().unwrap().unwrap(),
+        0,
+        "the job read the table once it was free"
+    );
+}

@@ -6,6 +6,7 @@
 //! and its SQL into session memory and detaches the segment: an unread or never-read job then
 //! holds neither a segment nor a worker slot (fixes D14 and D15 of the C extension).
 
+use crate::error::Error;
 use crate::shm::dsm::PinnedSegment;
 use crate::shm::mq::{MqError, MqReceiver};
 use crate::shm::toc::Toc;
@@ -70,9 +71,10 @@ impl Channel {
         }
     }
 
-    /// The next message: buffered ones first, then from the queue, waiting for it.
-    /// `Detached` once the worker has detached and everything has been read.
-    pub fn receive(&mut self) -> Result<&[u8], MqError> {
+    /// The next message: buffered ones first, then from the queue, waiting for it (and checking,
+    /// while it waits, that the worker is not blocked by this session: 40P01). A lost connection
+    /// once the worker has detached and everything has been read.
+    pub fn receive(&mut self, pid: i32) -> Result<&[u8], Error> {
         if self.read_offset < self.buffered.len() {
             let start = self.read_offset + 4;
             let mut len = [0u8; 4];
@@ -81,10 +83,13 @@ impl Channel {
             self.read_offset = end;
             return Ok(&self.buffered[start..end]);
         }
-        match self.live.as_mut() {
-            Some(live) => live.queue.receive(false),
-            None => Err(MqError::Detached),
-        }
+        let Some(live) = self.live.as_mut() else {
+            return Err(Error::LostConnection(pid));
+        };
+        let mut waiter = super::deadlock::Waiter::new(pid);
+        live.queue
+            .receive_or_idle(|| waiter.wait(crate::ffi::WAIT_MQ_RECEIVE))?
+            .map_err(|_| Error::LostConnection(pid))
     }
 
     /// For a worker that has finished: move what is left in its queue to session memory and

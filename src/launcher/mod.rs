@@ -9,6 +9,7 @@
 pub mod bgworker;
 pub mod bind;
 mod channel;
+mod deadlock;
 pub mod helpers;
 pub mod inspect;
 mod registry;
@@ -321,29 +322,20 @@ pub fn wait(pid: i32, cookie: i64, timeout_ms: Option<i32>) -> Result<bool, Erro
 fn wait_stopped(pid: i32, timeout_ms: Option<i32>) -> Result<bool, Error> {
     // SAFETY: reading the clock.
     let start = unsafe { pg_sys::GetCurrentTimestamp() };
+    let mut waiter = deadlock::Waiter::new(pid);
     loop {
         if registry::with_entry(pid, stopped)? {
             return Ok(true);
         }
         // SAFETY: reading the clock.
         let elapsed_ms = (unsafe { pg_sys::GetCurrentTimestamp() } - start) / 1000;
-        let sleep_ms = match timeout_ms {
+        let left_ms = match timeout_ms {
             Some(t) if elapsed_ms >= i64::from(t) => return Ok(false),
-            Some(t) => i64::from(t) - elapsed_ms,
-            None => 1000,
+            Some(t) => Some(i64::from(t) - elapsed_ms),
+            None => None,
         };
-        // The postmaster sets our latch when the worker stops (bgw_notify_pid); the timeout
-        // only bounds each sleep.
-        // SAFETY: a wait on our own latch, then the interrupt check it calls for.
-        unsafe {
-            pg_sys::WaitLatch(
-                pg_sys::MyLatch,
-                (pg_sys::WL_LATCH_SET | pg_sys::WL_TIMEOUT | pg_sys::WL_EXIT_ON_PM_DEATH) as i32,
-                sleep_ms.clamp(1, 1000) as core::ffi::c_long,
-                pg_sys::PG_WAIT_EXTENSION,
-            );
-            pg_sys::ResetLatch(pg_sys::MyLatch);
-            pg_sys::check_for_interrupts!();
-        }
+        // The postmaster sets our latch when the worker stops (bgw_notify_pid); each sleep
+        // ends after deadlock_timeout at the latest, to check that the job is not blocked by us.
+        waiter.wait_at_most(pg_sys::PG_WAIT_EXTENSION, left_ms)?;
     }
 }

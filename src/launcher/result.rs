@@ -182,10 +182,7 @@ pub(super) fn read_into(pid: i32, target: Target) -> Result<(), Error> {
 
 /// The next message of the job; the worker gone before ReadyForQuery is a lost connection.
 fn next_message(entry: &mut registry::Entry, pid: i32) -> Result<&[u8], Error> {
-    entry
-        .channel
-        .receive()
-        .map_err(|_| Error::LostConnection(pid))
+    entry.channel.receive(pid)
 }
 
 /// Consume the output of `pid` (already checked), discarding rows, relaying notices and

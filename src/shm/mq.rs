@@ -102,6 +102,37 @@ impl MqReceiver {
     }
 }
 
+impl MqReceiver {
+    /// The next message, waiting for it; while none is there, `idle` runs (it waits on the
+    /// latch, and may give up with its own error). The slice is valid until the next call on
+    /// this receiver.
+    pub fn receive_or_idle<E>(
+        &mut self,
+        mut idle: impl FnMut() -> Result<(), E>,
+    ) -> Result<Result<&[u8], MqError>, E> {
+        loop {
+            let mut len: pg_sys::Size = 0;
+            let mut data: *mut core::ffi::c_void = core::ptr::null_mut();
+            // SAFETY: live handle; a non-blocking receive keeps a partly read message in the
+            // handle between calls.
+            let result = check(unsafe {
+                pg_sys::shm_mq_receive(self.mqh.as_ptr(), &mut len, &mut data, true)
+            });
+            match result {
+                Ok(()) if len == 0 => return Ok(Ok(&[])),
+                Ok(()) => {
+                    // SAFETY: `data` points at `len` bytes valid until the next receive on this
+                    // handle, which the borrow of `self` enforces.
+                    let message = unsafe { core::slice::from_raw_parts(data.cast::<u8>(), len) };
+                    return Ok(Ok(message));
+                }
+                Err(MqError::WouldBlock) => idle()?,
+                Err(e) => return Ok(Err(e)),
+            }
+        }
+    }
+}
+
 impl Drop for MqReceiver {
     fn drop(&mut self) {
         // SAFETY: we own the handle; shm_mq_detach cancels its on_dsm_detach callback and frees

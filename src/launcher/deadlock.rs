@@ -1,0 +1,94 @@
+//! Deadlock between a session and its own job: the session waits for the job (reading its
+//! result, waiting for it) while the job waits for a lock the session holds — a row or table
+//! lock, or the session's transaction, which CREATE INDEX CONCURRENTLY waits for. PostgreSQL's
+//! deadlock detector cannot see it (the session waits on a queue or a latch, not on a lock), so
+//! the waiting session checks, each time it has waited `deadlock_timeout` without progress,
+//! whether the job is blocked by it (`pg_blocking_pids`), and then raises 40P01 as the
+//! detector would. A job blocked by other sessions is left alone.
+
+use crate::error::Error;
+use pgrx::pg_sys;
+
+/// One wait for a job: sleeps on the latch and checks for the deadlock between sleeps.
+pub struct Waiter {
+    worker_pid: i32,
+}
+
+impl Waiter {
+    pub fn new(worker_pid: i32) -> Self {
+        Self { worker_pid }
+    }
+
+    /// Sleep until the latch is set or `deadlock_timeout` passes (at most `max_ms` if given);
+    /// after a full `deadlock_timeout` without a wake-up, check for the deadlock.
+    pub fn wait_at_most(&mut self, wait_event: u32, max_ms: Option<i64>) -> Result<(), Error> {
+        // SAFETY: reading a setting of this backend.
+        let deadlock_ms = i64::from(unsafe { pg_sys::DeadlockTimeout }).max(1);
+        let sleep_ms = max_ms.map_or(deadlock_ms, |m| m.clamp(1, deadlock_ms));
+        // SAFETY: a wait on our own latch, then the interrupt check it calls for.
+        let events = unsafe {
+            let events = pg_sys::WaitLatch(
+                pg_sys::MyLatch,
+                (pg_sys::WL_LATCH_SET | pg_sys::WL_TIMEOUT | pg_sys::WL_EXIT_ON_PM_DEATH) as i32,
+                sleep_ms as core::ffi::c_long,
+                wait_event,
+            );
+            pg_sys::ResetLatch(pg_sys::MyLatch);
+            pg_sys::check_for_interrupts!();
+            events
+        };
+        if events & pg_sys::WL_TIMEOUT as i32 != 0 && sleep_ms == deadlock_ms {
+            self.check()?;
+        }
+        Ok(())
+    }
+
+    pub fn wait(&mut self, wait_event: u32) -> Result<(), Error> {
+        self.wait_at_most(wait_event, None)
+    }
+
+    /// 40P01 if the worker is blocked by this backend.
+    fn check(&self) -> Result<(), Error> {
+        // SAFETY: reading our PID.
+        let me = unsafe { pg_sys::MyProcPid };
+        if blocking_pids(self.worker_pid).contains(&me) {
+            return Err(Error::Deadlock {
+                worker: self.worker_pid,
+                session: me,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// `pg_blocking_pids(pid)`: the backends holding locks that `pid` waits for.
+fn blocking_pids(pid: i32) -> Vec<i32> {
+    // SAFETY: a call of the built-in through the function manager with one non-NULL int4; it
+    // returns a (possibly empty) int4[] in the current memory context, deconstructed with
+    // int4's storage properties.
+    unsafe {
+        let array = pg_sys::DirectFunctionCall1Coll(
+            Some(crate::ffi::pg_blocking_pids),
+            pg_sys::InvalidOid,
+            pg_sys::Datum::from(pid),
+        );
+        let array: *mut pg_sys::ArrayType = pg_sys::pg_detoast_datum(array.cast_mut_ptr()).cast();
+        let mut values: *mut pg_sys::Datum = core::ptr::null_mut();
+        let mut nulls: *mut bool = core::ptr::null_mut();
+        let mut n = 0;
+        pg_sys::deconstruct_array(
+            array,
+            pg_sys::INT4OID,
+            4,
+            true,
+            b'i' as core::ffi::c_char,
+            &mut values,
+            &mut nulls,
+            &mut n,
+        );
+        (0..n as usize)
+            .filter(|&i| !*nulls.add(i))
+            .map(|i| (*values.add(i)).value() as i32)
+            .collect()
+    }
+}
