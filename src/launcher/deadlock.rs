@@ -49,6 +49,11 @@ impl Waiter {
 
     /// 40P01 if the worker is blocked by this backend.
     fn check(&self) -> Result<(), Error> {
+        // pg_blocking_pids takes every lock-manager partition lock: ask only when the worker
+        // is waiting for a lock at all.
+        if !waits_for_a_lock(self.worker_pid) {
+            return Ok(());
+        }
         // SAFETY: reading our PID.
         let me = unsafe { pg_sys::MyProcPid };
         if blocking_pids(self.worker_pid).contains(&me) {
@@ -58,6 +63,22 @@ impl Waiter {
             });
         }
         Ok(())
+    }
+}
+
+/// Whether the process `pid` is in a wait of the Lock class (relation, tuple, transactionid,
+/// virtualxid, …), from its PGPROC's wait event.
+fn waits_for_a_lock(pid: i32) -> bool {
+    // SAFETY: BackendPidGetProc returns NULL or a PGPROC in shared memory, which stays valid
+    // (PGPROCs are never freed); the wait event is a single aligned u32 the process writes
+    // itself, read without a lock as pg_stat_activity reads it.
+    unsafe {
+        let proc = pg_sys::BackendPidGetProc(pid);
+        if proc.is_null() {
+            return false;
+        }
+        let info = core::ptr::read_volatile(&(*proc).wait_event_info);
+        info & 0xFF00_0000 == pg_sys::PG_WAIT_LOCK
     }
 }
 
