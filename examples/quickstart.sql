@@ -39,9 +39,22 @@ SELECT * FROM pg_background_result(:pid) AS (tag text);
 ROLLBACK;
 SELECT msg FROM audit ORDER BY msg;
 
+-- The same in one call, with the values bound as parameters (never spliced into the SQL).
+BEGIN;
+SELECT pg_background_autonomous_exec('INSERT INTO audit VALUES ($1)', 'kept too');
+ROLLBACK;
+SELECT msg FROM audit ORDER BY msg;
+
 -- VACUUM runs in a worker, where a function could not run it.
 SELECT * FROM pg_background_result(pg_background_launch('VACUUM audit')) AS (tag text);
 
 -- A worker's error is raised in the caller with its SQLSTATE and one context line.
 \set ON_ERROR_STOP 0
 SELECT * FROM pg_background_result(pg_background_launch('SELECT 1/0')) AS (r int);
+
+-- A job waiting for a lock its caller holds, while the caller waits for it: 40P01, not a hang.
+SET deadlock_timeout = '200ms';
+BEGIN;
+LOCK TABLE audit;
+SELECT * FROM pg_background_result(pg_background_launch('SELECT count(*) FROM audit')) AS (n bigint);
+ROLLBACK;
