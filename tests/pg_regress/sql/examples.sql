@@ -61,5 +61,17 @@ CREATE TEMP TABLE jobs AS
 SELECT pg_background_wait_any_v2(array_agg(h)) IS NOT NULL AS one_exited FROM jobs;
 SELECT state, command_tag, row_count FROM pg_background_drain_v2((SELECT array_agg(h) FROM jobs));
 
+-- list_v2 with the 1.8 column definition list; the activity view, joined to pg_stat_activity
+SELECT pg_advisory_lock(7070);
+SELECT (h).pid, (h).cookie FROM pg_background_launch_v2('SELECT pg_advisory_lock(7070)::text', 0, 'waiter') h \gset
+SELECT wait_until(format('EXISTS (SELECT FROM pg_background_activity WHERE pid = %s AND wait_event = ''advisory'')', :pid));
+SELECT label, pgbg_state, backend_state, wait_event_type, wait_event FROM pg_background_activity WHERE pid = :pid;
+SELECT state, sql_preview, consumed
+  FROM pg_background_list_v2() AS (pid int4, cookie int8, launched_at timestamptz, user_id oid, queue_size int4,
+                                   state text, sql_preview text, last_error text, consumed bool)
+ WHERE pid = :pid;
+SELECT pg_advisory_unlock(7070);
+SELECT * FROM pg_background_result_v2(:pid, :cookie) AS (r text);
+
 -- stats_v2
 SELECT workers_launched >= 12 AS launched, workers_active, max_workers FROM pg_background_stats_v2();
