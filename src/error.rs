@@ -53,8 +53,6 @@ pub enum Error {
     AnonymousRecordParam(usize),
     #[error("number of parameters must be between 0 and {0}")]
     TooManyParams(usize),
-    #[error("bound parameters need PostgreSQL 15 or later")]
-    ParamsUnsupported,
     #[error("deadlock detected")]
     Deadlock { worker: i32, session: i32 },
     #[error("sql parameter cannot be NULL")]
@@ -87,7 +85,6 @@ impl From<Error> for ErrorReport {
             Error::ParamType(_) => Code::ERRCODE_INDETERMINATE_DATATYPE,
             Error::AnonymousRecordParam(_) => Code::ERRCODE_DATATYPE_MISMATCH,
             Error::TooManyParams(_) => Code::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
-            Error::ParamsUnsupported => Code::ERRCODE_FEATURE_NOT_SUPPORTED,
             Error::RunTimedOut(_) => Code::ERRCODE_QUERY_CANCELED,
             Error::TooManyWorkers { .. } | Error::TooManyUnread { .. } => {
                 Code::ERRCODE_CONFIGURATION_LIMIT_EXCEEDED

@@ -28,13 +28,19 @@ pub struct Param<'a> {
 }
 
 /// Appends parameters to a buffer.
-#[derive(Default)]
 pub struct Encoder {
     buf: Vec<u8>,
     count: u32,
 }
 
+impl Default for Encoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Encoder {
+    /// An encoder with room for the count, which `finish` writes.
     pub fn new() -> Self {
         Self {
             buf: vec![0; 4],

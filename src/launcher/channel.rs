@@ -8,7 +8,7 @@
 
 use crate::error::Error;
 use crate::shm::dsm::PinnedSegment;
-use crate::shm::mq::{MqError, MqReceiver};
+use crate::shm::mq::MqReceiver;
 use crate::shm::toc::Toc;
 use crate::shm::{FixedState, TocKey};
 use core::ptr::NonNull;
@@ -100,14 +100,17 @@ impl Channel {
             return true;
         };
         loop {
-            match live.queue.receive(true) {
-                Ok(message) => {
+            // (an idle step that gives up at once: never wait for a message)
+            match live.queue.receive_or_idle(|| Err(())) {
+                Ok(Ok(message)) => {
                     let len = u32::try_from(message.len()).expect("shm_mq message over 4 GB");
                     self.buffered.extend_from_slice(&len.to_ne_bytes());
                     self.buffered.extend_from_slice(message);
                 }
-                Err(MqError::WouldBlock) => return false,
-                Err(MqError::Detached) => break,
+                // the worker has detached and everything is here
+                Ok(Err(_)) => break,
+                // not complete yet
+                Err(()) => return false,
             }
         }
         let sql = sql_in(&live.segment);

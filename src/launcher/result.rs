@@ -180,6 +180,30 @@ pub(super) fn read_into(pid: i32, target: Target) -> Result<(), Error> {
     Ok(())
 }
 
+/// What every reader does with the messages besides rows and command tags: relay errors and
+/// notices, refuse the COPY sub-protocol, stop at ReadyForQuery, warn of unknown ones.
+fn control(message: BackendMessage<'_>, pid: i32) -> Result<Flow, Error> {
+    match message {
+        BackendMessage::ErrorResponse(body) | BackendMessage::NoticeResponse(body) => {
+            relay::relay(body, pid)?
+        }
+        BackendMessage::CopyInResponse
+        | BackendMessage::CopyOutResponse
+        | BackendMessage::CopyBothResponse => return Err(Error::CopyProtocol),
+        BackendMessage::ReadyForQuery(_) => return Ok(Flow::Done),
+        BackendMessage::Unknown { tag, len } => {
+            warning!("unknown message type: {} ({} bytes)", tag as char, len)
+        }
+        BackendMessage::RowDescription(_)
+        | BackendMessage::DataRow(_)
+        | BackendMessage::CommandComplete(_)
+        | BackendMessage::EmptyQueryResponse
+        | BackendMessage::ParameterStatus(..)
+        | BackendMessage::NotificationResponse { .. } => {}
+    }
+    Ok(Flow::More)
+}
+
 /// The next message of the job; the worker gone before ReadyForQuery is a lost connection.
 fn next_message(entry: &mut registry::Entry, pid: i32) -> Result<&[u8], Error> {
     entry.channel.receive(pid)
@@ -191,16 +215,17 @@ pub(super) fn command_tag(pid: i32) -> Result<String, Error> {
     let mut entry = registry::take(pid)?;
     let mut tag = Vec::new();
     loop {
-        match BackendMessage::decode(next_message(&mut entry, pid)?)? {
-            BackendMessage::CommandComplete(t) => tag = t.to_vec(),
-            BackendMessage::ErrorResponse(body) | BackendMessage::NoticeResponse(body) => {
-                relay::relay(body, pid)?
+        let flow = match BackendMessage::decode(next_message(&mut entry, pid)?)? {
+            BackendMessage::CommandComplete(t) => {
+                tag = t.to_vec();
+                Flow::More
             }
-            BackendMessage::CopyInResponse
-            | BackendMessage::CopyOutResponse
-            | BackendMessage::CopyBothResponse => return Err(Error::CopyProtocol),
-            BackendMessage::ReadyForQuery(_) => break,
-            _ => {}
+            // rows are not wanted here
+            BackendMessage::RowDescription(_) | BackendMessage::DataRow(_) => Flow::More,
+            other => control(other, pid)?,
+        };
+        if let Flow::Done = flow {
+            break;
         }
     }
     drop(entry);
@@ -217,19 +242,7 @@ impl Reader {
                     self.tags.push(tag.to_vec());
                 }
             }
-            BackendMessage::ErrorResponse(body) | BackendMessage::NoticeResponse(body) => {
-                relay::relay(body, self.pid)?
-            }
-            BackendMessage::CopyInResponse
-            | BackendMessage::CopyOutResponse
-            | BackendMessage::CopyBothResponse => return Err(Error::CopyProtocol),
-            BackendMessage::ReadyForQuery(_) => return Ok(Flow::Done),
-            BackendMessage::EmptyQueryResponse
-            | BackendMessage::ParameterStatus(..)
-            | BackendMessage::NotificationResponse { .. } => {}
-            BackendMessage::Unknown { tag, len } => {
-                warning!("unknown message type: {} ({} bytes)", tag as char, len)
-            }
+            other => return control(other, self.pid),
         }
         Ok(Flow::More)
     }

@@ -80,29 +80,6 @@ impl MqReceiver {
         }
     }
 
-    /// The next message, waiting for it if `nowait` is false. The slice is valid until the next
-    /// call on this receiver.
-    pub fn receive(&mut self, nowait: bool) -> Result<&[u8], MqError> {
-        let mut len: pg_sys::Size = 0;
-        let mut data: *mut core::ffi::c_void = core::ptr::null_mut();
-        // SAFETY: live handle; on success `data` points at `len` bytes that stay valid until the
-        // next receive on this handle, which the borrow of `self` enforces.
-        unsafe {
-            check(pg_sys::shm_mq_receive(
-                self.mqh.as_ptr(),
-                &mut len,
-                &mut data,
-                nowait,
-            ))?;
-            if len == 0 {
-                return Ok(&[]);
-            }
-            Ok(core::slice::from_raw_parts(data.cast::<u8>(), len))
-        }
-    }
-}
-
-impl MqReceiver {
     /// The next message, waiting for it; while none is there, `idle` runs (it waits on the
     /// latch, and may give up with its own error). The slice is valid until the next call on
     /// this receiver.
