@@ -51,21 +51,18 @@ pgrx_tests() {
     return $status
 }
 
-regress() {
-    local status=0
-    run_regress || status=$?
-    TOTAL_PASSED=$((TOTAL_PASSED + REGRESS_PASSED))
-    TOTAL_FAILED=$((TOTAL_FAILED + REGRESS_FAILED))
+# run_counted FUNCTION PREFIX: run a runner that leaves its counts in PREFIX_PASSED and
+# PREFIX_FAILED, and add them to the totals.
+run_counted() {
+    local status=0 passed="$2_PASSED" failed="$2_FAILED"
+    "$1" || status=$?
+    TOTAL_PASSED=$((TOTAL_PASSED + ${!passed}))
+    TOTAL_FAILED=$((TOTAL_FAILED + ${!failed}))
     return $status
 }
 
-upgrade() {
-    local status=0
-    run_upgrade_test || status=$?
-    TOTAL_PASSED=$((TOTAL_PASSED + UPGRADE_PASSED))
-    TOTAL_FAILED=$((TOTAL_FAILED + UPGRADE_FAILED))
-    return $status
-}
+regress() { run_counted run_regress REGRESS; }
+upgrade() { run_counted run_upgrade_test UPGRADE; }
 
 session_tests() {
     psql_ -d postgres -c "DROP DATABASE IF EXISTS pgbg_sessions" -c "CREATE DATABASE pgbg_sessions"

@@ -3,6 +3,17 @@
 use postgres::fallible_iterator::FallibleIterator;
 use session_tests::*;
 
+/// `worker` is not (or no longer) this session's: reading it gives 42704.
+fn assert_not_attached(c: &mut postgres::Client, worker: i32) {
+    let err = c
+        .query(
+            &format!("SELECT * FROM pg_background_result({worker}) AS (r text)"),
+            &[],
+        )
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "42704", "{err}");
+}
+
 /// A table of its own for each test.
 fn table(c: &mut postgres::Client, name: &str) {
     c.batch_execute(&format!(
@@ -69,13 +80,7 @@ fn detached_job_goes_on_and_commits() {
     wait_for("the detached job's insert", || {
         count(&mut observer, "s_detach") == 1
     });
-    let err = a
-        .query(
-            &format!("SELECT * FROM pg_background_result({worker}) AS (r text)"),
-            &[],
-        )
-        .unwrap_err();
-    assert_eq!(sqlstate(&err), "42704");
+    assert_not_attached(&mut a, worker);
 }
 
 #[test]
@@ -148,13 +153,7 @@ fn other_roles_and_other_sessions_cannot_touch_a_worker() {
     let mut a = connect_as("s_owner");
     let worker = launch(&mut a, "SELECT 41 + 1");
     // another session, even a superuser's, does not have it
-    let err = admin
-        .query(
-            &format!("SELECT * FROM pg_background_result({worker}) AS (r int)"),
-            &[],
-        )
-        .unwrap_err();
-    assert_eq!(sqlstate(&err), "42704");
+    assert_not_attached(&mut admin, worker);
     let err = admin
         .execute("SELECT pg_background_detach($1)", &[&worker])
         .unwrap_err();
@@ -295,13 +294,7 @@ fn cancelling_the_reader_leaves_the_job_and_the_session_alive() {
         count(&mut observer, "s_reader_cancel") == 1
     });
     // the aborted read forgot the worker
-    let err = a
-        .query(
-            &format!("SELECT * FROM pg_background_result({worker}) AS (r text)"),
-            &[],
-        )
-        .unwrap_err();
-    assert_eq!(sqlstate(&err), "42704");
+    assert_not_attached(&mut a, worker);
 }
 
 #[test]
