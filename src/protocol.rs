@@ -571,7 +571,6 @@ pub fn unpack_sql_state(mut code: i32) -> [u8; 5] {
 }
 
 /// `MAKE_SQLSTATE`: pack five SQLSTATE characters.
-#[cfg(test)]
 pub fn pack_sql_state(s: &[u8; 5]) -> i32 {
     s.iter().rev().fold(0, |acc, &c| {
         (acc << 6) | ((c.wrapping_sub(b'0') & 0x3F) as i32)

@@ -15,20 +15,35 @@ fn env(name: &str, default: Option<&str>) -> String {
     }
 }
 
-/// A new session as `user` (default: PGUSER) to the test database.
-pub fn connect_as(user: &str) -> Client {
+/// A new session as `user` to database `dbname`.
+pub fn connect_as_to(user: &str, dbname: &str) -> Client {
     let conf = format!(
         "host={} port={} user={} dbname={} application_name=session-tests",
         env("PGHOST", None),
         env("PGPORT", None),
         user,
-        env("PGBG_TEST_DB", Some("pgbg_sessions")),
+        dbname,
     );
     Client::connect(&conf, NoTls).unwrap_or_else(|e| panic!("cannot connect ({conf}): {e}"))
 }
 
+fn default_user() -> String {
+    env("PGUSER", Some("postgres"))
+}
+
+/// A new session as `user` to the test database.
+pub fn connect_as(user: &str) -> Client {
+    connect_as_to(user, &env("PGBG_TEST_DB", Some("pgbg_sessions")))
+}
+
+/// A new session as PGUSER to database `dbname`.
+pub fn connect_to(dbname: &str) -> Client {
+    connect_as_to(&default_user(), dbname)
+}
+
+/// A new session as PGUSER to the test database.
 pub fn connect() -> Client {
-    connect_as(&env("PGUSER", Some("postgres")))
+    connect_as(&default_user())
 }
 
 /// Poll `cond` until it holds, failing the test with `what` after [`DEADLINE`].
@@ -86,4 +101,57 @@ pub fn lock_key() -> i64 {
     use std::sync::atomic::{AtomicI64, Ordering};
     static NEXT: AtomicI64 = AtomicI64::new(0);
     (std::process::id() as i64) << 20 | NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// `worker` is not (or no longer) this session's: reading it gives 42704.
+pub fn assert_not_attached(c: &mut Client, worker: i32) {
+    let err = c
+        .query(
+            &format!("SELECT * FROM pg_background_result({worker}) AS (r text)"),
+            &[],
+        )
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "42704", "{err}");
+}
+
+/// A table of its own for each test.
+pub fn table(c: &mut Client, name: &str) {
+    c.batch_execute(&format!(
+        "DROP TABLE IF EXISTS {name}; CREATE TABLE {name}(v int)"
+    ))
+    .unwrap();
+}
+
+pub fn count(c: &mut Client, name: &str) -> i64 {
+    c.query_one(&format!("SELECT count(*) FROM {name}"), &[])
+        .unwrap()
+        .get(0)
+}
+
+/// Whether `pid` waits on an event whose name is `event` (seen from `observer`).
+pub fn waits_on(observer: &mut Client, pid: i32, event: &str) -> bool {
+    matches!(activity(observer, pid), Some((_, _, Some(e), _)) if e == event)
+}
+
+/// The server's DSM segments (POSIX shared memory in /dev/shm: the tests run on the server's
+/// machine).
+pub fn dsm_segments() -> usize {
+    std::fs::read_dir("/dev/shm")
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("PostgreSQL."))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Bytes of a session's pg_background memory contexts.
+pub fn session_bytes(c: &mut Client) -> i64 {
+    c.query_one(
+        "SELECT coalesce(sum(total_bytes), 0)::int8 FROM pg_backend_memory_contexts
+          WHERE name LIKE 'pg_background%'",
+        &[],
+    )
+    .unwrap()
+    .get(0)
 }

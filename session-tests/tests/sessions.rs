@@ -3,31 +3,6 @@
 use postgres::fallible_iterator::FallibleIterator;
 use session_tests::*;
 
-/// `worker` is not (or no longer) this session's: reading it gives 42704.
-fn assert_not_attached(c: &mut postgres::Client, worker: i32) {
-    let err = c
-        .query(
-            &format!("SELECT * FROM pg_background_result({worker}) AS (r text)"),
-            &[],
-        )
-        .unwrap_err();
-    assert_eq!(sqlstate(&err), "42704", "{err}");
-}
-
-/// A table of its own for each test.
-fn table(c: &mut postgres::Client, name: &str) {
-    c.batch_execute(&format!(
-        "DROP TABLE IF EXISTS {name}; CREATE TABLE {name}(v int)"
-    ))
-    .unwrap();
-}
-
-fn count(c: &mut postgres::Client, name: &str) -> i64 {
-    c.query_one(&format!("SELECT count(*) FROM {name}"), &[])
-        .unwrap()
-        .get(0)
-}
-
 #[test]
 fn running_job_is_visible_in_pg_stat_activity() {
     let mut a = connect();
@@ -81,63 +56,6 @@ fn detached_job_goes_on_and_commits() {
         count(&mut observer, "s_detach") == 1
     });
     assert_not_attached(&mut a, worker);
-}
-
-#[test]
-fn launcher_disconnect_leaves_running_jobs_to_finish() {
-    let mut holder = connect();
-    let mut observer = connect();
-    table(&mut observer, "s_disconnect");
-    let key = lock_key();
-    holder
-        .execute("SELECT pg_advisory_lock($1)", &[&key])
-        .unwrap();
-    let worker = {
-        let mut a = connect();
-        let w = launch(
-            &mut a,
-            &format!("SELECT pg_advisory_lock({key}); INSERT INTO s_disconnect VALUES (1)"),
-        );
-        wait_for(
-            "worker waiting on the lock",
-            || matches!(activity(&mut observer, w), Some((_, _, Some(e), _)) if e == "advisory"),
-        );
-        w
-        // `a` disconnects here
-    };
-    assert!(alive(&mut observer, worker));
-    holder
-        .execute("SELECT pg_advisory_unlock($1)", &[&key])
-        .unwrap();
-    wait_for("the orphaned job's insert", || {
-        count(&mut observer, "s_disconnect") == 1
-    });
-    wait_for("the orphaned worker's exit", || {
-        !alive(&mut observer, worker)
-    });
-}
-
-#[test]
-fn launcher_disconnect_unblocks_a_job_on_a_full_queue() {
-    let mut observer = connect();
-    let worker = {
-        let mut a = connect();
-        let w: i32 = a
-            .query_one(
-                "SELECT pg_background_launch('SELECT g FROM generate_series(1, 1000000) g', 1024)",
-                &[],
-            )
-            .unwrap()
-            .get(0);
-        wait_for(
-            "worker blocked on its full queue",
-            || matches!(activity(&mut observer, w), Some((_, _, Some(e), _)) if e.starts_with("MessageQueue") || e == "MQPutMessage"),
-        );
-        w
-    };
-    wait_for("the worker to finish once nobody reads", || {
-        !alive(&mut observer, worker)
-    });
 }
 
 #[test]
@@ -200,103 +118,6 @@ fn other_roles_and_other_sessions_cannot_touch_a_worker() {
     assert_eq!(who, "s_owner/s_owner");
 }
 
-/// Launch a job that waits on a lock, signal its worker from another session with `signal`
-/// (pg_cancel_backend or pg_terminate_backend), and return the error of reading it.
-fn signal_waiting_worker(signal: &str) -> (i32, postgres::Error) {
-    let mut a = connect();
-    let mut b = connect();
-    let key = lock_key();
-    a.execute("SELECT pg_advisory_lock($1)", &[&key]).unwrap();
-    let worker = launch(&mut a, &format!("SELECT pg_advisory_lock({key})::text"));
-    wait_for(
-        "worker waiting on the lock",
-        || matches!(activity(&mut b, worker), Some((_, _, Some(e), _)) if e == "advisory"),
-    );
-    let ok: bool = b
-        .query_one(&format!("SELECT {signal}($1)"), &[&worker])
-        .unwrap()
-        .get(0);
-    assert!(ok);
-    let err = a
-        .query(
-            &format!("SELECT * FROM pg_background_result({worker}) AS (r text)"),
-            &[],
-        )
-        .unwrap_err();
-    a.execute("SELECT pg_advisory_unlock($1)", &[&key]).unwrap();
-    (worker, err)
-}
-
-#[test]
-fn pg_cancel_backend_on_the_worker_gives_57014() {
-    let (worker, err) = signal_waiting_worker("pg_cancel_backend");
-    assert_eq!(sqlstate(&err), "57014");
-    let db = err.as_db_error().unwrap();
-    assert_eq!(db.message(), "canceling statement due to user request");
-    assert_eq!(
-        db.where_(),
-        Some(format!("background worker, pid {worker}").as_str())
-    );
-}
-
-#[test]
-fn pg_terminate_backend_on_the_worker_gives_57p01() {
-    let (_, err) = signal_waiting_worker("pg_terminate_backend");
-    assert_eq!(sqlstate(&err), "57P01");
-}
-
-#[test]
-fn cancelling_the_reader_leaves_the_job_and_the_session_alive() {
-    let mut holder = connect();
-    let mut observer = connect();
-    table(&mut observer, "s_reader_cancel");
-    let key = lock_key();
-    holder
-        .execute("SELECT pg_advisory_lock($1)", &[&key])
-        .unwrap();
-    let mut a = connect();
-    let reader_pid = backend_pid(&mut a);
-    let worker = launch(
-        &mut a,
-        &format!("SELECT pg_advisory_lock({key}); INSERT INTO s_reader_cancel VALUES (1)"),
-    );
-    let reading = std::thread::spawn(move || {
-        let err = a
-            .query(
-                &format!("SELECT * FROM pg_background_result({worker}) AS (r text)"),
-                &[],
-            )
-            .unwrap_err();
-        (a, sqlstate(&err))
-    });
-    wait_for(
-        "the reader waiting on the queue",
-        || matches!(activity(&mut observer, reader_pid), Some((_, _, Some(e), _)) if e == "MessageQueueReceive"),
-    );
-    let ok: bool = observer
-        .query_one("SELECT pg_cancel_backend($1)", &[&reader_pid])
-        .unwrap()
-        .get(0);
-    assert!(ok);
-    let (mut a, state) = reading.join().unwrap();
-    assert_eq!(state, "57014");
-    // the session goes on; the worker goes on and commits
-    let one: i32 = a.query_one("SELECT 1", &[]).unwrap().get(0);
-    assert_eq!(one, 1);
-    wait_for(
-        "the job, still running, to wait on the lock",
-        || matches!(activity(&mut observer, worker), Some((_, _, Some(e), _)) if e == "advisory"),
-    );
-    holder
-        .execute("SELECT pg_advisory_unlock($1)", &[&key])
-        .unwrap();
-    wait_for("the job's insert after its reader was cancelled", || {
-        count(&mut observer, "s_reader_cancel") == 1
-    });
-    // the aborted read forgot the worker
-    assert_not_attached(&mut a, worker);
-}
-
 #[test]
 fn create_index_concurrently_runs_in_a_worker() {
     let mut a = connect();
@@ -340,52 +161,6 @@ fn notifications_of_the_worker_reach_a_listening_launcher() {
         got.is_some()
     });
     assert_eq!(got.as_deref(), Some("from worker"));
-}
-
-#[test]
-fn cancel_with_grace_never_restarts_the_cluster() {
-    let mut a = connect();
-    let mut observer = connect();
-    let started: String = observer
-        .query_one("SELECT pg_postmaster_start_time()::text", &[])
-        .unwrap()
-        .get(0);
-    let key = lock_key();
-    a.execute("SELECT pg_advisory_lock($1)", &[&key]).unwrap();
-    let row = a
-        .query_one(
-            "SELECT (h).pid, (h).cookie FROM pg_background_launch_v2($1) h",
-            &[&format!("SELECT pg_advisory_lock({key})::text")],
-        )
-        .unwrap();
-    let (worker, cookie): (i32, i64) = (row.get(0), row.get(1));
-    wait_for(
-        "worker waiting on the lock",
-        || matches!(activity(&mut observer, worker), Some((_, _, Some(e), _)) if e == "advisory"),
-    );
-    a.execute(
-        "SELECT pg_background_cancel_v2_grace($1, $2, 10000)",
-        &[&worker, &cookie],
-    )
-    .unwrap();
-    assert!(
-        !alive(&mut observer, worker),
-        "grace returned while the worker still runs"
-    );
-    let err = a
-        .query(
-            &format!("SELECT * FROM pg_background_result_v2({worker}, {cookie}) AS (r text)"),
-            &[],
-        )
-        .unwrap_err();
-    assert_eq!(sqlstate(&err), "57014");
-    // the observer's session survived, and the postmaster did not restart the cluster
-    let now: String = observer
-        .query_one("SELECT pg_postmaster_start_time()::text", &[])
-        .unwrap()
-        .get(0);
-    assert_eq!(now, started);
-    a.execute("SELECT pg_advisory_unlock($1)", &[&key]).unwrap();
 }
 
 #[test]

@@ -6,12 +6,14 @@
 //! and its SQL into session memory and detaches the segment: an unread or never-read job then
 //! holds neither a segment nor a worker slot (fixes D14 and D15 of the C extension).
 
+use super::bgworker::{WorkerHandle, WorkerStatus};
 use crate::error::Error;
 use crate::shm::dsm::PinnedSegment;
 use crate::shm::mq::MqReceiver;
 use crate::shm::toc::Toc;
 use crate::shm::{FixedState, TocKey};
 use core::ptr::NonNull;
+use core::sync::atomic::Ordering;
 
 /// The queue and the segment it lives in. Field order is drop order: the queue is detached
 /// before the segment.
@@ -72,9 +74,10 @@ impl Channel {
     }
 
     /// The next message: buffered ones first, then from the queue, waiting for it (and checking,
-    /// while it waits, that the worker is not blocked by this session: 40P01). A lost connection
-    /// once the worker has detached and everything has been read.
-    pub fn receive(&mut self, pid: i32) -> Result<&[u8], Error> {
+    /// while it waits, that the worker is not blocked by this session: 40P01). Once the worker
+    /// has detached and everything has been read: the error the worker recorded, if its queue
+    /// went before the error could be sent, else a lost connection.
+    pub fn receive(&mut self, pid: i32, worker: &WorkerHandle) -> Result<&[u8], Error> {
         if self.read_offset < self.buffered.len() {
             let start = self.read_offset + 4;
             let mut len = [0u8; 4];
@@ -83,13 +86,18 @@ impl Channel {
             self.read_offset = end;
             return Ok(&self.buffered[start..end]);
         }
+        let fixed = self.fixed;
         let Some(live) = self.live.as_mut() else {
-            return Err(Error::LostConnection(pid));
+            return Err(ended_without_reply(fixed, pid, worker));
         };
         let mut waiter = super::deadlock::Waiter::new(pid);
-        live.queue
+        match live
+            .queue
             .receive_or_idle(|| waiter.wait(crate::ffi::WAIT_MQ_RECEIVE))?
-            .map_err(|_| Error::LostConnection(pid))
+        {
+            Ok(message) => Ok(message),
+            Err(_) => Err(ended_without_reply(fixed, pid, worker)),
+        }
     }
 
     /// For a worker that has finished: move what is left in its queue to session memory and
@@ -123,6 +131,28 @@ impl Channel {
         self.live = None;
         true
     }
+}
+
+/// The worker's output ended before its ReadyForQuery. When it detached because a cancel or
+/// terminate interrupted a send on its full queue, the error could not be sent but is in
+/// the fixed state once the process has exited: wait for that (interruptibly; the
+/// postmaster sets our latch), then raise it as if it had been relayed.
+fn ended_without_reply(fixed: NonNull<FixedState>, pid: i32, worker: &WorkerHandle) -> Error {
+    let mut waiter = super::deadlock::Waiter::new(pid);
+    while !matches!(
+        worker.status(),
+        WorkerStatus::Stopped | WorkerStatus::PostmasterDied
+    ) {
+        if let Err(e) = waiter.wait(pgrx::pg_sys::PG_WAIT_EXTENSION) {
+            return e;
+        }
+    }
+    // SAFETY: `fixed` is the channel's, valid while the channel is (see `Channel::fixed`).
+    let error = unsafe { &fixed.as_ref().error };
+    if error.present.load(Ordering::Acquire) {
+        super::relay::raise_recorded(error, pid);
+    }
+    Error::LostConnection(pid)
 }
 
 /// The NUL-terminated SQL the launcher wrote into `segment`.

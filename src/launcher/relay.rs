@@ -6,6 +6,7 @@
 //! for suicide."). The context line `background worker, pid N` is added here, once.
 
 use crate::error::Error;
+use crate::shm::SharedError;
 use core::ffi::{c_char, c_void, CStr};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
@@ -92,6 +93,37 @@ pub fn relay(body: &[u8], pid: i32) -> Result<(), Error> {
         pg_sys::ThrowErrorData(&mut edata);
     }
     Ok(())
+}
+
+/// Raise the error a worker recorded in its fixed state (in the server encoding already) as if
+/// it had been relayed: same SQLSTATE, message, detail, hint and context lines.
+pub fn raise_recorded(err: &SharedError, pid: i32) -> ! {
+    let context = match err.context.get() {
+        inner if inner.is_empty() => format!("background worker, pid {pid}"),
+        inner => format!("{inner}\nbackground worker, pid {pid}"),
+    };
+    let sqlstate = err.sqlstate.get();
+    let code = <[u8; 5]>::try_from(sqlstate.as_bytes()).unwrap_or(*b"XX000");
+    let (message, detail, hint) = (err.message.get(), err.detail.get(), err.hint.get());
+    // SAFETY: a zeroed ErrorData as HandleParallelMessage starts from, with palloc'd strings
+    // in the current memory context, which lives until the error has been raised.
+    unsafe {
+        let mem = pgrx::PgMemoryContexts::CurrentMemoryContext;
+        let text_or_null = |s: &str| {
+            if s.is_empty() {
+                core::ptr::null_mut()
+            } else {
+                mem.pstrdup(s)
+            }
+        };
+        let mut edata: pg_sys::ErrorData = core::mem::zeroed();
+        edata.elevel = PgLogLevel::ERROR as i32;
+        edata.sqlerrcode = crate::protocol::pack_sql_state(&code);
+        edata.message = mem.pstrdup(&message);
+        edata.detail = text_or_null(&detail);
+        edata.hint = text_or_null(&hint);
+        raise(&edata, mem.pstrdup(&context))
+    }
 }
 
 /// Raise the worker's error as an ERROR of the caller.

@@ -34,6 +34,14 @@ unsafe extern "C-unwind" fn capture_error(arg: *mut c_void) {
         pg_sys::CurrentMemoryContext = state.context;
         state.last = pg_sys::CopyErrorData();
         pg_sys::CurrentMemoryContext = previous;
+        // A FATAL error ends the process without returning to the worker's error handling:
+        // keep it in the job's fixed state now, for the launcher in case the message itself
+        // cannot reach the queue (see `super::record_fatal`).
+        if let Some(edata) = state.last.as_ref() {
+            if edata.elevel >= pg_sys::FATAL as i32 {
+                super::record_fatal(edata);
+            }
+        }
     }
 }
 

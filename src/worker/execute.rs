@@ -406,6 +406,15 @@ pub fn report_failure(caught: CaughtError, capture: &ErrorCapture, sql: &CStr, f
 }
 
 /// Keep the error in the segment for `error_info_v2` (read without consuming the result).
+/// Record an error the worker did not catch itself (FATAL), with the time it ended.
+pub(super) fn record_error_data(fixed: &FixedState, edata: &pg_sys::ErrorData) {
+    // SAFETY: reading the clock.
+    fixed
+        .finished_at
+        .store(unsafe { pg_sys::GetCurrentTimestamp() }, Ordering::Release);
+    record_error(fixed, &ErrorFields::from_error_data(edata));
+}
+
 fn record_error(fixed: &FixedState, f: &ErrorFields) {
     let e = &fixed.error;
     let sqlstate = crate::protocol::unpack_sql_state(f.sqlstate);

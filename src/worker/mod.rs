@@ -152,6 +152,18 @@ pub fn report_progress(pct: i32, msg: &str) -> Option<()> {
     Some(())
 }
 
+/// Keep a FATAL error in the job's fixed state (`error_info_v2`, and what the launcher reports
+/// when the queue is gone before the error reached it: a cancel or terminate that interrupts a
+/// send on a full queue makes the server's queue output detach instead of sending the error).
+/// ERRORs are kept by `execute::report_failure`.
+fn record_fatal(edata: &pg_sys::ErrorData) {
+    let fixed = FIXED.load(Ordering::Acquire);
+    // SAFETY: FIXED is NULL or points into the segment, still mapped (see `mark_done`).
+    if let Some(fixed) = unsafe { fixed.as_ref() } {
+        execute::record_error_data(fixed, edata);
+    }
+}
+
 fn missing_data() -> ! {
     ereport!(
         ERROR,

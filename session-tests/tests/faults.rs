@@ -1,0 +1,562 @@
+//! The fault matrix: each fault ends in a defined state, the cluster does not restart, and the
+//! server's DSM segments and background worker processes return to where they were.
+//!
+//! The tests of this file run one at a time (`fault`), so that the counts they compare are
+//! theirs alone.
+
+use postgres::Client;
+use session_tests::*;
+use std::sync::Mutex;
+
+/// What must be the same after a fault as before it.
+struct Baseline {
+    started: String,
+    segments: usize,
+    workers: i64,
+}
+
+fn workers(observer: &mut Client) -> i64 {
+    observer
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'pg_background'",
+            &[],
+        )
+        .unwrap()
+        .get(0)
+}
+
+fn postmaster_start(observer: &mut Client) -> String {
+    observer
+        .query_one("SELECT pg_postmaster_start_time()::text", &[])
+        .unwrap()
+        .get(0)
+}
+
+impl Baseline {
+    fn take(observer: &mut Client) -> Self {
+        Self {
+            started: postmaster_start(observer),
+            segments: dsm_segments(),
+            workers: workers(observer),
+        }
+    }
+
+    fn check(&self, observer: &mut Client) {
+        wait_for("background workers back to the baseline", || {
+            workers(observer) <= self.workers
+        });
+        wait_for("DSM segments back to the baseline", || {
+            dsm_segments() <= self.segments
+        });
+        assert_eq!(
+            postmaster_start(observer),
+            self.started,
+            "the cluster restarted"
+        );
+    }
+}
+
+/// Run one fault scenario alone, with a fresh observer session, and check the baseline after.
+fn fault(scenario: impl FnOnce(&mut Client)) {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    let _alone = SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut observer = connect();
+    let baseline = Baseline::take(&mut observer);
+    scenario(&mut observer);
+    // (a new session: the observer of a scenario may have been terminated on purpose)
+    baseline.check(&mut connect());
+}
+
+fn read_error(c: &mut Client, worker: i32, columns: &str) -> postgres::Error {
+    c.query(
+        &format!("SELECT * FROM pg_background_result({worker}) AS ({columns})"),
+        &[],
+    )
+    .unwrap_err()
+}
+
+fn handle(c: &mut Client, sql: &str) -> (i32, i64) {
+    let row = c
+        .query_one(
+            "SELECT (h).pid, (h).cookie FROM pg_background_launch_v2($1) h",
+            &[&sql],
+        )
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+/// A job of session `c` that waits on advisory lock `key` (held by `holder`), once it waits.
+fn job_waiting_on(c: &mut Client, observer: &mut Client, key: i64) -> i32 {
+    let worker = launch(c, &format!("SELECT pg_advisory_lock({key})::text"));
+    wait_for("the job waiting on the lock", || {
+        waits_on(observer, worker, "advisory")
+    });
+    worker
+}
+
+/// A job that fills a 1 kB queue and blocks on it, once it blocks.
+fn job_blocked_on_its_queue(c: &mut Client, observer: &mut Client) -> i32 {
+    let worker: i32 = c
+        .query_one(
+            "SELECT pg_background_launch('SELECT g FROM generate_series(1, 1000000) g', 1024)",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    wait_for("the job blocked on its full queue", || {
+        waits_on(observer, worker, "MessageQueuePutMessage")
+    });
+    worker
+}
+
+fn signal(observer: &mut Client, function: &str, pid: i32) {
+    let ok: bool = observer
+        .query_one(&format!("SELECT {function}($1)"), &[&pid])
+        .unwrap()
+        .get(0);
+    assert!(ok, "{function}({pid})");
+}
+
+#[test]
+fn pg_cancel_backend_on_a_waiting_worker_gives_57014() {
+    fault(|observer| {
+        let mut a = connect();
+        let key = lock_key();
+        a.execute("SELECT pg_advisory_lock($1)", &[&key]).unwrap();
+        let worker = job_waiting_on(&mut a, observer, key);
+        signal(observer, "pg_cancel_backend", worker);
+        let err = read_error(&mut a, worker, "r text");
+        assert_eq!(sqlstate(&err), "57014");
+        let db = err.as_db_error().unwrap();
+        assert_eq!(db.message(), "canceling statement due to user request");
+        assert_eq!(
+            db.where_(),
+            Some(format!("background worker, pid {worker}").as_str())
+        );
+    });
+}
+
+#[test]
+fn pg_terminate_backend_on_a_waiting_worker_gives_57p01() {
+    fault(|observer| {
+        let mut a = connect();
+        let key = lock_key();
+        a.execute("SELECT pg_advisory_lock($1)", &[&key]).unwrap();
+        let worker = job_waiting_on(&mut a, observer, key);
+        signal(observer, "pg_terminate_backend", worker);
+        let err = read_error(&mut a, worker, "r text");
+        assert_eq!(sqlstate(&err), "57P01");
+        assert_eq!(
+            err.as_db_error().unwrap().message(),
+            "terminating background worker \"pg_background\" due to administrator command"
+        );
+    });
+}
+
+#[test]
+fn signals_on_a_worker_blocked_on_its_full_queue_reach_the_reader() {
+    for (function, code) in [
+        ("pg_cancel_backend", "57014"),
+        ("pg_terminate_backend", "57P01"),
+    ] {
+        fault(|observer| {
+            let mut a = connect();
+            let worker = job_blocked_on_its_queue(&mut a, observer);
+            signal(observer, function, worker);
+            // the signal interrupts the send, so the error cannot go through the queue: the
+            // reader gets the rows sent before it, then the error the worker recorded
+            let err = read_error(&mut a, worker, "g int");
+            assert_eq!(sqlstate(&err), code, "{function}: {err}");
+            assert!(!alive(observer, worker));
+        });
+    }
+}
+
+#[test]
+fn our_cancel_with_and_without_grace_gives_57014() {
+    for grace in [None, Some(10_000)] {
+        fault(|observer| {
+            let mut a = connect();
+            let key = lock_key();
+            a.execute("SELECT pg_advisory_lock($1)", &[&key]).unwrap();
+            let (worker, cookie) = handle(&mut a, &format!("SELECT pg_advisory_lock({key})::text"));
+            wait_for("the job waiting on the lock", || {
+                waits_on(observer, worker, "advisory")
+            });
+            match grace {
+                None => a.execute(
+                    "SELECT pg_background_cancel_v2($1, $2)",
+                    &[&worker, &cookie],
+                ),
+                Some(ms) => a.execute(
+                    "SELECT pg_background_cancel_v2_grace($1, $2, $3)",
+                    &[&worker, &cookie, &ms],
+                ),
+            }
+            .unwrap();
+            if grace.is_some() {
+                assert!(
+                    !alive(observer, worker),
+                    "grace returned while the worker still runs"
+                );
+            }
+            let err = a
+                .query(
+                    &format!(
+                        "SELECT * FROM pg_background_result_v2({worker}, {cookie}) AS (r text)"
+                    ),
+                    &[],
+                )
+                .unwrap_err();
+            assert_eq!(sqlstate(&err), "57014");
+        });
+    }
+}
+
+#[test]
+fn statement_timeout_and_worker_timeout_end_the_job_with_57014() {
+    for setting in ["statement_timeout", "pg_background.worker_timeout"] {
+        fault(|_| {
+            let mut a = connect();
+            a.batch_execute(&format!("SET {setting} = '50ms'")).unwrap();
+            let worker = launch(&mut a, "SELECT pg_sleep(60)::text");
+            a.batch_execute(&format!("RESET {setting}")).unwrap();
+            let err = read_error(&mut a, worker, "r text");
+            assert_eq!(sqlstate(&err), "57014", "{setting}");
+            assert_eq!(
+                err.as_db_error().unwrap().message(),
+                "canceling statement due to statement timeout"
+            );
+        });
+    }
+}
+
+#[test]
+fn a_launcher_cancelled_while_reading_goes_on_and_so_does_its_job() {
+    fault(|observer| {
+        let mut holder = connect();
+        table(observer, "f_reader_cancel");
+        let key = lock_key();
+        holder
+            .execute("SELECT pg_advisory_lock($1)", &[&key])
+            .unwrap();
+        let mut a = connect();
+        a.query(
+            "SELECT * FROM pg_background_result(pg_background_launch('')) AS (r text)",
+            &[],
+        )
+        .unwrap();
+        let before = session_bytes(&mut a);
+        let reader_pid = backend_pid(&mut a);
+        let worker = launch(
+            &mut a,
+            &format!("SELECT pg_advisory_lock({key}); INSERT INTO f_reader_cancel VALUES (1)"),
+        );
+        let reading = std::thread::spawn(move || {
+            let err = read_error(&mut a, worker, "r text");
+            (a, sqlstate(&err))
+        });
+        wait_for("the reader waiting on the queue", || {
+            waits_on(observer, reader_pid, "MessageQueueReceive")
+        });
+        signal(observer, "pg_cancel_backend", reader_pid);
+        let (mut a, state) = reading.join().unwrap();
+        assert_eq!(state, "57014");
+        // the session goes on; the job goes on and commits
+        let one: i32 = a.query_one("SELECT 1", &[]).unwrap().get(0);
+        assert_eq!(one, 1);
+        assert!(waits_on(observer, worker, "advisory"));
+        holder
+            .execute("SELECT pg_advisory_unlock($1)", &[&key])
+            .unwrap();
+        wait_for("the job's insert after its reader was cancelled", || {
+            count(observer, "f_reader_cancel") == 1
+        });
+        // the aborted read forgot the job, and its memory
+        assert_not_attached(&mut a, worker);
+        assert_eq!(session_bytes(&mut a), before);
+    });
+}
+
+#[test]
+fn a_launcher_timed_out_while_waiting_keeps_its_job() {
+    fault(|observer| {
+        let mut holder = connect();
+        let key = lock_key();
+        holder
+            .execute("SELECT pg_advisory_lock($1)", &[&key])
+            .unwrap();
+        let mut a = connect();
+        let (worker, cookie) = handle(&mut a, &format!("SELECT pg_advisory_lock({key})::text"));
+        wait_for("the job waiting on the lock", || {
+            waits_on(observer, worker, "advisory")
+        });
+        a.batch_execute("SET statement_timeout = '50ms'").unwrap();
+        let err = a
+            .execute("SELECT pg_background_wait_v2($1, $2)", &[&worker, &cookie])
+            .unwrap_err();
+        assert_eq!(sqlstate(&err), "57014");
+        // the job is still this session's
+        a.batch_execute("RESET statement_timeout").unwrap();
+        holder
+            .execute("SELECT pg_advisory_unlock($1)", &[&key])
+            .unwrap();
+        let stopped: bool = a
+            .query_one(
+                "SELECT pg_background_wait_v2_timeout($1, $2, 30000)",
+                &[&worker, &cookie],
+            )
+            .unwrap()
+            .get(0);
+        assert!(stopped);
+        let rows = a
+            .query(
+                &format!("SELECT * FROM pg_background_result_v2({worker}, {cookie}) AS (r text)"),
+                &[],
+            )
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+    });
+}
+
+#[test]
+fn a_launcher_disconnecting_leaves_its_running_jobs_to_finish() {
+    fault(|observer| {
+        let mut holder = connect();
+        table(observer, "f_disconnect");
+        let key = lock_key();
+        holder
+            .execute("SELECT pg_advisory_lock($1)", &[&key])
+            .unwrap();
+        let worker = {
+            let mut a = connect();
+            launch(
+                &mut a,
+                &format!("SELECT pg_advisory_lock({key}); INSERT INTO f_disconnect VALUES (1)"),
+            )
+            // `a` disconnects here
+        };
+        wait_for("the orphaned job waiting on the lock", || {
+            waits_on(observer, worker, "advisory")
+        });
+        holder
+            .execute("SELECT pg_advisory_unlock($1)", &[&key])
+            .unwrap();
+        wait_for("the orphaned job's insert", || {
+            count(observer, "f_disconnect") == 1
+        });
+    });
+}
+
+#[test]
+fn a_launcher_disconnecting_unblocks_its_job_on_a_full_queue() {
+    fault(|observer| {
+        let worker = {
+            let mut a = connect();
+            job_blocked_on_its_queue(&mut a, observer)
+        };
+        wait_for("the job to end once nobody can read", || {
+            !alive(observer, worker)
+        });
+    });
+}
+
+#[test]
+fn a_worker_ending_with_fatal_gives_its_error_to_the_reader() {
+    fault(|_| {
+        let mut a = connect();
+        let worker = launch(
+            &mut a,
+            "SELECT pg_terminate_backend(pg_backend_pid())::text",
+        );
+        let err = read_error(&mut a, worker, "r text");
+        assert_eq!(sqlstate(&err), "57P01");
+        // and error_info_v2 has it too
+        let (worker, cookie) = handle(&mut a, "SELECT pg_terminate_backend(pg_backend_pid())");
+        a.query_one(
+            "SELECT pg_background_wait_v2_timeout($1, $2, 30000)",
+            &[&worker, &cookie],
+        )
+        .unwrap();
+        let code: String = a
+            .query_one(
+                "SELECT sqlstate FROM pg_background_error_info_v2($1, $2)",
+                &[&worker, &cookie],
+            )
+            .unwrap()
+            .get(0);
+        assert_eq!(code, "57P01");
+        a.execute(
+            "SELECT pg_background_detach_v2($1, $2)",
+            &[&worker, &cookie],
+        )
+        .unwrap();
+    });
+}
+
+/// A new database with the extension; returns its name.
+fn scratch_database(admin: &mut Client, name: &str) -> String {
+    admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .unwrap();
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .unwrap();
+    connect_to(name)
+        .batch_execute("CREATE EXTENSION pg_background")
+        .unwrap();
+    name.to_owned()
+}
+
+#[test]
+fn a_job_keeps_its_database_from_being_renamed_or_dropped_unless_forced() {
+    fault(|observer| {
+        let db = scratch_database(observer, "pgbg_fault_db");
+        let mut a = connect_to(&db);
+        let worker = launch(&mut a, "SELECT pg_sleep(60)::text");
+        a.execute("SELECT pg_background_detach($1)", &[&worker])
+            .unwrap();
+        drop(a);
+        wait_for("the job running in its database", || {
+            waits_on(observer, worker, "PgSleep")
+        });
+        // like any session: 55006 (after the server's 5 s of waiting for it to go)
+        let err = observer
+            .batch_execute(&format!("ALTER DATABASE {db} RENAME TO pgbg_fault_db2"))
+            .unwrap_err();
+        assert_eq!(sqlstate(&err), "55006");
+        assert!(alive(observer, worker));
+        // FORCE terminates it
+        observer
+            .batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
+            .unwrap();
+        assert!(!alive(observer, worker));
+    });
+}
+
+#[test]
+fn dropping_the_database_while_its_jobs_start_leaves_nothing_behind() {
+    fault(|observer| {
+        for _ in 0..5 {
+            let db = scratch_database(observer, "pgbg_fault_db");
+            let mut a = connect_to(&db);
+            // the launcher and its just launched jobs are terminated, whether they have
+            // connected yet or not
+            for _ in 0..3 {
+                launch(&mut a, "SELECT pg_sleep(60)::text");
+            }
+            observer
+                .batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
+                .unwrap();
+            assert!(a.query_one("SELECT 1", &[]).is_err(), "launcher terminated");
+        }
+    });
+}
+
+#[test]
+fn a_role_that_lost_login_or_was_dropped_cannot_start_a_job() {
+    fault(|observer| {
+        observer
+            .batch_execute(
+                "DROP ROLE IF EXISTS f_nologin; DROP ROLE IF EXISTS f_dropped;
+                 CREATE ROLE f_nologin LOGIN IN ROLE pgbackground_role;
+                 CREATE ROLE f_dropped LOGIN;",
+            )
+            .unwrap();
+        // losing LOGIN: the session stays, its worker cannot log in as that role
+        let mut a = connect_as("f_nologin");
+        observer
+            .batch_execute("ALTER ROLE f_nologin NOLOGIN")
+            .unwrap();
+        let worker = launch(&mut a, "SELECT 1");
+        let err = read_error(&mut a, worker, "r int");
+        assert_eq!(sqlstate(&err), "28000");
+        assert_eq!(
+            err.as_db_error().unwrap().message(),
+            "role \"f_nologin\" is not permitted to log in"
+        );
+        drop(a);
+        // dropped: without privileges on the functions any more, the launch is refused; where
+        // PUBLIC may launch (a scratch database), the worker cannot connect as the gone role
+        let db = scratch_database(observer, "pgbg_fault_roles");
+        connect_to(&db)
+            .batch_execute("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO PUBLIC")
+            .unwrap();
+        let mut b = connect_as_to("f_dropped", &db);
+        observer.batch_execute("DROP ROLE f_dropped").unwrap();
+        let worker = launch(&mut b, "SELECT 1");
+        let err = read_error(&mut b, worker, "r int");
+        assert_eq!(sqlstate(&err), "28000");
+        assert!(
+            err.as_db_error()
+                .unwrap()
+                .message()
+                .starts_with("role with OID"),
+            "{err}"
+        );
+        drop(b);
+        observer
+            .batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
+            .unwrap();
+        observer.batch_execute("DROP ROLE f_nologin").unwrap();
+    });
+}
+
+#[test]
+fn exhausted_worker_slots_give_an_error_and_the_jobs_before_still_run() {
+    for limit in ["max_worker_processes", "pg_background.max_workers"] {
+        fault(|_| {
+            let mut holder = connect();
+            let key = lock_key();
+            holder
+                .execute("SELECT pg_advisory_lock($1)", &[&key])
+                .unwrap();
+            let mut a = connect();
+            if limit == "pg_background.max_workers" {
+                a.batch_execute("SET pg_background.max_workers = 3")
+                    .unwrap();
+            } else {
+                a.batch_execute("SET pg_background.max_workers = 1000")
+                    .unwrap();
+            }
+            let sql = format!("SELECT pg_advisory_lock({key})::text");
+            let mut jobs = Vec::new();
+            let err = loop {
+                match a.query_one("SELECT pg_background_launch($1)", &[&sql]) {
+                    Ok(row) => jobs.push(row.get::<_, i32>(0)),
+                    Err(e) => break e,
+                }
+                assert!(jobs.len() <= 1000, "no limit reached");
+            };
+            let expected = if limit == "max_worker_processes" {
+                ("53000", "could not register background process")
+            } else {
+                ("53400", "too many background workers")
+            };
+            assert_eq!(
+                (
+                    sqlstate(&err).as_str(),
+                    err.as_db_error().unwrap().message()
+                ),
+                expected
+            );
+            if limit == "pg_background.max_workers" {
+                assert_eq!(jobs.len(), 3);
+            }
+            holder
+                .execute("SELECT pg_advisory_unlock($1)", &[&key])
+                .unwrap();
+            for worker in jobs {
+                let rows = a
+                    .query(
+                        &format!("SELECT * FROM pg_background_result({worker}) AS (r text)"),
+                        &[],
+                    )
+                    .unwrap();
+                assert_eq!(rows.len(), 1);
+            }
+        });
+    }
+}
