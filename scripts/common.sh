@@ -122,6 +122,7 @@ start_cluster() {
     local opts="-p $port -k $CLUSTER_DIR -c listen_addresses='' -c max_worker_processes=32"
     local o
     for o in "$@"; do opts="$opts -c $o"; done
+    echo "$opts" > "$CLUSTER_DIR/options"
     # RUST_BACKTRACE in the server's environment makes pgrx attach backtraces to error details.
     env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE runuser -u postgres -- "$PG_BIN/pg_ctl" \
         -D "$CLUSTER_DIR/data" -l "$CLUSTER_DIR/server.log" -w -o "$opts" start >/dev/null

@@ -97,4 +97,25 @@ mod tests {
             assert_eq!(got, Ok(Some(want)));
         }
     }
+
+    #[pg_test(error = "too many dynamic shared memory segments")]
+    fn exhausted_dsm_segments_refuse_the_launch() {
+        let mut held = 0;
+        loop {
+            // SAFETY: plain call; the segments belong to the test transaction's resource owner,
+            // which detaches them all when the expected error aborts it.
+            let segment = unsafe {
+                pg_sys::dsm_create(64, pg_sys::DSM_CREATE_NULL_IF_MAXSEGMENTS as i32)
+            };
+            if segment.is_null() {
+                break;
+            }
+            held += 1;
+            assert!(held < 100_000, "no limit on DSM segments");
+        }
+        assert!(held > 0);
+        // core's ERROR (53000), raised before any worker is registered
+        let outcome = crate::launcher::launch("SELECT 1", 0);
+        panic!("launch did not fail: {:?}", outcome.map_err(|e| e.to_string()));
+    }
 }
