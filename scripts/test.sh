@@ -64,7 +64,7 @@ run_counted() {
 
 regress() { run_counted run_regress REGRESS; }
 upgrade() { run_counted run_upgrade_test UPGRADE; }
-shutdown() { run_counted run_shutdown_test SHUTDOWN; }
+shutdown_test() { run_counted run_shutdown_test SHUTDOWN; }
 
 session_tests() {
     psql_ -d postgres -c "DROP DATABASE IF EXISTS pgbg_sessions" -c "CREATE DATABASE pgbg_sessions"
@@ -86,7 +86,7 @@ for v in "${VERSIONS[@]}"; do
     step "PostgreSQL $v: multi-session tests" session_tests
     step "PostgreSQL $v: upgrade from the C extension (1.0 … 1.10)" upgrade
     # last: it stops and starts the cluster
-    step "PostgreSQL $v: server shutdown (fast, smart) with jobs running" shutdown
+    step "PostgreSQL $v: server shutdown (fast, smart) with jobs running" shutdown_test
     stop_cluster
 done
 
