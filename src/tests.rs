@@ -104,9 +104,8 @@ mod tests {
         loop {
             // SAFETY: plain call; the segments belong to the test transaction's resource owner,
             // which detaches them all when the expected error aborts it.
-            let segment = unsafe {
-                pg_sys::dsm_create(64, pg_sys::DSM_CREATE_NULL_IF_MAXSEGMENTS as i32)
-            };
+            let segment =
+                unsafe { pg_sys::dsm_create(64, pg_sys::DSM_CREATE_NULL_IF_MAXSEGMENTS as i32) };
             if segment.is_null() {
                 break;
             }
@@ -116,6 +115,9 @@ mod tests {
         assert!(held > 0);
         // core's ERROR (53000), raised before any worker is registered
         let outcome = crate::launcher::launch("SELECT 1", 0);
-        panic!("launch did not fail: {:?}", outcome.map_err(|e| e.to_string()));
+        panic!(
+            "launch did not fail: {:?}",
+            outcome.map_err(|e| e.to_string())
+        );
     }
 }

@@ -560,3 +560,30 @@ fn exhausted_worker_slots_give_an_error_and_the_jobs_before_still_run() {
         });
     }
 }
+
+#[test]
+fn a_cancel_while_the_worker_sends_its_error_into_a_full_queue() {
+    // the worker's error does not fit its 64-byte queue; a cancel interrupts the send
+    fault(|observer| {
+        let mut a = connect();
+        let worker: i32 = a
+            .query_one("SELECT pg_background_launch('SELECT 1/0', 64)", &[])
+            .unwrap()
+            .get(0);
+        wait_for("the worker blocked sending its error", || {
+            waits_on(observer, worker, "MessageQueuePutMessage")
+        });
+        signal(observer, "pg_cancel_backend", worker);
+        wait_for("the worker to end", || !alive(observer, worker));
+        let err = read_error(&mut a, worker, "r int");
+        assert_eq!(sqlstate(&err), "22012", "{err}");
+        // run_query_v2's timeout cancels the job the same way
+        let err = a
+            .query(
+                "SELECT * FROM pg_background_run_query_v2('SELECT 1/0', 64, 100) AS (r int)",
+                &[],
+            )
+            .unwrap_err();
+        assert_eq!(sqlstate(&err), "57014", "{err}");
+    });
+}

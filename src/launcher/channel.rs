@@ -100,6 +100,16 @@ impl Channel {
         }
     }
 
+    /// Read and drop what the worker has written so far, without waiting: for callers that
+    /// want only the job's outcome (kept in the fixed state), so that its worker never blocks on
+    /// a full queue.
+    pub fn discard_available(&mut self) {
+        if let Some(live) = self.live.as_mut() {
+            // (an idle step that gives up at once; ends at an empty or detached queue)
+            while let Ok(Ok(_)) = live.queue.receive_or_idle(|| Err(())) {}
+        }
+    }
+
     /// For a worker that has finished: move what is left in its queue to session memory and
     /// detach the segment. Returns false, keeping what it moved so far, when the queue is not
     /// complete yet (the worker is still detaching); a later call goes on.

@@ -3,7 +3,9 @@
 
 use super::registry::{self, Cookie};
 use super::{bind, inspect, result};
-use super::{cancel, cancel_with_grace, detach, launch_with, wait, LaunchOptions};
+use super::{
+    cancel, cancel_with_grace, detach, launch_with, wait, wait_discarding_output, LaunchOptions,
+};
 use crate::error::Error;
 use pgrx::pg_sys;
 
@@ -75,20 +77,33 @@ pub struct RunResult {
 const RUN_GRACE_MS: i32 = 1000;
 
 /// Launch and wait (0 = no time limit); on timeout cancel with a 1 s grace.
+fn labelled(label: Option<&str>) -> LaunchOptions<'_> {
+    LaunchOptions {
+        label,
+        with_cookie: true,
+        results_disabled: false,
+        params: None,
+    }
+}
+
+/// Launch, then wait for the job to stop (at most `timeout_ms` if > 0; cancelled with a grace
+/// period when it does not). With `discard`, the job's output is dropped while waiting (the
+/// caller wants only the outcome); without, a job whose output exceeds its queue cannot stop
+/// before it is read, and only a timeout ends the wait.
 fn launch_and_wait(
     sql: &str,
     queue_size: i32,
     timeout_ms: i32,
     label: Option<&str>,
+    discard: bool,
 ) -> Result<(i32, i64, bool), Error> {
-    let options = LaunchOptions {
-        label,
-        with_cookie: true,
-        results_disabled: false,
-        params: None,
+    let (pid, cookie) = launch_with(sql, queue_size, labelled(label))?;
+    let timeout = (timeout_ms > 0).then_some(timeout_ms);
+    let stopped = if discard {
+        wait_discarding_output(pid, cookie, timeout)?
+    } else {
+        wait(pid, cookie, timeout)?
     };
-    let (pid, cookie) = launch_with(sql, queue_size, options)?;
-    let stopped = wait(pid, cookie, (timeout_ms > 0).then_some(timeout_ms))?;
     if !stopped {
         cancel_with_grace(pid, cookie, RUN_GRACE_MS)?;
     }
@@ -104,7 +119,7 @@ pub fn run(
 ) -> Result<RunResult, Error> {
     // SAFETY: reading the clock.
     let start = unsafe { pg_sys::GetCurrentTimestamp() };
-    let (pid, cookie, timed_out) = launch_and_wait(sql, queue_size, timeout_ms, label)?;
+    let (pid, cookie, timed_out) = launch_and_wait(sql, queue_size, timeout_ms, label, true)?;
     let outcome = outcome(pid, cookie);
     detach(pid, Cookie::ForControl(cookie))?;
     // SAFETY: reading the clock.
@@ -127,7 +142,12 @@ pub fn run_query(
     label: Option<&str>,
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Result<(), Error> {
-    let (pid, cookie, timed_out) = launch_and_wait(sql, queue_size, timeout_ms, label)?;
+    if timeout_ms <= 0 {
+        // no time limit: read at once, so that a result larger than the queue streams
+        let (pid, cookie) = launch_with(sql, queue_size, labelled(label))?;
+        return super::result::read(pid, Cookie::ForResult(cookie), fcinfo);
+    }
+    let (pid, cookie, timed_out) = launch_and_wait(sql, queue_size, timeout_ms, label, false)?;
     if timed_out {
         detach(pid, Cookie::ForControl(cookie))?;
         return Err(Error::RunTimedOut(timeout_ms));
@@ -150,7 +170,7 @@ pub fn drain(handles: &[(i32, i64)], timeout_ms: i32) -> Result<Vec<Outcome>, Er
             } else {
                 None
             };
-            wait(pid, cookie, remaining)?;
+            wait_discarding_output(pid, cookie, remaining)?;
         }
         outcomes.push(outcome(pid, cookie));
         let _ = detach(pid, Cookie::ForControl(cookie));

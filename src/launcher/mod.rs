@@ -308,7 +308,7 @@ const MAX_WAIT_MS: i32 = 86_400_000;
 /// postmaster restart the whole cluster).
 pub fn cancel_with_grace(pid: i32, cookie: i64, grace_ms: i32) -> Result<(), Error> {
     cancel(pid, cookie)?;
-    wait_stopped(pid, Some(grace_ms.clamp(0, MAX_GRACE_MS)))?;
+    wait_stopped(pid, Some(grace_ms.clamp(0, MAX_GRACE_MS)), false)?;
     Ok(())
 }
 
@@ -316,14 +316,29 @@ pub fn cancel_with_grace(pid: i32, cookie: i64, grace_ms: i32) -> Result<(), Err
 /// at most that long); true if it has. Interruptible; neither consumes nor detaches.
 pub fn wait(pid: i32, cookie: i64, timeout_ms: Option<i32>) -> Result<bool, Error> {
     registry::check(pid, Cookie::ForControl(cookie))?;
-    wait_stopped(pid, timeout_ms.map(|t| t.clamp(0, MAX_WAIT_MS)))
+    wait_stopped(pid, timeout_ms.map(|t| t.clamp(0, MAX_WAIT_MS)), false)
 }
 
-fn wait_stopped(pid: i32, timeout_ms: Option<i32>) -> Result<bool, Error> {
+/// Like [`wait`], for callers that want only the outcome (`run_v2`, `drain_v2`): the job's
+/// output is read and dropped meanwhile, so a result larger than the queue cannot keep the
+/// worker from finishing (in 1.x such a wait never returned).
+pub fn wait_discarding_output(
+    pid: i32,
+    cookie: i64,
+    timeout_ms: Option<i32>,
+) -> Result<bool, Error> {
+    registry::check(pid, Cookie::ForControl(cookie))?;
+    wait_stopped(pid, timeout_ms.map(|t| t.clamp(0, MAX_WAIT_MS)), true)
+}
+
+fn wait_stopped(pid: i32, timeout_ms: Option<i32>, discard: bool) -> Result<bool, Error> {
     // SAFETY: reading the clock.
     let start = unsafe { pg_sys::GetCurrentTimestamp() };
     let mut waiter = deadlock::Waiter::new(pid);
     loop {
+        if discard {
+            registry::with_entry_mut(pid, |e| e.channel.discard_available())?;
+        }
         if registry::with_entry(pid, stopped)? {
             return Ok(true);
         }

@@ -282,6 +282,13 @@ pub fn with_entry<R>(pid: i32, f: impl FnOnce(&Entry) -> R) -> Result<R, Error> 
         .ok_or(Error::NotAttached(pid))
 }
 
+/// Run `f` on the entry of `pid`, mutably (after [`check`]).
+pub fn with_entry_mut<R>(pid: i32, f: impl FnOnce(&mut Entry) -> R) -> Result<R, Error> {
+    REGISTRY
+        .with(|r| r.borrow_mut().get_mut(&pid).map(f))
+        .ok_or(Error::NotAttached(pid))
+}
+
 /// Remove and return the entry (after [`check`]).
 pub fn take(pid: i32) -> Result<Entry, Error> {
     REGISTRY

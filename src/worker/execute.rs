@@ -374,7 +374,7 @@ pub fn report_failure(caught: CaughtError, capture: &ErrorCapture, sql: &CStr, f
                 fields.internal_query = Some(sql.to_string_lossy().into_owned());
             }
             if send {
-                send_error(&fields);
+                try_send_error(&fields);
             }
             // SAFETY: ThrowErrorData below ERROR only logs and returns; LOG_SERVER_ONLY keeps
             // it out of the queue (the launcher already has the error).
@@ -395,7 +395,7 @@ pub fn report_failure(caught: CaughtError, capture: &ErrorCapture, sql: &CStr, f
             };
             record_error(fixed, &fields);
             if send {
-                send_error(&fields);
+                try_send_error(&fields);
             }
             pgrx::log!("background worker failed: {}", report.message());
         }
@@ -471,6 +471,16 @@ impl ErrorFields {
             constraint: opt(e.constraint_name),
         }
     }
+}
+
+/// Send the job's ErrorResponse, unless an interrupt ends the wait on a full queue first: a
+/// cancel (57014, e.g. `run_v2`'s timeout) is then only swallowed, as the error is recorded in
+/// the fixed state already and the server's queue output has detached (the launcher reads the
+/// recorded error); a terminate ends the process as always.
+fn try_send_error(f: &ErrorFields) {
+    PgTryBuilder::new(|| send_error(f))
+        .catch_others(|_| ())
+        .execute();
 }
 
 /// Build and send an ErrorResponse as `send_message_to_frontend` (elog.c) does.

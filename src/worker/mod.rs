@@ -42,9 +42,12 @@ pub extern "C-unwind" fn pg_background_worker_main(arg: pg_sys::Datum) {
             "unable to map dynamic shared memory segment"
         );
     };
-    // The mapping is ours until the process exits, whatever transactions come and go.
-    let segment = segment.pin_mapping();
-    let Some(toc) = Toc::attach(&segment) else {
+    // The mapping is ours until the process exits, whatever transactions come and go. Not
+    // dropped when an ERROR unwinds out of this function: the server then reports that error
+    // into the queue (StartBackgroundWorker's handler), so the queue must stay mapped until
+    // proc_exit detaches it.
+    let segment = core::mem::ManuallyDrop::new(segment.pin_mapping());
+    let Some(toc) = Toc::attach(&*segment) else {
         ereport!(
             ERROR,
             PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
@@ -79,7 +82,7 @@ pub extern "C-unwind" fn pg_background_worker_main(arg: pg_sys::Datum) {
         let len = chunk.cast::<u64>().as_ptr().read() as usize;
         core::slice::from_raw_parts(chunk.as_ptr().add(crate::launcher::PARAMS_HEADER), len)
     });
-    mq::redirect_output(queue.cast(), &segment);
+    mq::redirect_output(queue.cast(), &*segment);
     if fixed.results_disabled {
         // submit_v2: nothing goes to the queue, so the worker can never block on it.
         // SAFETY: plain assignment of the server's output destination.
@@ -98,7 +101,7 @@ pub extern "C-unwind" fn pg_background_worker_main(arg: pg_sys::Datum) {
         execute::report_failure(caught, &capture, sql, fixed);
     }
     drop(capture);
-    drop(segment);
+    drop(core::mem::ManuallyDrop::into_inner(segment));
 }
 
 /// The job's fixed state, for the SIGTERM handler: NULL until the segment is attached and

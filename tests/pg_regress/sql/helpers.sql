@@ -55,3 +55,12 @@ SELECT label, state, completed, has_error
   FROM pg_background_drain_v2(ARRAY[ROW(:slow, :slow_cookie), ROW(:fast, :fast_cookie)]::pg_background_handle[])
  ORDER BY label;
 SELECT count(*) AS drained FROM pg_background_list;
+
+-- outcome-only helpers drop the output while they wait, so a result larger than the queue does
+-- not keep them waiting (in 1.x they never returned); run_query_v2 without a timeout streams it
+SELECT completed, row_count, command_tag
+  FROM pg_background_run_v2('SELECT repeat(''x'', 1000) FROM generate_series(1, 1000)', 1024);
+SELECT count(*), sum(length(r)) FROM pg_background_run_query_v2(
+  'SELECT repeat(''x'', 1000) FROM generate_series(1, 1000)', 1024) AS (r text);
+SELECT state, completed, row_count FROM pg_background_drain_v2(ARRAY[
+  pg_background_launch_v2('SELECT repeat(''x'', 1000) FROM generate_series(1, 1000)', 1024)]);
