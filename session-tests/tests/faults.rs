@@ -461,8 +461,10 @@ fn a_role_that_lost_login_or_was_dropped_cannot_start_a_job() {
         observer
             .batch_execute(
                 "DROP ROLE IF EXISTS f_nologin; DROP ROLE IF EXISTS f_dropped;
+                 DROP ROLE IF EXISTS f_dropped_member;
                  CREATE ROLE f_nologin LOGIN IN ROLE pgbackground_role;
-                 CREATE ROLE f_dropped LOGIN;",
+                 CREATE ROLE f_dropped LOGIN;
+                 CREATE ROLE f_dropped_member LOGIN IN ROLE pgbackground_role;",
             )
             .unwrap();
         // losing LOGIN: the session stays, its worker cannot log in as that role
@@ -478,8 +480,18 @@ fn a_role_that_lost_login_or_was_dropped_cannot_start_a_job() {
             "role \"f_nologin\" is not permitted to log in"
         );
         drop(a);
-        // dropped: without privileges on the functions any more, the launch is refused; where
-        // PUBLIC may launch (a scratch database), the worker cannot connect as the gone role
+        // dropped: without privileges on the functions any more, the launch is refused
+        let mut m = connect_as("f_dropped_member");
+        observer
+            .batch_execute("DROP ROLE f_dropped_member")
+            .unwrap();
+        let err = m
+            .query_one("SELECT pg_background_launch('SELECT 1')", &[])
+            .unwrap_err();
+        assert_eq!(sqlstate(&err), "42501", "{err}");
+        drop(m);
+        // where PUBLIC may launch (a scratch database), the worker cannot connect as the gone
+        // role
         let db = scratch_database(observer, "pgbg_fault_roles");
         connect_to(&db)
             .batch_execute("GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA public TO PUBLIC")
