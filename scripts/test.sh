@@ -45,7 +45,8 @@ step "cargo clippy" cargo clippy --locked --workspace --all-targets -- -D warnin
 pgrx_tests() {
     local data status=0
     data=$(mktemp -u /tmp/pgrx-test-data.XXXXXX)
-    cargo pgrx test "pg$PG_MAJOR" --runas postgres --pgdata "$data" 2>&1 \
+    # one test at a time: a #[pg_test] exhausts the cluster's DSM segments on purpose
+    RUST_TEST_THREADS=1 cargo pgrx test "pg$PG_MAJOR" --runas postgres --pgdata "$data" 2>&1 \
         | tee "$LOGS/pgrx-$PG_MAJOR.log" || status=$?
     count_cargo "$LOGS/pgrx-$PG_MAJOR.log"
     rm -rf "$data"

@@ -56,15 +56,34 @@ impl Baseline {
     }
 }
 
-/// Run one fault scenario alone, with a fresh observer session, and check the baseline after.
-fn fault(scenario: impl FnOnce(&mut Client)) {
+/// Run one fault scenario alone, with a fresh observer session and a launcher session, and
+/// check the baseline after: the cluster's, and the launcher's session memory if the scenario
+/// left it connected.
+fn fault(scenario: impl FnOnce(&mut Client, &mut Client)) {
     static SERIAL: Mutex<()> = Mutex::new(());
     let _alone = SERIAL
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut observer = connect();
     let baseline = Baseline::take(&mut observer);
-    scenario(&mut observer);
+    let mut launcher = connect();
+    // (one job first, so that the registry's own context exists in the baseline)
+    launcher
+        .query(
+            "SELECT * FROM pg_background_result(pg_background_launch('')) AS (r text)",
+            &[],
+        )
+        .unwrap();
+    let memory = session_bytes(&mut launcher);
+    scenario(&mut observer, &mut launcher);
+    if launcher.query_one("SELECT 1", &[]).is_ok() {
+        assert_eq!(
+            session_bytes(&mut launcher),
+            memory,
+            "the launcher's session memory did not return to its baseline"
+        );
+    }
+    drop(launcher);
     // (a new session: the observer of a scenario may have been terminated on purpose)
     baseline.check(&mut connect());
 }
@@ -121,13 +140,12 @@ fn signal(observer: &mut Client, function: &str, pid: i32) {
 
 #[test]
 fn pg_cancel_backend_on_a_waiting_worker_gives_57014() {
-    fault(|observer| {
-        let mut a = connect();
+    fault(|observer, a| {
         let key = lock_key();
         a.execute("SELECT pg_advisory_lock($1)", &[&key]).unwrap();
-        let worker = job_waiting_on(&mut a, observer, key);
+        let worker = job_waiting_on(a, observer, key);
         signal(observer, "pg_cancel_backend", worker);
-        let err = read_error(&mut a, worker, "r text");
+        let err = read_error(a, worker, "r text");
         assert_eq!(sqlstate(&err), "57014");
         let db = err.as_db_error().unwrap();
         assert_eq!(db.message(), "canceling statement due to user request");
@@ -140,13 +158,12 @@ fn pg_cancel_backend_on_a_waiting_worker_gives_57014() {
 
 #[test]
 fn pg_terminate_backend_on_a_waiting_worker_gives_57p01() {
-    fault(|observer| {
-        let mut a = connect();
+    fault(|observer, a| {
         let key = lock_key();
         a.execute("SELECT pg_advisory_lock($1)", &[&key]).unwrap();
-        let worker = job_waiting_on(&mut a, observer, key);
+        let worker = job_waiting_on(a, observer, key);
         signal(observer, "pg_terminate_backend", worker);
-        let err = read_error(&mut a, worker, "r text");
+        let err = read_error(a, worker, "r text");
         assert_eq!(sqlstate(&err), "57P01");
         assert_eq!(
             err.as_db_error().unwrap().message(),
@@ -161,13 +178,12 @@ fn signals_on_a_worker_blocked_on_its_full_queue_reach_the_reader() {
         ("pg_cancel_backend", "57014"),
         ("pg_terminate_backend", "57P01"),
     ] {
-        fault(|observer| {
-            let mut a = connect();
-            let worker = job_blocked_on_its_queue(&mut a, observer);
+        fault(|observer, a| {
+            let worker = job_blocked_on_its_queue(a, observer);
             signal(observer, function, worker);
             // the signal interrupts the send, so the error cannot go through the queue: the
             // reader gets the rows sent before it, then the error the worker recorded
-            let err = read_error(&mut a, worker, "g int");
+            let err = read_error(a, worker, "g int");
             assert_eq!(sqlstate(&err), code, "{function}: {err}");
             assert!(!alive(observer, worker));
         });
@@ -177,11 +193,10 @@ fn signals_on_a_worker_blocked_on_its_full_queue_reach_the_reader() {
 #[test]
 fn our_cancel_with_and_without_grace_gives_57014() {
     for grace in [None, Some(10_000)] {
-        fault(|observer| {
-            let mut a = connect();
+        fault(|observer, a| {
             let key = lock_key();
             a.execute("SELECT pg_advisory_lock($1)", &[&key]).unwrap();
-            let (worker, cookie) = handle(&mut a, &format!("SELECT pg_advisory_lock({key})::text"));
+            let (worker, cookie) = handle(a, &format!("SELECT pg_advisory_lock({key})::text"));
             wait_for("the job waiting on the lock", || {
                 waits_on(observer, worker, "advisory")
             });
@@ -218,12 +233,11 @@ fn our_cancel_with_and_without_grace_gives_57014() {
 #[test]
 fn statement_timeout_and_worker_timeout_end_the_job_with_57014() {
     for setting in ["statement_timeout", "pg_background.worker_timeout"] {
-        fault(|_| {
-            let mut a = connect();
+        fault(|_, a| {
             a.batch_execute(&format!("SET {setting} = '50ms'")).unwrap();
-            let worker = launch(&mut a, "SELECT pg_sleep(60)::text");
+            let worker = launch(a, "SELECT pg_sleep(60)::text");
             a.batch_execute(&format!("RESET {setting}")).unwrap();
-            let err = read_error(&mut a, worker, "r text");
+            let err = read_error(a, worker, "r text");
             assert_eq!(sqlstate(&err), "57014", "{setting}");
             assert_eq!(
                 err.as_db_error().unwrap().message(),
@@ -235,7 +249,7 @@ fn statement_timeout_and_worker_timeout_end_the_job_with_57014() {
 
 #[test]
 fn a_launcher_cancelled_while_reading_goes_on_and_so_does_its_job() {
-    fault(|observer| {
+    fault(|observer, _| {
         let mut holder = connect();
         table(observer, "f_reader_cancel");
         let key = lock_key();
@@ -282,14 +296,13 @@ fn a_launcher_cancelled_while_reading_goes_on_and_so_does_its_job() {
 
 #[test]
 fn a_launcher_timed_out_while_waiting_keeps_its_job() {
-    fault(|observer| {
+    fault(|observer, a| {
         let mut holder = connect();
         let key = lock_key();
         holder
             .execute("SELECT pg_advisory_lock($1)", &[&key])
             .unwrap();
-        let mut a = connect();
-        let (worker, cookie) = handle(&mut a, &format!("SELECT pg_advisory_lock({key})::text"));
+        let (worker, cookie) = handle(a, &format!("SELECT pg_advisory_lock({key})::text"));
         wait_for("the job waiting on the lock", || {
             waits_on(observer, worker, "advisory")
         });
@@ -323,7 +336,7 @@ fn a_launcher_timed_out_while_waiting_keeps_its_job() {
 
 #[test]
 fn a_launcher_disconnecting_leaves_its_running_jobs_to_finish() {
-    fault(|observer| {
+    fault(|observer, _| {
         let mut holder = connect();
         table(observer, "f_disconnect");
         let key = lock_key();
@@ -352,7 +365,7 @@ fn a_launcher_disconnecting_leaves_its_running_jobs_to_finish() {
 
 #[test]
 fn a_launcher_disconnecting_unblocks_its_job_on_a_full_queue() {
-    fault(|observer| {
+    fault(|observer, _| {
         let worker = {
             let mut a = connect();
             job_blocked_on_its_queue(&mut a, observer)
@@ -365,16 +378,12 @@ fn a_launcher_disconnecting_unblocks_its_job_on_a_full_queue() {
 
 #[test]
 fn a_worker_ending_with_fatal_gives_its_error_to_the_reader() {
-    fault(|_| {
-        let mut a = connect();
-        let worker = launch(
-            &mut a,
-            "SELECT pg_terminate_backend(pg_backend_pid())::text",
-        );
-        let err = read_error(&mut a, worker, "r text");
+    fault(|_, a| {
+        let worker = launch(a, "SELECT pg_terminate_backend(pg_backend_pid())::text");
+        let err = read_error(a, worker, "r text");
         assert_eq!(sqlstate(&err), "57P01");
         // and error_info_v2 has it too
-        let (worker, cookie) = handle(&mut a, "SELECT pg_terminate_backend(pg_backend_pid())");
+        let (worker, cookie) = handle(a, "SELECT pg_terminate_backend(pg_backend_pid())");
         a.query_one(
             "SELECT pg_background_wait_v2_timeout($1, $2, 30000)",
             &[&worker, &cookie],
@@ -412,7 +421,7 @@ fn scratch_database(admin: &mut Client, name: &str) -> String {
 
 #[test]
 fn a_job_keeps_its_database_from_being_renamed_or_dropped_unless_forced() {
-    fault(|observer| {
+    fault(|observer, _| {
         let db = scratch_database(observer, "pgbg_fault_db");
         let mut a = connect_to(&db);
         let worker = launch(&mut a, "SELECT pg_sleep(60)::text");
@@ -438,7 +447,7 @@ fn a_job_keeps_its_database_from_being_renamed_or_dropped_unless_forced() {
 
 #[test]
 fn dropping_the_database_while_its_jobs_start_leaves_nothing_behind() {
-    fault(|observer| {
+    fault(|observer, _| {
         for _ in 0..5 {
             let db = scratch_database(observer, "pgbg_fault_db");
             let mut a = connect_to(&db);
@@ -457,7 +466,7 @@ fn dropping_the_database_while_its_jobs_start_leaves_nothing_behind() {
 
 #[test]
 fn a_role_that_lost_login_or_was_dropped_cannot_start_a_job() {
-    fault(|observer| {
+    fault(|observer, _| {
         observer
             .batch_execute(
                 "DROP ROLE IF EXISTS f_nologin; DROP ROLE IF EXISTS f_dropped;
@@ -519,13 +528,12 @@ fn a_role_that_lost_login_or_was_dropped_cannot_start_a_job() {
 #[test]
 fn exhausted_worker_slots_give_an_error_and_the_jobs_before_still_run() {
     for limit in ["max_worker_processes", "pg_background.max_workers"] {
-        fault(|_| {
+        fault(|_, a| {
             let mut holder = connect();
             let key = lock_key();
             holder
                 .execute("SELECT pg_advisory_lock($1)", &[&key])
                 .unwrap();
-            let mut a = connect();
             if limit == "pg_background.max_workers" {
                 a.batch_execute("SET pg_background.max_workers = 3")
                     .unwrap();
@@ -576,8 +584,7 @@ fn exhausted_worker_slots_give_an_error_and_the_jobs_before_still_run() {
 #[test]
 fn a_cancel_while_the_worker_sends_its_error_into_a_full_queue() {
     // the worker's error does not fit its 64-byte queue; a cancel interrupts the send
-    fault(|observer| {
-        let mut a = connect();
+    fault(|observer, a| {
         let worker: i32 = a
             .query_one("SELECT pg_background_launch('SELECT 1/0', 64)", &[])
             .unwrap()
@@ -587,7 +594,7 @@ fn a_cancel_while_the_worker_sends_its_error_into_a_full_queue() {
         });
         signal(observer, "pg_cancel_backend", worker);
         wait_for("the worker to end", || !alive(observer, worker));
-        let err = read_error(&mut a, worker, "r int");
+        let err = read_error(a, worker, "r int");
         assert_eq!(sqlstate(&err), "22012", "{err}");
         // run_query_v2's timeout cancels the job the same way
         let err = a

@@ -213,10 +213,11 @@ fn a_job_launched_in_a_security_restricted_operation_stays_restricted() {
     connect()
         .batch_execute(
             "DROP MATERIALIZED VIEW IF EXISTS sec_mv;
-             CREATE OR REPLACE FUNCTION sec_job(sql text) RETURNS text LANGUAGE sql VOLATILE AS
+             CREATE OR REPLACE FUNCTION sec_job(sql text) RETURNS text LANGUAGE sql VOLATILE
+               SET search_path = public, pg_catalog AS
                $$ SELECT string_agg(r, ',') FROM pg_background_result(pg_background_launch(sql)) AS (r text) $$;
              CREATE MATERIALIZED VIEW sec_mv AS
-               SELECT sec_job('CREATE TEMP TABLE sec_x(a int)') AS a WITH NO DATA;
+               SELECT public.sec_job('CREATE TEMP TABLE sec_x(a int)') AS a WITH NO DATA;
              ALTER MATERIALIZED VIEW sec_mv OWNER TO sec_alice;",
         )
         .unwrap();

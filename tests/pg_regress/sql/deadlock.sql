@@ -38,5 +38,6 @@ LOCK TABLE dl IN ACCESS EXCLUSIVE MODE;
 SELECT try_sql('SELECT r::text FROM pg_background_run_query_v2(''SELECT count(*) FROM dl'') AS (r bigint)');
 SELECT try_sql('SELECT pg_background_autonomous_exec(''SELECT count(*) FROM dl'')');
 ROLLBACK;
-SELECT pg_background_detach_all_v2() >= 1 AS detached;
+-- (an aborted read forgets its job, which goes on and completes)
+SELECT pg_background_detach_all_v2() AS still_attached;
 RESET deadlock_timeout;
