@@ -51,6 +51,9 @@ pub enum Error {
     ParamType(usize),
     #[error("parameter ${0} has an anonymous record type")]
     AnonymousRecordParam(usize),
+    /// core's text (record_recv) for a value of an anonymous record type
+    #[error("input of anonymous composite types is not implemented")]
+    AnonymousRecordValue,
     #[error("number of parameters must be between 0 and {0}")]
     TooManyParams(usize),
     #[error("deadlock detected")]
@@ -96,9 +99,10 @@ impl From<Error> for ErrorReport {
             Error::CookieMismatch(_) => Code::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             Error::ResultsDisabled(_) => Code::ERRCODE_FEATURE_NOT_SUPPORTED,
             Error::PermissionDenied(_) => Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
-            Error::RecordContext | Error::SetContext | Error::CopyProtocol => {
-                Code::ERRCODE_FEATURE_NOT_SUPPORTED
-            }
+            Error::RecordContext
+            | Error::SetContext
+            | Error::CopyProtocol
+            | Error::AnonymousRecordValue => Code::ERRCODE_FEATURE_NOT_SUPPORTED,
             Error::BadColumnCount(_) => Code::ERRCODE_PROTOCOL_VIOLATION,
             Error::RowtypeMismatch { .. } | Error::NoResultSet => Code::ERRCODE_DATATYPE_MISMATCH,
             Error::BinaryFormat(_) => Code::ERRCODE_INVALID_BINARY_REPRESENTATION,

@@ -53,6 +53,13 @@ pub struct FieldDescription<'a> {
     pub format: i16,
 }
 
+/// Bytes between the type byte of a [`BackendMessage::Tuples`] and its first tuple: with the
+/// type byte they fill eight, and a queue's messages start at MAXALIGN boundaries.
+pub const TUPLE_PADDING: usize = 7;
+
+/// Tuples follow each other at this alignment (MAXALIGN).
+pub const TUPLE_ALIGN: usize = 8;
+
 /// A backend message, named as in the protocol chapter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum BackendMessage<'a> {
@@ -84,6 +91,10 @@ pub enum BackendMessage<'a> {
         channel: &'a [u8],
         payload: &'a [u8],
     },
+    /// `M`, ours (PostgreSQL's protocol has no such backend message): rows as the worker's
+    /// MinimalTuples, one after the other, each at a [`TUPLE_ALIGN`] boundary after
+    /// [`TUPLE_PADDING`] bytes; [`tuples`] walks them.
+    Tuples(&'a [u8]),
     /// Anything else: its type byte and body length.
     Unknown { tag: u8, len: usize },
 }
@@ -253,6 +264,16 @@ impl<'a> BackendMessage<'a> {
                     body: c.rest(),
                 }));
             }
+            b'M' => {
+                let tuples = body
+                    .get(TUPLE_PADDING..)
+                    .ok_or(DecodeError::Truncated { message: 'M' })?;
+                // Validate the lengths now, so the reader only walks well-formed ones.
+                for tuple in self::tuples(tuples) {
+                    tuple?;
+                }
+                return Ok(BackendMessage::Tuples(tuples));
+            }
             b'C' => BackendMessage::CommandComplete(c.cstr()?),
             b'E' | b'N' => {
                 // Validate the field list now, so the parser in the server never reads past it.
@@ -286,6 +307,35 @@ impl<'a> BackendMessage<'a> {
         c.finish()?;
         Ok(decoded)
     }
+}
+
+/// The tuples of a [`BackendMessage::Tuples`] body. Each starts with its length `t_len` (four
+/// bytes, native order), which must cover those four bytes and lie within the body; the next
+/// tuple starts at the next [`TUPLE_ALIGN`] boundary.
+pub fn tuples(body: &[u8]) -> impl Iterator<Item = Result<&[u8], DecodeError>> + '_ {
+    let mut offset = 0;
+    std::iter::from_fn(move || {
+        if offset >= body.len() {
+            return None;
+        }
+        let rest = &body[offset..];
+        let t_len = rest
+            .get(..4)
+            .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]) as usize);
+        match t_len {
+            Some(len) if len >= 4 && len <= rest.len() => {
+                offset += len.div_ceil(TUPLE_ALIGN) * TUPLE_ALIGN;
+                Some(Ok(&rest[..len]))
+            }
+            _ => {
+                offset = body.len();
+                Some(Err(DecodeError::BadLength {
+                    message: 'M',
+                    value: t_len.map_or(-1, |l| l as i64),
+                }))
+            }
+        }
+    })
 }
 
 /// The fields of an ErrorResponse or NoticeResponse body: (field type, value), up to the
@@ -356,6 +406,38 @@ mod tests {
             }
         }
         msg(b'D', &b)
+    }
+
+    #[test]
+    fn tuples_are_walked_at_their_alignment_and_checked() {
+        let mut m = vec![b'M'];
+        m.extend_from_slice(&[0; TUPLE_PADDING]);
+        let first = m.len();
+        m.extend_from_slice(&12u32.to_ne_bytes());
+        m.extend_from_slice(&[7; 8]);
+        m.extend_from_slice(&[0; 4]); // to the next boundary
+        let second = m.len();
+        m.extend_from_slice(&5u32.to_ne_bytes());
+        m.push(9);
+        let body = match BackendMessage::decode(&m).unwrap() {
+            BackendMessage::Tuples(body) => body,
+            other => panic!("unexpected {other:?}"),
+        };
+        let got: Vec<&[u8]> = tuples(body).map(Result::unwrap).collect();
+        assert_eq!(got, [&m[first..first + 12], &m[second..]]);
+        // an empty batch is no error
+        assert_eq!(tuples(&[]).count(), 0);
+        // a length past the end, below its own four bytes, or cut short
+        for bad in [&m[..m.len() - 1], &m[..first + 2]] {
+            assert!(matches!(
+                BackendMessage::decode(bad),
+                Err(DecodeError::BadLength { message: 'M', .. })
+            ));
+        }
+        let mut tiny = m[..first].to_vec();
+        tiny.extend_from_slice(&2u32.to_ne_bytes());
+        assert!(BackendMessage::decode(&tiny).is_err());
+        assert!(BackendMessage::decode(b"M12").is_err());
     }
 
     #[test]
@@ -657,6 +739,13 @@ mod arbitrary_input {
             b"ZI".to_vec(),
             b"Sclient_encoding\0UTF8\0".to_vec(),
             [b"A".as_slice(), &7i32.to_be_bytes(), b"chan\0payload\0"].concat(),
+            [
+                b"M".as_slice(),
+                &[0; TUPLE_PADDING],
+                &12u32.to_ne_bytes(),
+                &[1; 8],
+            ]
+            .concat(),
         ]
     }
 
@@ -671,7 +760,7 @@ mod arbitrary_input {
     fn random_and_mutated_messages_never_panic() {
         let mut rng = Rng(0x5047_4252_0000_0001);
         let seeds = seeds();
-        let tags = b"TDCENZGHWISAxq";
+        let tags = b"TDMCENZGHWISAxq";
         let (mut decoded, mut refused) = (0, 0);
         for case in 0..50_000 {
             let message = if case % 2 == 0 {

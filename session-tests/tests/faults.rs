@@ -281,7 +281,9 @@ fn a_launcher_cancelled_while_reading_goes_on_and_so_does_its_job() {
         // the session goes on; the job goes on and commits
         let one: i32 = a.query_one("SELECT 1", &[]).unwrap().get(0);
         assert_eq!(one, 1);
-        assert!(waits_on(observer, worker, "advisory"));
+        wait_for("the job, still running, to wait on the lock", || {
+            waits_on(observer, worker, "advisory")
+        });
         holder
             .execute("SELECT pg_advisory_unlock($1)", &[&key])
             .unwrap();
@@ -441,7 +443,7 @@ fn a_job_keeps_its_database_from_being_renamed_or_dropped_unless_forced() {
         observer
             .batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
             .unwrap();
-        assert!(!alive(observer, worker));
+        wait_for("the job terminated", || !alive(observer, worker));
     });
 }
 

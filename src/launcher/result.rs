@@ -12,7 +12,7 @@ use super::registry::{self, ContextSwitch};
 use super::relay;
 use crate::error::{Error, MAX_COLUMNS};
 use crate::ffi;
-use crate::protocol::{BackendMessage, DataRow, FieldDescription};
+use crate::protocol::{BackendMessage, DataRow, FieldDescription, TUPLE_ALIGN};
 use pgrx::pg_sys;
 use pgrx::warning;
 
@@ -100,6 +100,51 @@ struct Column {
     ioparam: pg_sys::Oid,
     typmod: i32,
     binary: bool,
+    /// For rows that come as tuples.
+    convert: Convert,
+}
+
+/// How a value of the worker's tuple becomes the caller's, with the same outcome as its field
+/// of a DataRow (see `Reader::describe`).
+enum Convert {
+    /// Same type, and no other typmod to apply: the value as it is.
+    Same,
+    /// Same type, another typmod: through the type's send and receive functions, as a binary
+    /// field would be (numeric rounded, 22001 for a varchar too long).
+    Resend(pg_sys::FmgrInfo),
+    /// A type without a send function, declared text: through its output function.
+    Output(pg_sys::FmgrInfo),
+    /// An anonymous record (or an array of them): its row type exists only in the worker, so a
+    /// value cannot be read (0A000, as `record_recv` says for a binary field).
+    Anonymous,
+}
+
+/// A standalone tuple slot; dropped with `ExecDropSingleTupleTableSlot`.
+struct Slot(*mut pg_sys::TupleTableSlot);
+
+impl Slot {
+    /// # Safety
+    /// `desc` outlives the slot.
+    unsafe fn minimal(desc: pg_sys::TupleDesc) -> Self {
+        // SAFETY: the caller's contract; allocated in the current (per-call) context.
+        Self(unsafe { pg_sys::MakeSingleTupleTableSlot(desc, &pg_sys::TTSOpsMinimalTuple) })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        // SAFETY: we own the slot; it holds no tuple of its own (stored with shouldFree false).
+        unsafe { pg_sys::ExecDropSingleTupleTableSlot(self.0) };
+    }
+}
+
+/// Slots for rows that come as tuples: one of the worker's row type (from the RowDescription),
+/// one of the caller's.
+struct TupleSlots {
+    worker: Slot,
+    target: Slot,
+    /// Every column is `Convert::Same`: the worker's tuple is stored as it is.
+    as_is: bool,
 }
 
 /// A memory context reset after each row; deleted when dropped.
@@ -136,6 +181,11 @@ struct Reader {
     pid: i32,
     target: Target,
     columns: Option<Vec<Column>>,
+    /// Set with `columns`.
+    slots: Option<TupleSlots>,
+    /// A MAXALIGNed copy of a batch of tuples that is not aligned where it lies (a message kept
+    /// in session memory).
+    aligned: Vec<u64>,
     tags: Vec<Vec<u8>>,
     row: RowContext,
     values: Vec<pg_sys::Datum>,
@@ -168,6 +218,8 @@ pub(super) fn read_into(pid: i32, target: Target) -> Result<(), Error> {
         pid,
         target,
         columns: None,
+        slots: None,
+        aligned: Vec::new(),
         tags: Vec::new(),
         row: RowContext::new(),
         values: vec![pg_sys::Datum::from(0); natts],
@@ -196,6 +248,7 @@ fn control(message: BackendMessage<'_>, pid: i32) -> Result<Flow, Error> {
         }
         BackendMessage::RowDescription(_)
         | BackendMessage::DataRow(_)
+        | BackendMessage::Tuples(_)
         | BackendMessage::CommandComplete(_)
         | BackendMessage::EmptyQueryResponse
         | BackendMessage::ParameterStatus(..)
@@ -221,7 +274,9 @@ pub(super) fn command_tag(pid: i32) -> Result<String, Error> {
                 Flow::More
             }
             // rows are not wanted here
-            BackendMessage::RowDescription(_) | BackendMessage::DataRow(_) => Flow::More,
+            BackendMessage::RowDescription(_)
+            | BackendMessage::DataRow(_)
+            | BackendMessage::Tuples(_) => Flow::More,
             other => control(other, pid)?,
         };
         if let Flow::Done = flow {
@@ -237,6 +292,7 @@ impl Reader {
         match BackendMessage::decode(message)? {
             BackendMessage::RowDescription(fields) => self.describe(&fields)?,
             BackendMessage::DataRow(row) => self.store_row(&row)?,
+            BackendMessage::Tuples(tuples) => self.store_tuples(tuples)?,
             BackendMessage::CommandComplete(tag) => {
                 if self.columns.is_none() {
                     self.tags.push(tag.to_vec());
@@ -272,25 +328,69 @@ impl Reader {
             let mut func = pg_sys::Oid::INVALID;
             let mut ioparam = pg_sys::Oid::INVALID;
             let mut finfo = pg_sys::FmgrInfo::default();
-            // SAFETY: catalog look-ups of an existing type; raises core's "no binary input
-            // function available for type" when there is none. FmgrInfo state goes to the
-            // per-call context, which outlives the read.
-            unsafe {
+            let worker_type = pg_sys::Oid::from(field.type_oid);
+            // SAFETY: catalog look-ups of an existing type; raise core's "no binary input
+            // function available for type" (or output) when there is none. FmgrInfo state goes
+            // to the per-call context, which outlives the read.
+            let convert = unsafe {
                 if binary {
                     pg_sys::getTypeBinaryInputInfo(attr.atttypid, &mut func, &mut ioparam);
                 } else {
                     pg_sys::getTypeInputInfo(attr.atttypid, &mut func, &mut ioparam);
                 }
                 pg_sys::fmgr_info_cxt(func, &mut finfo, pg_sys::CurrentMemoryContext);
-            }
+                let output = |binary_form: bool| {
+                    let (mut out, mut varlena) = (pg_sys::Oid::INVALID, false);
+                    if binary_form {
+                        pg_sys::getTypeBinaryOutputInfo(worker_type, &mut out, &mut varlena);
+                    } else {
+                        pg_sys::getTypeOutputInfo(worker_type, &mut out, &mut varlena);
+                    }
+                    let mut out_finfo = pg_sys::FmgrInfo::default();
+                    pg_sys::fmgr_info_cxt(out, &mut out_finfo, pg_sys::CurrentMemoryContext);
+                    out_finfo
+                };
+                if !binary {
+                    Convert::Output(output(false))
+                } else if worker_type == pg_sys::RECORDOID || worker_type == pg_sys::RECORDARRAYOID
+                {
+                    Convert::Anonymous
+                } else if attr.atttypmod < 0 || attr.atttypmod == field.type_modifier {
+                    Convert::Same
+                } else {
+                    Convert::Resend(output(true))
+                }
+            };
             columns.push(Column {
                 finfo,
                 ioparam,
                 typmod: attr.atttypmod,
                 binary,
+                convert,
             });
         }
+        // SAFETY: a template descriptor of the worker's column types, in the per-call context
+        // (as the slots, which it outlives); TupleDescInitEntry looks each type up.
+        let slots = unsafe {
+            let worker_desc = pg_sys::CreateTemplateTupleDesc(fields.len() as i32);
+            for (i, field) in fields.iter().enumerate() {
+                pg_sys::TupleDescInitEntry(
+                    worker_desc,
+                    (i + 1) as pg_sys::AttrNumber,
+                    c"".as_ptr(),
+                    pg_sys::Oid::from(field.type_oid),
+                    field.type_modifier,
+                    0,
+                );
+            }
+            TupleSlots {
+                worker: Slot::minimal(worker_desc),
+                target: Slot::minimal(self.target.desc),
+                as_is: columns.iter().all(|c| matches!(c.convert, Convert::Same)),
+            }
+        };
         self.columns = Some(columns);
+        self.slots = Some(slots);
         self.tags.clear();
         Ok(())
     }
@@ -358,6 +458,130 @@ impl Reader {
             if outcome.is_ok() {
                 self.target.put(&mut self.values, &mut self.nulls);
             }
+            drop(switch);
+            pg_sys::MemoryContextReset(self.row.0);
+            outcome
+        }
+    }
+
+    /// A batch of rows as the worker's MinimalTuples (validated by the decoder), read in place
+    /// when the batch is MAXALIGNed as the queue's messages are, else from an aligned copy (a
+    /// message kept in session memory).
+    fn store_tuples(&mut self, batch: &[u8]) -> Result<(), Error> {
+        if (batch.as_ptr() as usize).is_multiple_of(TUPLE_ALIGN) {
+            return self.store_aligned(batch);
+        }
+        let mut aligned = std::mem::take(&mut self.aligned);
+        aligned.clear();
+        aligned.resize(batch.len().div_ceil(8), 0);
+        // SAFETY: `aligned` has room for the batch's bytes; the slice over them lives while
+        // `aligned` does, here.
+        let copy = unsafe {
+            core::ptr::copy_nonoverlapping(
+                batch.as_ptr(),
+                aligned.as_mut_ptr().cast::<u8>(),
+                batch.len(),
+            );
+            core::slice::from_raw_parts(aligned.as_ptr().cast::<u8>(), batch.len())
+        };
+        let outcome = self.store_aligned(copy);
+        self.aligned = aligned;
+        outcome
+    }
+
+    fn store_aligned(&mut self, batch: &[u8]) -> Result<(), Error> {
+        for tuple in crate::protocol::tuples(batch) {
+            self.store_tuple(tuple?)?;
+        }
+        Ok(())
+    }
+
+    /// One row as the worker's MinimalTuple, at a MAXALIGN boundary: stored as it is when the
+    /// types are the caller's, else converted column by column.
+    fn store_tuple(&mut self, tuple: &[u8]) -> Result<(), Error> {
+        let (Some(columns), Some(slots)) = (self.columns.as_mut(), self.slots.as_ref()) else {
+            return Err(Error::DataRowWithoutDescription);
+        };
+        let natts = columns.len();
+        let data = tuple.as_ptr();
+        let minimal = data.cast_mut().cast::<pg_sys::MinimalTupleData>();
+        // SAFETY: the decoder checked that the tuple is as long as its t_len says, and the
+        // worker formed it with the row type of its RowDescription, which `describe` matched
+        // against the caller's: a tuple of the worker type (and, when `as_is`, of the caller's
+        // too: the same types have the same physical layout). The slots hold it without owning
+        // it, only until it is stored; conversions allocate in the row context, reset after.
+        unsafe {
+            let tuple_natts = ((*minimal).t_infomask2 & pg_sys::HEAP_NATTS_MASK as u16) as usize;
+            if tuple_natts != natts {
+                return Err(Error::Malformed(crate::protocol::DecodeError::BadLength {
+                    message: 'M',
+                    value: tuple_natts as i64,
+                }));
+            }
+            if slots.as_is {
+                let slot = slots.target.0;
+                pg_sys::ExecStoreMinimalTuple(minimal, slot, false);
+                pg_sys::tuplestore_puttupleslot(self.target.store, slot);
+                pg_sys::ExecClearTuple(slot);
+                return Ok(());
+            }
+            let switch = ContextSwitch::to(self.row.0);
+            let slot = slots.worker.0;
+            pg_sys::ExecStoreMinimalTuple(minimal, slot, false);
+            if natts > 0 {
+                pg_sys::slot_getsomeattrs_int(slot, natts as i32);
+            }
+            let mut outcome = Ok(());
+            for (i, column) in columns.iter_mut().enumerate() {
+                let null = *(*slot).tts_isnull.add(i);
+                let value = *(*slot).tts_values.add(i);
+                self.nulls[i] = null;
+                if null {
+                    self.values[i] = pg_sys::Datum::from(0);
+                    continue;
+                }
+                self.values[i] = match &mut column.convert {
+                    Convert::Same => value,
+                    Convert::Anonymous => {
+                        outcome = Err(Error::AnonymousRecordValue);
+                        break;
+                    }
+                    Convert::Output(out) => pg_sys::InputFunctionCall(
+                        &mut column.finfo,
+                        pg_sys::OutputFunctionCall(out, value),
+                        column.ioparam,
+                        column.typmod,
+                    ),
+                    Convert::Resend(send) => {
+                        let bytes = pg_sys::SendFunctionCall(send, value);
+                        let bytes = pgrx::varlena::varlena_to_byte_slice(bytes);
+                        self.scratch.clear();
+                        self.scratch.extend_from_slice(bytes);
+                        self.scratch.push(0);
+                        let mut buf = pg_sys::StringInfoData {
+                            data: self.scratch.as_mut_ptr().cast(),
+                            len: bytes.len() as i32,
+                            maxlen: self.scratch.len() as i32,
+                            cursor: 0,
+                        };
+                        let value = pg_sys::ReceiveFunctionCall(
+                            &mut column.finfo,
+                            &mut buf,
+                            column.ioparam,
+                            column.typmod,
+                        );
+                        if buf.cursor != buf.len {
+                            outcome = Err(Error::BinaryFormat(i + 1));
+                            break;
+                        }
+                        value
+                    }
+                };
+            }
+            if outcome.is_ok() {
+                self.target.put(&mut self.values, &mut self.nulls);
+            }
+            pg_sys::ExecClearTuple(slot);
             drop(switch);
             pg_sys::MemoryContextReset(self.row.0);
             outcome

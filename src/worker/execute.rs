@@ -208,9 +208,11 @@ unsafe fn run_statement(s: &Statement<'_>, dest: pg_sys::CommandDest::Type, fixe
         } else {
             pg_sys::CommandDest::DestNone
         };
-        let receiver = pg_sys::CreateDestReceiver(rows_dest);
+        let mut receiver = pg_sys::CreateDestReceiver(rows_dest);
         if rows_dest == pg_sys::CommandDest::DestRemote {
             ffi::SetRemoteDestReceiverParams(receiver, portal);
+            // rows as tuples; the RowDescription as printtup sends it
+            receiver = super::tuples::wrap(receiver);
         }
         let mut qc = pg_sys::QueryCompletion {
             commandTag: pg_sys::CommandTag::CMDTAG_UNKNOWN,

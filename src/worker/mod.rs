@@ -8,6 +8,7 @@
 
 mod error_capture;
 mod execute;
+mod tuples;
 
 use crate::shm::dsm::{DsmSegment, Segment};
 use crate::shm::toc::Toc;

@@ -59,3 +59,19 @@ SELECT count(*), sum(g) FROM pg_background_result(
 SELECT pg_background_launch('SELECT 42') AS pid \gset
 SELECT wait_until(format('NOT EXISTS (SELECT FROM pg_stat_activity WHERE pid = %s)', :pid));
 SELECT * FROM pg_background_result(:pid) AS (r int) LIMIT 1;
+
+-- rows travel as the worker's tuples, with values stored out of line fetched by the worker: the
+-- result stays readable after the rows are gone (deleted and vacuumed) before it is read
+CREATE TABLE toasted(v text);
+ALTER TABLE toasted ALTER COLUMN v SET STORAGE EXTERNAL;
+INSERT INTO toasted SELECT string_agg(md5(g::text), '') FROM generate_series(1, 1000) g;
+SELECT (h).pid AS pid, (h).cookie AS cookie FROM pg_background_launch_v2('SELECT v FROM toasted') h \gset
+SELECT pg_background_wait_v2(:pid, :cookie);
+DELETE FROM toasted;
+VACUUM toasted;
+SELECT length(r), md5(r) = md5((SELECT string_agg(md5(g::text), '') FROM generate_series(1, 1000) g)) AS same
+  FROM pg_background_result_v2(:pid, :cookie) AS (r text);
+-- a composite, an array, a range and NULLs keep their values
+SELECT * FROM pg_background_result(pg_background_launch(
+  'SELECT ROW(1, 2)::pg_background_handle, ARRAY[[1, NULL], [3, 4]], int4range(1, 5), NULL::text, ''''::text'))
+  AS (h pg_background_handle, a int[], r int4range, n text, e text);
