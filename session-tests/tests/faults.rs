@@ -185,7 +185,7 @@ fn signals_on_a_worker_blocked_on_its_full_queue_reach_the_reader() {
             // reader gets the rows sent before it, then the error the worker recorded
             let err = read_error(a, worker, "g int");
             assert_eq!(sqlstate(&err), code, "{function}: {err}");
-            assert!(!alive(observer, worker));
+            wait_for("the worker gone", || !alive(observer, worker));
         });
     }
 }
