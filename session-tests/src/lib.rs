@@ -155,3 +155,31 @@ pub fn session_bytes(c: &mut Client) -> i64 {
     .unwrap()
     .get(0)
 }
+
+/// `err` has this SQLSTATE and message.
+pub fn assert_error(err: &postgres::Error, code: &str, message: &str) {
+    assert_eq!(sqlstate(err), code, "{err}");
+    assert_eq!(
+        err.as_db_error().map(|e| e.message()),
+        Some(message),
+        "{err}"
+    );
+}
+
+/// Wait (at most 30 s) for the handle's worker to stop, then read its result as text rows.
+pub fn wait_and_read(c: &mut Client, worker: i32, cookie: i64) -> usize {
+    let stopped: bool = c
+        .query_one(
+            "SELECT pg_background_wait_v2_timeout($1, $2, 30000)",
+            &[&worker, &cookie],
+        )
+        .unwrap()
+        .get(0);
+    assert!(stopped, "worker {worker} did not stop");
+    c.query(
+        &format!("SELECT * FROM pg_background_result_v2({worker}, {cookie}) AS (r text)"),
+        &[],
+    )
+    .unwrap()
+    .len()
+}

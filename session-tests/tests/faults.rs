@@ -164,10 +164,10 @@ fn pg_terminate_backend_on_a_waiting_worker_gives_57p01() {
         let worker = job_waiting_on(a, observer, key);
         signal(observer, "pg_terminate_backend", worker);
         let err = read_error(a, worker, "r text");
-        assert_eq!(sqlstate(&err), "57P01");
-        assert_eq!(
-            err.as_db_error().unwrap().message(),
-            "terminating background worker \"pg_background\" due to administrator command"
+        assert_error(
+            &err,
+            "57P01",
+            "terminating background worker \"pg_background\" due to administrator command",
         );
     });
 }
@@ -318,21 +318,7 @@ fn a_launcher_timed_out_while_waiting_keeps_its_job() {
         holder
             .execute("SELECT pg_advisory_unlock($1)", &[&key])
             .unwrap();
-        let stopped: bool = a
-            .query_one(
-                "SELECT pg_background_wait_v2_timeout($1, $2, 30000)",
-                &[&worker, &cookie],
-            )
-            .unwrap()
-            .get(0);
-        assert!(stopped);
-        let rows = a
-            .query(
-                &format!("SELECT * FROM pg_background_result_v2({worker}, {cookie}) AS (r text)"),
-                &[],
-            )
-            .unwrap();
-        assert_eq!(rows.len(), 1);
+        assert_eq!(wait_and_read(a, worker, cookie), 1);
     });
 }
 
@@ -485,10 +471,10 @@ fn a_role_that_lost_login_or_was_dropped_cannot_start_a_job() {
             .unwrap();
         let worker = launch(&mut a, "SELECT 1");
         let err = read_error(&mut a, worker, "r int");
-        assert_eq!(sqlstate(&err), "28000");
-        assert_eq!(
-            err.as_db_error().unwrap().message(),
-            "role \"f_nologin\" is not permitted to log in"
+        assert_error(
+            &err,
+            "28000",
+            "role \"f_nologin\" is not permitted to log in",
         );
         drop(a);
         // dropped: without privileges on the functions any more, the launch is refused

@@ -92,10 +92,10 @@ fn launched_from_a_security_definer_function_the_job_runs_as_the_definer() {
     let err = alice
         .query_one("SELECT sec_run('SET ROLE sec_alice')", &[])
         .unwrap_err();
-    assert_eq!(sqlstate(&err), "42501");
-    assert_eq!(
-        err.as_db_error().unwrap().message(),
-        "cannot set parameter \"role\" within security-definer function"
+    assert_error(
+        &err,
+        "42501",
+        "cannot set parameter \"role\" within security-definer function",
     );
 }
 
@@ -105,11 +105,7 @@ fn a_job_reads_only_what_its_caller_may_read() {
     let mut alice = connect_as("sec_alice");
     let mut bob = connect_as("sec_bob");
     let err = run(&mut alice, "SELECT v FROM sec_secret").unwrap_err();
-    assert_eq!(sqlstate(&err), "42501");
-    assert_eq!(
-        err.as_db_error().unwrap().message(),
-        "permission denied for table sec_secret"
-    );
+    assert_error(&err, "42501", "permission denied for table sec_secret");
     // row level security applies to the job as to its caller
     let rows = "SELECT string_agg(v::text, ' ' ORDER BY v) FROM sec_rows";
     assert_eq!(run(&mut alice, rows).unwrap(), "1 2");
@@ -230,10 +226,10 @@ fn a_job_launched_in_a_security_restricted_operation_stays_restricted() {
     let err = alice
         .batch_execute("REFRESH MATERIALIZED VIEW sec_mv")
         .unwrap_err();
-    assert_eq!(sqlstate(&err), "42501");
-    assert_eq!(
-        err.as_db_error().unwrap().message(),
-        "cannot create temporary table within security-restricted operation"
+    assert_error(
+        &err,
+        "42501",
+        "cannot create temporary table within security-restricted operation",
     );
     connect()
         .batch_execute("DROP MATERIALIZED VIEW sec_mv; DROP FUNCTION sec_job(text)")

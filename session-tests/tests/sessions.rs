@@ -279,21 +279,7 @@ fn handle_api_across_roles_and_sessions() {
     holder
         .execute("SELECT pg_advisory_unlock($1)", &[&key])
         .unwrap();
-    let stopped: bool = a
-        .query_one(
-            "SELECT pg_background_wait_v2_timeout($1, $2, 30000)",
-            &[&worker, &cookie],
-        )
-        .unwrap()
-        .get(0);
-    assert!(stopped);
-    let rows = a
-        .query(
-            &format!("SELECT * FROM pg_background_result_v2({worker}, {cookie}) AS (r text)"),
-            &[],
-        )
-        .unwrap();
-    assert_eq!(rows.len(), 1);
+    assert_eq!(wait_and_read(&mut a, worker, cookie), 1);
     let completed: i64 = a
         .query_one(
             "SELECT workers_completed FROM pg_background_stats_v2()",

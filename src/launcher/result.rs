@@ -104,6 +104,40 @@ struct Column {
     convert: Convert,
 }
 
+impl Column {
+    /// A value from its binary form: the receive function with the declared typmod, which must
+    /// consume every byte (else `BinaryFormat(number)`, the column's number).
+    ///
+    /// # Safety
+    /// In the row's memory context; `scratch` is this reader's, reused for every field.
+    unsafe fn receive(
+        &mut self,
+        bytes: &[u8],
+        scratch: &mut Vec<u8>,
+        number: usize,
+    ) -> Result<pg_sys::Datum, Error> {
+        // (a NUL-terminated copy: receive functions may expect the terminator, and the queue's
+        // bytes are shared and must not be written)
+        scratch.clear();
+        scratch.extend_from_slice(bytes);
+        scratch.push(0);
+        let mut buf = pg_sys::StringInfoData {
+            data: scratch.as_mut_ptr().cast(),
+            len: bytes.len() as i32,
+            maxlen: scratch.len() as i32,
+            cursor: 0,
+        };
+        // SAFETY: the caller's contract; `buf` covers `scratch`, which outlives the call.
+        let value = unsafe {
+            pg_sys::ReceiveFunctionCall(&mut self.finfo, &mut buf, self.ioparam, self.typmod)
+        };
+        if buf.cursor != buf.len {
+            return Err(Error::BinaryFormat(number));
+        }
+        Ok(value)
+    }
+}
+
 /// How a value of the worker's tuple becomes the caller's, with the same outcome as its field
 /// of a DataRow (see `Reader::describe`).
 enum Convert {
@@ -424,29 +458,19 @@ impl Reader {
                     self.nulls[i] = true;
                     continue;
                 };
-                self.scratch.clear();
-                self.scratch.extend_from_slice(bytes);
-                self.scratch.push(0);
                 self.nulls[i] = false;
                 self.values[i] = if column.binary {
-                    let mut buf = pg_sys::StringInfoData {
-                        data: self.scratch.as_mut_ptr().cast(),
-                        len: bytes.len() as i32,
-                        maxlen: self.scratch.len() as i32,
-                        cursor: 0,
-                    };
-                    let value = pg_sys::ReceiveFunctionCall(
-                        &mut column.finfo,
-                        &mut buf,
-                        column.ioparam,
-                        column.typmod,
-                    );
-                    if buf.cursor != buf.len {
-                        outcome = Err(Error::BinaryFormat(i + 1));
-                        break;
+                    match column.receive(bytes, &mut self.scratch, i + 1) {
+                        Ok(value) => value,
+                        Err(e) => {
+                            outcome = Err(e);
+                            break;
+                        }
                     }
-                    value
                 } else {
+                    self.scratch.clear();
+                    self.scratch.extend_from_slice(bytes);
+                    self.scratch.push(0);
                     pg_sys::InputFunctionCall(
                         &mut column.finfo,
                         self.scratch.as_mut_ptr().cast(),
@@ -555,26 +579,13 @@ impl Reader {
                     Convert::Resend(send) => {
                         let bytes = pg_sys::SendFunctionCall(send, value);
                         let bytes = pgrx::varlena::varlena_to_byte_slice(bytes);
-                        self.scratch.clear();
-                        self.scratch.extend_from_slice(bytes);
-                        self.scratch.push(0);
-                        let mut buf = pg_sys::StringInfoData {
-                            data: self.scratch.as_mut_ptr().cast(),
-                            len: bytes.len() as i32,
-                            maxlen: self.scratch.len() as i32,
-                            cursor: 0,
-                        };
-                        let value = pg_sys::ReceiveFunctionCall(
-                            &mut column.finfo,
-                            &mut buf,
-                            column.ioparam,
-                            column.typmod,
-                        );
-                        if buf.cursor != buf.len {
-                            outcome = Err(Error::BinaryFormat(i + 1));
-                            break;
+                        match column.receive(bytes, &mut self.scratch, i + 1) {
+                            Ok(value) => value,
+                            Err(e) => {
+                                outcome = Err(e);
+                                break;
+                            }
                         }
-                        value
                     }
                 };
             }
