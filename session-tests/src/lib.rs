@@ -31,9 +31,14 @@ fn default_user() -> String {
     env("PGUSER", Some("postgres"))
 }
 
+/// The test database's name.
+pub fn test_database() -> String {
+    env("PGBG_TEST_DB", Some("pgbg_sessions"))
+}
+
 /// A new session as `user` to the test database.
 pub fn connect_as(user: &str) -> Client {
-    connect_as_to(user, &env("PGBG_TEST_DB", Some("pgbg_sessions")))
+    connect_as_to(user, &test_database())
 }
 
 /// A new session as PGUSER to database `dbname`.

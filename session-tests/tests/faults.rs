@@ -594,3 +594,62 @@ fn a_cancel_while_the_worker_sends_its_error_into_a_full_queue() {
         assert_eq!(sqlstate(&err), "57014", "{err}");
     });
 }
+
+#[test]
+fn a_launcher_whose_client_vanishes_while_it_reads_ends_and_its_job_goes_on() {
+    // with client_connection_check_interval, the server notices a vanished client while the
+    // statement runs: also while it waits for a job (the wait is interruptible)
+    fault(|observer, _| {
+        let mut holder = connect();
+        let key = lock_key();
+        holder
+            .execute("SELECT pg_advisory_lock($1)", &[&key])
+            .unwrap();
+        let name = format!("f_vanish_{key}");
+        let mut client = std::process::Command::new("psql")
+            .args(["-X", "-q", "-d", &test_database()])
+            .args(["-c", "SET client_connection_check_interval = '100ms'"])
+            .args(["-c", &format!("SET application_name = '{name}'")])
+            .args(["-c", &format!(
+                "SELECT * FROM pg_background_result(pg_background_launch('SELECT pg_advisory_lock({key})::text')) AS (r text)"
+            )])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("psql on the PATH");
+        let find = |o: &mut Client, backend_type: &str, event: &str| -> Option<i32> {
+            o.query_opt(
+                "SELECT pid FROM pg_stat_activity
+                  WHERE application_name = $1 AND backend_type = $2 AND wait_event = $3",
+                &[&name, &backend_type, &event],
+            )
+            .unwrap()
+            .map(|r| r.get(0))
+        };
+        let mut reader = None;
+        wait_for("the client's backend reading its job", || {
+            reader = find(observer, "client backend", "MessageQueueReceive");
+            reader.is_some()
+        });
+        let mut job = None;
+        wait_for("the job waiting on the lock", || {
+            job = find(observer, "pg_background", "advisory");
+            job.is_some()
+        });
+        // the client goes away (SIGTERM to psql: its socket closes)
+        let status = std::process::Command::new("kill")
+            .arg(client.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success());
+        client.wait().unwrap();
+        let reader = reader.unwrap();
+        wait_for("the reader's backend to end", || !alive(observer, reader));
+        let job = job.unwrap();
+        assert!(alive(observer, job), "the job goes on");
+        holder
+            .execute("SELECT pg_advisory_unlock($1)", &[&key])
+            .unwrap();
+        wait_for("the job to finish", || !alive(observer, job));
+    });
+}
