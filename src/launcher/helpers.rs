@@ -76,7 +76,7 @@ pub struct RunResult {
 /// Grace given to a job that ran out of time in `run_v2` / `run_query_v2`.
 const RUN_GRACE_MS: i32 = 1000;
 
-/// Launch and wait (0 = no time limit); on timeout cancel with a 1 s grace.
+/// The launch options of the helpers: a handle, and the label if any.
 fn labelled(label: Option<&str>) -> LaunchOptions<'_> {
     LaunchOptions {
         label,

@@ -497,7 +497,7 @@ impl Reader {
         }
         let mut aligned = std::mem::take(&mut self.aligned);
         aligned.clear();
-        aligned.resize(batch.len().div_ceil(8), 0);
+        aligned.resize(batch.len().div_ceil(core::mem::size_of::<u64>()), 0);
         // SAFETY: `aligned` has room for the batch's bytes; the slice over them lives while
         // `aligned` does, here.
         let copy = unsafe {
@@ -527,8 +527,7 @@ impl Reader {
             return Err(Error::DataRowWithoutDescription);
         };
         let natts = columns.len();
-        let data = tuple.as_ptr();
-        let minimal = data.cast_mut().cast::<pg_sys::MinimalTupleData>();
+        let minimal = tuple.as_ptr().cast_mut().cast::<pg_sys::MinimalTupleData>();
         // SAFETY: the decoder checked that the tuple is as long as its t_len says, and the
         // worker formed it with the row type of its RowDescription, which `describe` matched
         // against the caller's: a tuple of the worker type (and, when `as_is`, of the caller's

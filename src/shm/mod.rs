@@ -14,9 +14,11 @@ use pgrx::pg_sys;
 /// library can mistake the other's segment for its own.
 pub const MAGIC: u64 = 0x5047_4252;
 
-/// Version of [`FixedState`]'s layout. A backend that still runs an older library can launch a
-/// worker that loads a newer one; the worker refuses a segment whose layout it does not know.
-pub const LAYOUT_VERSION: u32 = 1;
+/// Version of [`FixedState`]'s layout and of the messages in the queue. A backend that still
+/// runs an older library can launch a worker that loads a newer one; the worker refuses a
+/// segment whose version it does not know. 2: rows as tuples (`M` messages), which a launcher of
+/// version 1 would not read.
+pub const LAYOUT_VERSION: u32 = 2;
 
 /// Keys of the table of contents.
 #[repr(u64)]

@@ -120,7 +120,6 @@ unsafe extern "C-unwind" fn receive(
         let previous = pg_sys::CurrentMemoryContext;
         pg_sys::CurrentMemoryContext = (*this).row_context;
         let mut slot = slot;
-        let mut inlined = false;
         if (*this).has_varlena {
             let desc = (*slot).tts_tupleDescriptor;
             let natts = (*desc).natts as usize;
@@ -148,9 +147,9 @@ unsafe extern "C-unwind" fn receive(
                 }
                 pg_sys::ExecStoreVirtualTuple(inline);
                 slot = inline;
-                inlined = true;
             }
         }
+        // (formed in the row context when it is a copy, freed with it)
         let mut should_free = false;
         let tuple = pg_sys::ExecFetchSlotMinimalTuple(slot, &mut should_free);
         let buf = &mut (*this).buf;
@@ -166,13 +165,6 @@ unsafe extern "C-unwind" fn receive(
         pg_sys::pq_sendbytes(buf, zeros.as_ptr().cast(), padding as i32);
         if buf.len >= BATCH_BYTES {
             flush(this);
-        }
-        if should_free {
-            pg_sys::pfree(tuple.cast());
-        }
-        if inlined {
-            // (its values lie in the row context, reset next)
-            pg_sys::ExecClearTuple(slot);
         }
         pg_sys::CurrentMemoryContext = previous;
         pg_sys::MemoryContextReset((*this).row_context);
