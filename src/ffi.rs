@@ -40,6 +40,8 @@ unsafe extern "C-unwind" {
     pub fn enable_timeout_after(id: c_int, delay_ms: c_int);
     /// `utils/timeout.h`.
     pub fn disable_timeout(id: c_int, keep_indicator: bool);
+    /// `commands/discard.h`: DISCARD (a warm worker's reset between jobs).
+    pub fn DiscardCommand(stmt: *mut pg_sys::DiscardStmt, is_top_level: bool);
 }
 
 // Not `#[pg_guard]`: the macro cannot wrap a variadic function. It is only called from inside an
@@ -273,4 +275,21 @@ c_entry_points! {
     "pg_background_detach_all_v2", "pg_finfo_pg_background_detach_all_v2" => crate::api::pg_background_detach_all_v2_wrapper;
     "pg_background_cancel_all_v2", "pg_finfo_pg_background_cancel_all_v2" => crate::api::pg_background_cancel_all_v2_wrapper;
     "pg_background_full_sql_v2", "pg_finfo_pg_background_full_sql_v2" => crate::api::pg_background_full_sql_v2_wrapper;
+}
+
+/// Sleep until our latch is set or `ms` milliseconds pass (or the postmaster dies: then exit),
+/// reset the latch and process interrupts, as every latch wait in the server does.
+pub fn sleep_on_latch(ms: i64) {
+    // SAFETY: a wait on this backend's own latch; the interrupt check may raise an ERROR or
+    // end the process, as any CHECK_FOR_INTERRUPTS.
+    unsafe {
+        pg_sys::WaitLatch(
+            pg_sys::MyLatch,
+            (pg_sys::WL_LATCH_SET | pg_sys::WL_TIMEOUT | pg_sys::WL_EXIT_ON_PM_DEATH) as i32,
+            ms.max(0) as core::ffi::c_long,
+            pg_sys::PG_WAIT_EXTENSION,
+        );
+        pg_sys::ResetLatch(pg_sys::MyLatch);
+        pg_sys::check_for_interrupts!();
+    }
 }

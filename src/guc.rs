@@ -10,6 +10,10 @@ pub static MAX_WORKERS: GucSetting<i32> = GucSetting::<i32>::new(16);
 pub static DEFAULT_QUEUE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(65536);
 pub static MAX_UNREAD_RESULTS: GucSetting<i32> = GucSetting::<i32>::new(256);
 pub static WORKER_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(0);
+pub static WORKER_IDLE_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(1000);
+
+/// Longest `pg_background.worker_idle_timeout` (one hour).
+pub const MAX_IDLE_TIMEOUT: i32 = 3_600_000;
 
 /// Define the settings and reserve the prefix. Called from `_PG_init`, in launchers and workers.
 pub fn init() {
@@ -52,6 +56,16 @@ pub fn init() {
         100_000,
         GucContext::Userset,
         GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"pg_background.worker_idle_timeout",
+        c"How long a background worker that finished a job waits for the next job of the same session.",
+        c"A waiting (warm) worker starts the next job without a new process; it holds a background worker slot while it waits. 0 disables.",
+        &WORKER_IDLE_TIMEOUT,
+        0,
+        MAX_IDLE_TIMEOUT,
+        GucContext::Userset,
+        GucFlags::UNIT_MS,
     );
     crate::ffi::reserve_guc_prefix(c"pg_background");
 }

@@ -17,10 +17,18 @@ pub enum WorkerStatus {
     PostmasterDied,
 }
 
-/// Our registration of one worker. The memory behind it belongs to the job's memory context
-/// (see `registry`), so it needs no `Drop` of its own.
+/// `BackgroundWorkerHandle`, which the headers leave opaque: `postmaster/bgworker.c` defines
+/// it as the slot number and the slot's generation on every release since 9.4.
+#[repr(C)]
+struct HandleData {
+    slot: core::ffi::c_int,
+    generation: u64,
+}
+
+/// Our registration of one worker. A copy of the server's handle in our own memory: it lives
+/// as long as the worker's owner (`pool::Worker`), which may be longer than any job's context.
 pub struct WorkerHandle {
-    handle: NonNull<pg_sys::BackgroundWorkerHandle>,
+    handle: Box<HandleData>,
 }
 
 /// Copy `src` into a fixed C buffer, cut at a character boundary, always NUL-terminated
@@ -37,9 +45,12 @@ fn fill(dst: &mut [core::ffi::c_char], src: &str) {
 }
 
 impl WorkerHandle {
-    /// Register a worker that attaches to segment `handle`. The handle is allocated in
-    /// `CurrentMemoryContext`.
-    pub fn register(segment: pg_sys::dsm_handle) -> Result<Self, Error> {
+    /// Register a worker that attaches to segment `handle` (and to the control segment of a
+    /// warm worker, whose handle goes into `bgw_extra`).
+    pub fn register(
+        segment: pg_sys::dsm_handle,
+        control: Option<pg_sys::dsm_handle>,
+    ) -> Result<Self, Error> {
         let mut worker = pg_sys::BackgroundWorker::default();
         // SAFETY: reading our own PID.
         let launcher_pid = unsafe { pg_sys::MyProcPid };
@@ -56,66 +67,57 @@ impl WorkerHandle {
         worker.bgw_restart_time = pg_sys::BGW_NEVER_RESTART;
         worker.bgw_main_arg = pg_sys::Datum::from(segment);
         worker.bgw_notify_pid = launcher_pid;
+        if let Some(control) = control {
+            for (d, s) in worker.bgw_extra.iter_mut().zip(control.to_ne_bytes()) {
+                *d = s as core::ffi::c_char;
+            }
+        }
         let mut handle: *mut pg_sys::BackgroundWorkerHandle = core::ptr::null_mut();
         // SAFETY: a fully initialised BackgroundWorker; on success the postmaster owns a copy
         // and `handle` points at a palloc'd handle.
         let ok = unsafe { pg_sys::RegisterDynamicBackgroundWorker(&mut worker, &mut handle) };
         match NonNull::new(handle) {
-            Some(handle) if ok => Ok(Self { handle }),
+            Some(handle) if ok => {
+                // SAFETY: a handle the postmaster code just palloc'd, of the layout above; we
+                // copy it and free the original.
+                let copy = unsafe {
+                    let data = handle.cast::<HandleData>().as_ptr();
+                    let copy = HandleData {
+                        slot: (*data).slot,
+                        generation: (*data).generation,
+                    };
+                    pg_sys::pfree(handle.as_ptr().cast());
+                    copy
+                };
+                Ok(Self {
+                    handle: Box::new(copy),
+                })
+            }
             _ => Err(Error::CouldNotRegister),
         }
     }
 
     pub fn as_ptr(&self) -> NonNull<pg_sys::BackgroundWorkerHandle> {
-        self.handle
+        NonNull::from(&*self.handle).cast()
     }
 
     /// Ask the postmaster to stop the worker (SIGTERM through the postmaster, for exactly this
     /// registration; never SIGKILL).
     pub fn terminate(&self) {
         // SAFETY: live handle; the postmaster checks the slot's generation.
-        unsafe { pg_sys::TerminateBackgroundWorker(self.handle.as_ptr()) };
+        unsafe { pg_sys::TerminateBackgroundWorker(self.as_ptr().as_ptr()) };
     }
 
     /// Current state, without waiting.
     pub fn status(&self) -> WorkerStatus {
         let mut pid = 0;
         // SAFETY: live handle; a shared-memory read under the postmaster's slot protocol.
-        let status = unsafe { pg_sys::GetBackgroundWorkerPid(self.handle.as_ptr(), &mut pid) };
+        let status = unsafe { pg_sys::GetBackgroundWorkerPid(self.as_ptr().as_ptr(), &mut pid) };
         match status {
             pg_sys::BgwHandleStatus::BGWH_STARTED => WorkerStatus::Running(pid),
             pg_sys::BgwHandleStatus::BGWH_NOT_YET_STARTED => WorkerStatus::NotYetStarted,
             pg_sys::BgwHandleStatus::BGWH_POSTMASTER_DIED => WorkerStatus::PostmasterDied,
             _ => WorkerStatus::Stopped,
-        }
-    }
-}
-
-/// Terminates the worker when dropped, unless disarmed: armed from registration until the job
-/// is filed in the registry, so that an ERROR or a cancel in between (e.g. Ctrl-C while waiting
-/// for the worker to attach) does not leave a job running that nobody tracks.
-pub struct TerminateOnDrop<'a> {
-    worker: &'a WorkerHandle,
-    armed: bool,
-}
-
-impl<'a> TerminateOnDrop<'a> {
-    pub fn arm(worker: &'a WorkerHandle) -> Self {
-        Self {
-            worker,
-            armed: true,
-        }
-    }
-
-    pub fn disarm(mut self) {
-        self.armed = false;
-    }
-}
-
-impl Drop for TerminateOnDrop<'_> {
-    fn drop(&mut self) {
-        if self.armed {
-            self.worker.terminate();
         }
     }
 }

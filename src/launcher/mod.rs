@@ -12,6 +12,7 @@ mod channel;
 mod deadlock;
 pub mod helpers;
 pub mod inspect;
+mod pool;
 mod registry;
 mod relay;
 pub mod result;
@@ -22,10 +23,11 @@ use crate::shm::dsm::{DsmSegment, Segment};
 use crate::shm::mq::{self, MqReceiver};
 use crate::shm::toc::{Toc, TocEstimator};
 use crate::shm::{FixedState, TocKey, LAYOUT_VERSION};
-use bgworker::{TerminateOnDrop, WorkerHandle, WorkerStatus};
+use bgworker::WorkerStatus;
 use channel::Channel;
 use core::sync::atomic::Ordering;
 use pgrx::pg_sys;
+use pool::TerminateOnDrop;
 pub use registry::Cookie;
 use registry::{Entry, JobContext};
 
@@ -117,10 +119,11 @@ pub fn launch_with(
     }
     let size = estimate.total();
 
+    let idle_timeout_ms = guc::WORKER_IDLE_TIMEOUT.get();
     let context = JobContext::new();
     let segment = DsmSegment::create(size);
     let toc = Toc::create(&segment, size);
-    let fixed = write_fixed_state(&toc, options.results_disabled);
+    let fixed = write_fixed_state(&toc, options.results_disabled, idle_timeout_ms);
     fixed.label.set(options.label.unwrap_or(""));
     let sql_chunk = toc.allocate(TocKey::Sql, sql.len() + 1);
     // SAFETY: the chunk has room for the text and its NUL; the text has no NUL inside (text).
@@ -145,13 +148,21 @@ pub fn launch_with(
         }
     }
 
-    let (mut receiver, worker) = context.within(|| -> Result<_, Error> {
-        let receiver = MqReceiver::attach(queue, &segment);
-        let worker = WorkerHandle::register(segment.handle())?;
-        Ok((receiver, worker))
-    })?;
+    let mut receiver = context.within(|| MqReceiver::attach(queue, &segment));
+    // A warm worker of this session if one is idle, else a new process.
+    let warm = match idle_timeout_ms {
+        0 => {
+            pool::prune();
+            None
+        }
+        _ => pool::claim(segment.handle(), registry::contains),
+    };
+    let (worker, control) = match warm {
+        Some(worker) => (worker, None),
+        None => pool::Worker::register(segment.handle(), idle_timeout_ms > 0)?,
+    };
     let guard = TerminateOnDrop::arm(&worker);
-    receiver.watch_worker(worker.as_ptr());
+    receiver.watch_worker(worker.handle().as_ptr());
     // Attached means started, and the PID is known, even if the worker has already finished.
     if receiver.wait_for_attach().is_err() {
         return Err(match worker.status() {
@@ -159,7 +170,10 @@ pub fn launch_with(
             _ => Error::CouldNotStart,
         });
     }
+    // The worker maps its control segment before the job's queue: it lives on with it.
+    drop(control);
     let pid = fixed.worker_pid.load(Ordering::Acquire);
+    worker.set_pid(pid);
     let fixed = core::ptr::NonNull::from(fixed);
 
     guard.disarm();
@@ -195,7 +209,11 @@ fn preview(sql: &str) -> &str {
     &sql[..end]
 }
 
-fn write_fixed_state<'seg>(toc: &Toc<'seg>, results_disabled: bool) -> &'seg FixedState {
+fn write_fixed_state<'seg>(
+    toc: &Toc<'seg>,
+    results_disabled: bool,
+    idle_timeout_ms: i32,
+) -> &'seg FixedState {
     let mut current_user_id = pg_sys::Oid::INVALID;
     let mut sec_context = 0;
     // SAFETY: plain reads of this backend's identity.
@@ -209,6 +227,7 @@ fn write_fixed_state<'seg>(toc: &Toc<'seg>, results_disabled: bool) -> &'seg Fix
             sec_context,
             launcher_pid: pg_sys::MyProcPid,
             results_disabled,
+            idle_timeout_ms,
             cancel_requested: core::sync::atomic::AtomicBool::new(false),
             worker_pid: core::sync::atomic::AtomicI32::new(0),
             worker_done: core::sync::atomic::AtomicBool::new(false),
@@ -251,11 +270,14 @@ pub fn detach(pid: i32, cookie: Cookie) -> Result<(), Error> {
     Ok(())
 }
 
+/// Whether the job is over: its process has exited, or, for a warm worker, which goes on to
+/// wait for the next job, it has detached from the job's segment.
 fn stopped(e: &Entry) -> bool {
-    matches!(
-        e.worker.status(),
-        WorkerStatus::Stopped | WorkerStatus::PostmasterDied
-    )
+    (e.worker.is_warm() && e.worker_done())
+        || matches!(
+            e.worker.status(),
+            WorkerStatus::Stopped | WorkerStatus::PostmasterDied
+        )
 }
 
 /// `cancel_v2`: ask the worker to cancel its job (a reader then gets 57014), through the
@@ -353,4 +375,15 @@ fn wait_stopped(pid: i32, timeout_ms: Option<i32>, discard: bool) -> Result<bool
         // ends after deadlock_timeout at the latest, to check that the job is not blocked by us.
         waiter.wait_at_most(pg_sys::PG_WAIT_EXTENSION, left_ms)?;
     }
+}
+
+/// Jobs this backend tracks (a worker that launched jobs of its own is not kept warm while it
+/// still tracks them).
+pub fn tracked_jobs() -> usize {
+    registry::tracked()
+}
+
+/// Let go of this backend's warm workers (see [`pool::forget_all`]).
+pub fn forget_warm_workers() {
+    pool::forget_all();
 }

@@ -5,8 +5,9 @@
 //! "pg_background registry" under `TopMemoryContext`, and only the registry stores it. Dropping an
 //! [`Entry`] detaches the queue, then the segment, then deletes the context.
 
-use super::bgworker::{WorkerHandle, WorkerStatus};
+use super::bgworker::WorkerStatus;
 use super::channel::Channel;
+use super::pool::Worker;
 use crate::error::Error;
 use crate::shm::FixedState;
 use core::mem::ManuallyDrop;
@@ -127,7 +128,8 @@ pub struct Entry {
     pub label: Option<String>,
     /// The queue and segment, or what is left of them once the worker finished.
     pub channel: Channel,
-    pub worker: WorkerHandle,
+    /// Shared with the pool of warm workers.
+    pub worker: std::rc::Rc<Worker>,
     /// Held for its `Drop`, last: the queue and worker handles live in it.
     pub _context: JobContext,
 }
@@ -273,6 +275,11 @@ pub fn check(pid: i32, cookie: Cookie) -> Result<(), Error> {
         Cookie::ForControl(c) if c != actual => Err(Error::CookieMismatch(pid)),
         _ => Ok(()),
     }
+}
+
+/// Whether a job of this session is filed under `pid`.
+pub fn contains(pid: i32) -> bool {
+    REGISTRY.with(|r| r.borrow().contains_key(&pid))
 }
 
 /// Run `f` on the entry of `pid` (after [`check`]).

@@ -293,7 +293,7 @@ fn control(message: BackendMessage<'_>, pid: i32) -> Result<Flow, Error> {
 
 /// The next message of the job; the worker gone before ReadyForQuery is a lost connection.
 fn next_message(entry: &mut registry::Entry, pid: i32) -> Result<&[u8], Error> {
-    entry.channel.receive(pid, &entry.worker)
+    entry.channel.receive(pid, entry.worker.handle())
 }
 
 /// Consume the output of `pid` (already checked), discarding rows, relaying notices and

@@ -17,8 +17,8 @@ pub const MAGIC: u64 = 0x5047_4252;
 /// Version of [`FixedState`]'s layout and of the messages in the queue. A backend that still
 /// runs an older library can launch a worker that loads a newer one; the worker refuses a
 /// segment whose version it does not know. 2: rows as tuples (`M` messages), which a launcher of
-/// version 1 would not read.
-pub const LAYOUT_VERSION: u32 = 2;
+/// version 1 would not read. 3: warm workers (`idle_timeout_ms`, [`Control`]).
+pub const LAYOUT_VERSION: u32 = 3;
 
 /// Keys of the table of contents.
 #[repr(u64)]
@@ -53,6 +53,9 @@ pub struct FixedState {
     pub launcher_pid: i32,
     /// `submit_v2`: the worker sends nothing through the queue, so it can never block on it.
     pub results_disabled: bool,
+    /// `pg_background.worker_idle_timeout` at launch: how long a worker that finished this job
+    /// waits for the launcher's next one (0: it exits). Only for workers with a [`Control`].
+    pub idle_timeout_ms: i32,
     /// Set by `cancel_v2` before it signals the worker: the worker's SIGTERM handler then
     /// cancels the running statement (57014) instead of terminating the process, and a worker
     /// that has not started the job yet does not start it.
@@ -81,6 +84,42 @@ pub struct FixedState {
     pub last_rows: core::sync::atomic::AtomicI64,
     /// The error that ended the job (`error_info_v2`), written before `worker_done`.
     pub error: SharedError,
+}
+
+/// States of a warm worker ([`Control::state`]). Who moves it where:
+/// the worker BUSY → FINISHING (its job committed; set before its ReadyForQuery) → IDLE (session
+/// reset, job segment detached) → GONE (idle timeout, launcher gone, exit); the launcher IDLE →
+/// ASSIGNED (`next_job` written first); the worker ASSIGNED → BUSY.
+pub mod warm {
+    pub const BUSY: u32 = 0;
+    pub const FINISHING: u32 = 1;
+    pub const IDLE: u32 = 2;
+    pub const ASSIGNED: u32 = 3;
+    pub const GONE: u32 = 5;
+}
+
+/// The small segment through which a launcher hands a warm worker its next job. One per worker
+/// that may be kept warm: the launcher creates it before it registers the worker (its handle
+/// travels in `bgw_extra`) and maps it only while it hands over a job; the worker maps it for
+/// its lifetime, so the segment goes with the worker.
+#[repr(C)]
+pub struct Control {
+    /// Random, chosen by the launcher: a segment handle can be reused once the worker is gone,
+    /// and a mapping with another nonce is not ours.
+    pub nonce: u64,
+    pub layout_version: u32,
+    /// One of [`warm`].
+    pub state: core::sync::atomic::AtomicU32,
+    /// The next job's segment, written by the launcher before IDLE → ASSIGNED.
+    pub next_job: core::sync::atomic::AtomicU32,
+    /// Written by the worker at start: its PID and its `PGPROC` (whose latch the launcher sets;
+    /// the process array lies in the main shared memory, at the same address in every process).
+    pub worker_pid: core::sync::atomic::AtomicI32,
+    pub worker_proc: core::sync::atomic::AtomicUsize,
+    /// The launcher's PID and `PGPROC`, whose latch the worker sets when it becomes idle or
+    /// exits; an idle worker whose launcher is gone exits.
+    pub launcher_pid: i32,
+    pub launcher_proc: usize,
 }
 
 /// Text in shared memory, at most `N - 1` bytes, cut at a character boundary. Made of atomic

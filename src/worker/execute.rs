@@ -18,7 +18,13 @@ use pgrx::prelude::*;
 
 /// Execute `sql` as the launcher's current user, commit, and send ReadyForQuery. With `params`
 /// (an autonomous call), `sql` must be one statement, run with them bound as `$1 … $n`.
-pub fn run_string(sql: &CStr, params: Option<&[u8]>, fixed: &FixedState) {
+/// `before_reply` runs after the commit, before ReadyForQuery.
+pub fn run_string(
+    sql: &CStr,
+    params: Option<&[u8]>,
+    fixed: &FixedState,
+    before_reply: &mut dyn FnMut(),
+) {
     let params = params.map(|bytes| {
         let Ok(params) = params::decode(bytes) else {
             ereport!(
@@ -102,6 +108,7 @@ pub fn run_string(sql: &CStr, params: Option<&[u8]>, fixed: &FixedState) {
         pg_sys::MemoryContextDelete(job_context);
         pg_sys::pgstat_report_activity(pg_sys::BackendState::STATE_IDLE, core::ptr::null());
         pg_sys::debug_query_string = core::ptr::null();
+        before_reply();
         pg_sys::ReadyForQuery(dest);
     }
 }

@@ -9,6 +9,7 @@
 mod error_capture;
 mod execute;
 mod tuples;
+mod warm;
 
 use crate::shm::dsm::{DsmSegment, Segment};
 use crate::shm::toc::Toc;
@@ -20,7 +21,8 @@ use pgrx::prelude::*;
 use pgrx::PgTryBuilder;
 use std::panic::AssertUnwindSafe;
 
-/// Entry point named in `bgw_function_name`; `bgw_main_arg` carries the segment's handle.
+/// Entry point named in `bgw_function_name`; `bgw_main_arg` carries the segment's handle, and
+/// `bgw_extra` the control segment's of a worker that may be kept warm.
 #[pg_guard]
 #[unsafe(no_mangle)]
 pub extern "C-unwind" fn pg_background_worker_main(arg: pg_sys::Datum) {
@@ -34,8 +36,25 @@ pub extern "C-unwind" fn pg_background_worker_main(arg: pg_sys::Datum) {
         pg_sys::CurrentResourceOwner =
             pg_sys::ResourceOwnerCreate(core::ptr::null_mut(), c"pg_background".as_ptr());
     }
+    // Before the job's segment: the launcher keeps the control segment mapped only until we
+    // have attached to the job's queue.
+    let control = warm::ControlLink::attach();
+    let mut job = arg.value() as pg_sys::dsm_handle;
+    loop {
+        let idle_timeout_ms = run_job(job, control.as_ref());
+        match (&control, idle_timeout_ms) {
+            (Some(link), Some(ms)) => match link.wait_for_job(ms) {
+                Some(next) => job = next,
+                None => return,
+            },
+            _ => return,
+        }
+    }
+}
 
-    let handle = arg.value() as pg_sys::dsm_handle;
+/// Run the job in segment `handle`. `Some(idle timeout)` when this worker may now wait for
+/// the next job: the job succeeded, the session is reset and the job's segment detached.
+fn run_job(handle: pg_sys::dsm_handle, control: Option<&warm::ControlLink>) -> Option<i32> {
     let Some(segment) = DsmSegment::attach(handle) else {
         ereport!(
             ERROR,
@@ -43,10 +62,10 @@ pub extern "C-unwind" fn pg_background_worker_main(arg: pg_sys::Datum) {
             "unable to map dynamic shared memory segment"
         );
     };
-    // The mapping is ours until the process exits, whatever transactions come and go. Not
-    // dropped when an ERROR unwinds out of this function: the server then reports that error
-    // into the queue (StartBackgroundWorker's handler), so the queue must stay mapped until
-    // proc_exit detaches it.
+    // The mapping is ours until the job is over, whatever transactions come and go. Not
+    // dropped when an ERROR unwinds out of here: the server then reports that error into the
+    // queue (StartBackgroundWorker's handler), so the queue must stay mapped until proc_exit
+    // detaches it.
     let segment = core::mem::ManuallyDrop::new(segment.pin_mapping());
     let Some(toc) = Toc::attach(&*segment) else {
         ereport!(
@@ -90,19 +109,37 @@ pub extern "C-unwind" fn pg_background_worker_main(arg: pg_sys::Datum) {
         unsafe { pg_sys::whereToSendOutput = pg_sys::CommandDest::DestNone };
     }
 
+    // Whether this worker goes on after the job: decided after the commit, before the reply.
+    let mut warm_next = false;
+    let idle_timeout_ms = fixed.idle_timeout_ms;
+    let mut before_reply = || {
+        warm_next = idle_timeout_ms > 0
+            && crate::launcher::tracked_jobs() == 0
+            && control.is_some_and(|link| link.finishing());
+    };
+
     // From here on, errors and notices go to the launcher.
     let capture = ErrorCapture::install();
     let failure = PgTryBuilder::new(AssertUnwindSafe(|| {
-        run(&toc, fixed, sql, params);
+        run(&toc, fixed, sql, params, &mut before_reply);
         None
     }))
     .catch_others(Some)
     .execute();
+    let failed = failure.is_some();
     if let Some(caught) = failure {
         execute::report_failure(caught, &capture, sql, fixed);
     }
     drop(capture);
+    let reusable = warm_next && !failed && {
+        // Nothing more for the launcher, which has its reply.
+        // SAFETY: plain assignment of the server's output destination.
+        unsafe { pg_sys::whereToSendOutput = pg_sys::CommandDest::DestNone };
+        crate::launcher::forget_warm_workers();
+        warm::reset_session()
+    };
     drop(core::mem::ManuallyDrop::into_inner(segment));
+    reusable.then_some(idle_timeout_ms)
 }
 
 /// The job's fixed state, for the SIGTERM handler: NULL until the segment is attached and
@@ -194,7 +231,13 @@ fn read_fixed_state<'seg>(toc: &Toc<'seg>) -> &'seg FixedState {
     fixed
 }
 
-fn run(toc: &Toc<'_>, fixed: &FixedState, sql: &CStr, params: Option<&[u8]>) {
+fn run(
+    toc: &Toc<'_>,
+    fixed: &FixedState,
+    sql: &CStr,
+    params: Option<&[u8]>,
+    before_reply: &mut dyn FnMut(),
+) {
     // Cancelled before it started: do not start (the reader gets 57014).
     if fixed.cancel_requested.load(Ordering::Acquire) {
         ereport!(
@@ -203,13 +246,30 @@ fn run(toc: &Toc<'_>, fixed: &FixedState, sql: &CStr, params: Option<&[u8]>) {
             "canceling statement due to user request"
         );
     }
-    // SAFETY: plain call; the launcher's database and login role are OIDs it resolved itself.
-    // BYPASS_ALLOWCONN as the C extension: the launcher is already connected to this database.
+    // SAFETY: reading this backend's state.
+    let connected = unsafe { pg_sys::MyDatabaseId } != pg_sys::Oid::INVALID;
+    if !connected {
+        // SAFETY: plain call; the launcher's database and login role are OIDs it resolved
+        // itself. BYPASS_ALLOWCONN as the C extension: the launcher is already connected to
+        // this database.
+        unsafe {
+            pg_sys::BackgroundWorkerInitializeConnectionByOid(
+                fixed.database_id,
+                fixed.authenticated_user_id,
+                pg_sys::BGWORKER_BYPASS_ALLOWCONN,
+            );
+        }
+    } else if
+    // SAFETY: reading this backend's identity.
     unsafe {
-        pg_sys::BackgroundWorkerInitializeConnectionByOid(
-            fixed.database_id,
-            fixed.authenticated_user_id,
-            pg_sys::BGWORKER_BYPASS_ALLOWCONN,
+        pg_sys::MyDatabaseId != fixed.database_id
+            || pg_sys::GetAuthenticatedUserId() != fixed.authenticated_user_id
+    } {
+        // (a warm worker serves only its own launcher, which cannot change either)
+        ereport!(
+            ERROR,
+            PgSqlErrorCode::ERRCODE_INTERNAL_ERROR,
+            "warm background worker handed a job of another database or login role"
         );
     }
     let gucs = toc.lookup(TocKey::Gucs).unwrap_or_else(|| missing_data());
@@ -233,5 +293,5 @@ fn run(toc: &Toc<'_>, fixed: &FixedState, sql: &CStr, params: Option<&[u8]>) {
         }
         pg_sys::CommitTransactionCommand();
     }
-    execute::run_string(sql, params, fixed);
+    execute::run_string(sql, params, fixed, before_reply);
 }

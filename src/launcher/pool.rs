@@ -1,0 +1,342 @@
+//! The workers a session registered, and warm workers (`pg_background.worker_idle_timeout`).
+//!
+//! A worker whose job succeeded resets its session as DISCARD ALL does and waits, for the idle
+//! timeout its job was launched with, for the next job of the same launcher: the same database
+//! and login role by construction, since only that session knows it. The next launch hands it
+//! the new job's segment through the worker's control segment ([`Control`]) instead of
+//! registering a new process; the job's settings, current user and security context are applied
+//! afresh from that segment, exactly as in a new worker.
+//!
+//! A worker is offered a job only when this session tracks no job under its PID (the classic
+//! API names jobs by PID), and never after it was asked to terminate.
+
+use super::bgworker::{WorkerHandle, WorkerStatus};
+use crate::error::Error;
+use crate::shm::dsm::{DsmSegment, Segment};
+use crate::shm::{warm, Control, LAYOUT_VERSION};
+use core::cell::{Cell, RefCell};
+use core::mem::ManuallyDrop;
+use core::sync::atomic::Ordering;
+use pgrx::pg_guard;
+use pgrx::pg_sys;
+use std::rc::Rc;
+
+/// How long a launch waits for a worker that is finishing its previous job (it has replied and
+/// resets its session) before it starts a new process instead.
+const FINISHING_WAIT_MS: i64 = 100;
+
+/// One registered worker process. Shared by the job it runs (its registry entry) and, for a
+/// worker that may be kept warm, the session's pool.
+pub struct Worker {
+    handle: WorkerHandle,
+    warm: Option<WarmLink>,
+    pid: Cell<i32>,
+    /// Terminate was asked for: the postmaster will signal this process, so it must never get
+    /// another job.
+    terminated: Cell<bool>,
+}
+
+/// How to reach a warm worker's control segment.
+struct WarmLink {
+    control: pg_sys::dsm_handle,
+    nonce: u64,
+}
+
+thread_local! {
+    /// Workers that may be kept warm, while they live. Not dropped at process exit (see the
+    /// registry).
+    static POOL: ManuallyDrop<RefCell<Vec<Rc<Worker>>>> =
+        const { ManuallyDrop::new(RefCell::new(Vec::new())) };
+}
+
+fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    // SAFETY: fills the buffer we pass; false only if no random source is available.
+    let ok = unsafe { pg_sys::pg_strong_random(bytes.as_mut_ptr().cast(), bytes.len()) };
+    assert!(ok, "could not generate a random number");
+    u64::from_ne_bytes(bytes)
+}
+
+impl Worker {
+    /// Register a new worker process for the job in segment `job`. With `warm`, it gets a
+    /// control segment, which the caller must keep mapped until the worker has attached to the
+    /// job's queue (the worker maps the control segment first), and joins the pool.
+    pub fn register(
+        job: pg_sys::dsm_handle,
+        warm: bool,
+    ) -> Result<(Rc<Self>, Option<DsmSegment>), Error> {
+        let (link, control) = if warm {
+            let nonce = random_u64();
+            let segment = DsmSegment::create(core::mem::size_of::<Control>());
+            // SAFETY: the segment was created with room for a Control, is page-aligned, and is
+            // ours alone until the worker is registered.
+            unsafe {
+                segment.address().cast::<Control>().write(Control {
+                    nonce,
+                    layout_version: LAYOUT_VERSION,
+                    state: core::sync::atomic::AtomicU32::new(warm::BUSY),
+                    next_job: core::sync::atomic::AtomicU32::new(0),
+                    worker_pid: core::sync::atomic::AtomicI32::new(0),
+                    worker_proc: core::sync::atomic::AtomicUsize::new(0),
+                    launcher_pid: pg_sys::MyProcPid,
+                    launcher_proc: pg_sys::MyProc as usize,
+                })
+            };
+            let link = WarmLink {
+                control: segment.handle(),
+                nonce,
+            };
+            (Some(link), Some(segment))
+        } else {
+            (None, None)
+        };
+        let control_handle = link.as_ref().map(|l| l.control);
+        let handle = match WorkerHandle::register(job, control_handle) {
+            // Our own idle workers may hold the last slots: let them go, and try once more.
+            Err(Error::CouldNotRegister) if retire_idle() => {
+                WorkerHandle::register(job, control_handle)?
+            }
+            other => other?,
+        };
+        let worker = Rc::new(Self {
+            handle,
+            warm: link,
+            pid: Cell::new(0),
+            terminated: Cell::new(false),
+        });
+        if warm {
+            POOL.with(|pool| pool.borrow_mut().push(Rc::clone(&worker)));
+            register_exit_callback();
+        }
+        Ok((worker, control))
+    }
+
+    pub fn handle(&self) -> &WorkerHandle {
+        &self.handle
+    }
+
+    pub fn status(&self) -> WorkerStatus {
+        self.handle.status()
+    }
+
+    /// The PID, once the worker has attached to its first job.
+    pub fn set_pid(&self, pid: i32) {
+        self.pid.set(pid);
+    }
+
+    /// Whether the worker may run more than one job: its job's end is then `worker_done`, not
+    /// the end of the process.
+    pub fn is_warm(&self) -> bool {
+        self.warm.is_some()
+    }
+
+    /// Ask the postmaster to stop the worker; it will never get another job.
+    pub fn terminate(&self) {
+        self.terminated.set(true);
+        self.handle.terminate();
+    }
+
+    fn alive(&self) -> bool {
+        !self.terminated.get()
+            && matches!(
+                self.status(),
+                WorkerStatus::Running(_) | WorkerStatus::NotYetStarted
+            )
+    }
+
+    /// Map this worker's control segment and run `f` on it; `None` when the worker is gone
+    /// (or never was warm).
+    fn with_control<R>(&self, f: impl FnOnce(&Control) -> R) -> Option<R> {
+        let link = self.warm.as_ref()?;
+        // The worker maps its control segment while it lives; once it is gone the handle may
+        // name another segment, or none.
+        let segment = DsmSegment::attach(link.control)?;
+        // SAFETY: plain call on an attached segment.
+        let len = unsafe { pg_sys::dsm_segment_map_length(segment.as_ptr()) };
+        if len < core::mem::size_of::<Control>() {
+            return None;
+        }
+        // SAFETY: the mapping has room for a Control and is page-aligned; every field that
+        // changes after creation is atomic. It stays mapped until `segment` drops, after `f`.
+        let control = unsafe { &*segment.address().cast::<Control>() };
+        if control.nonce != link.nonce
+            || control.layout_version != LAYOUT_VERSION
+            || control.worker_pid.load(Ordering::Acquire) != self.pid.get()
+        {
+            return None;
+        }
+        Some(f(control))
+    }
+
+    /// Tell an idle worker to exit now rather than at its idle timeout. True if it was idle.
+    fn retire(&self) -> bool {
+        self.with_control(|control| {
+            let retired = control
+                .state
+                .compare_exchange(warm::IDLE, warm::GONE, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok();
+            if retired {
+                wake(control);
+            }
+            retired
+        })
+        .unwrap_or(false)
+    }
+
+    /// Hand the job in segment `job` to this worker if it is idle (waiting a little for one
+    /// that is finishing). `Some(false)` when it is gone for good.
+    fn offer(&self, job: pg_sys::dsm_handle) -> Option<bool> {
+        self.with_control(|control| offer(control, job))
+            .unwrap_or(Some(false))
+    }
+}
+
+/// Set the latch of the worker behind `control`.
+fn wake(control: &Control) {
+    let proc_ = control.worker_proc.load(Ordering::Acquire) as *mut pg_sys::PGPROC;
+    // SAFETY: the worker stored its PGPROC, which lies in the main shared memory, before it
+    // first became idle; setting the latch of a process that just exited is harmless.
+    unsafe { pg_sys::SetLatch(&mut (*proc_).procLatch) };
+}
+
+/// See [`Worker::offer`].
+fn offer(control: &Control, job: pg_sys::dsm_handle) -> Option<bool> {
+    // SAFETY: reading the clock.
+    let start = unsafe { pg_sys::GetCurrentTimestamp() };
+    loop {
+        match control.state.load(Ordering::Acquire) {
+            warm::IDLE => {
+                control.next_job.store(job, Ordering::Release);
+                let taken = control
+                    .state
+                    .compare_exchange(
+                        warm::IDLE,
+                        warm::ASSIGNED,
+                        Ordering::AcqRel,
+                        Ordering::Acquire,
+                    )
+                    .is_ok();
+                if !taken {
+                    // it timed out (or exits) just now
+                    return Some(false);
+                }
+                wake(control);
+                return Some(true);
+            }
+            warm::FINISHING => {
+                // SAFETY: reading the clock.
+                let waited_ms = (unsafe { pg_sys::GetCurrentTimestamp() } - start) / 1000;
+                if waited_ms >= FINISHING_WAIT_MS {
+                    return None;
+                }
+                // The worker sets our latch when it is idle.
+                crate::ffi::sleep_on_latch(1);
+            }
+            warm::GONE => return Some(false),
+            // running a job (one that was detached), or just handed one
+            _ => return None,
+        }
+    }
+}
+
+/// Forget the workers that are gone or were asked to terminate.
+pub fn prune() {
+    POOL.with(|pool| pool.borrow_mut().retain(|w| w.alive()));
+}
+
+/// Make this session's idle workers exit, and wait (briefly) until they have: they hold worker
+/// slots that a launch needs. True if any did.
+fn retire_idle() -> bool {
+    let retired: Vec<Rc<Worker>> =
+        POOL.with(|pool| pool.borrow_mut().extract_if(.., |w| w.retire()).collect());
+    // SAFETY: reading the clock.
+    let start = unsafe { pg_sys::GetCurrentTimestamp() };
+    while retired.iter().any(|w| w.alive()) {
+        // SAFETY: reading the clock.
+        if (unsafe { pg_sys::GetCurrentTimestamp() } - start) / 1000 >= RETIRE_WAIT_MS {
+            break;
+        }
+        // The postmaster sets our latch when one of our workers exits (bgw_notify_pid).
+        crate::ffi::sleep_on_latch(10);
+    }
+    !retired.is_empty()
+}
+
+/// How long a launch that found no free worker slot waits for its retired idle workers.
+const RETIRE_WAIT_MS: i64 = 1000;
+
+/// At the session's exit, its idle workers exit at once instead of at their idle timeout.
+fn register_exit_callback() {
+    thread_local! { static REGISTERED: Cell<bool> = const { Cell::new(false) }; }
+    if !REGISTERED.replace(true) {
+        // SAFETY: registering a callback with no argument; it runs once, at backend exit,
+        // before the dynamic shared memory of this backend is detached.
+        unsafe { pg_sys::before_shmem_exit(Some(retire_at_exit), pg_sys::Datum::from(0)) };
+    }
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" fn retire_at_exit(_code: core::ffi::c_int, _arg: pg_sys::Datum) {
+    POOL.with(|pool| {
+        for worker in pool.borrow().iter() {
+            worker.retire();
+        }
+    });
+}
+
+/// A warm worker of this session that now runs the job in segment `job`, if one is idle and
+/// `tracked(pid)` says no job of this session is filed under its PID.
+pub fn claim(job: pg_sys::dsm_handle, tracked: impl Fn(i32) -> bool) -> Option<Rc<Worker>> {
+    POOL.with(|pool| {
+        pool.borrow_mut().retain(|w| w.alive());
+        let candidates: Vec<Rc<Worker>> = pool
+            .borrow()
+            .iter()
+            .filter(|w| w.pid.get() != 0 && !tracked(w.pid.get()))
+            .cloned()
+            .collect();
+        for worker in candidates {
+            match worker.offer(job) {
+                Some(true) => return Some(worker),
+                Some(false) => pool.borrow_mut().retain(|w| !Rc::ptr_eq(w, &worker)),
+                None => {}
+            }
+        }
+        None
+    })
+}
+
+/// Forget every warm worker (they time out on their own): a worker that is about to wait for
+/// its own launcher's next job must not hand jobs of its previous one to workers it launched.
+pub fn forget_all() {
+    POOL.with(|pool| pool.borrow_mut().clear());
+}
+
+/// Terminates the worker when dropped, unless disarmed: armed from registration (or hand-over)
+/// until the job is filed in the registry, so that an ERROR or a cancel in between (e.g. Ctrl-C
+/// while waiting for the worker to attach) does not leave a job running that nobody tracks.
+pub struct TerminateOnDrop<'a> {
+    worker: &'a Worker,
+    armed: bool,
+}
+
+impl<'a> TerminateOnDrop<'a> {
+    pub fn arm(worker: &'a Worker) -> Self {
+        Self {
+            worker,
+            armed: true,
+        }
+    }
+
+    pub fn disarm(mut self) {
+        self.armed = false;
+    }
+}
+
+impl Drop for TerminateOnDrop<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.worker.terminate();
+        }
+    }
+}

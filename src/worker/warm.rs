@@ -1,0 +1,170 @@
+//! The worker's side of warm workers (see `launcher::pool`): map the control segment, reset the
+//! session between jobs, wait for the next job.
+
+use crate::shm::dsm::{DsmSegment, PinnedSegment, Segment};
+use crate::shm::{warm, Control, LAYOUT_VERSION};
+use core::sync::atomic::Ordering;
+use pgrx::prelude::*;
+use pgrx::PgTryBuilder;
+use std::panic::AssertUnwindSafe;
+
+/// Longest sleep of an idle worker between checks that its launcher is still there.
+const LAUNCHER_CHECK_MS: i64 = 1000;
+
+/// This worker's control segment, mapped until the process exits.
+pub struct ControlLink {
+    segment: PinnedSegment,
+}
+
+impl ControlLink {
+    /// The control segment named in `bgw_extra`, if the launcher made this worker one that may
+    /// be kept warm and the segment is still there.
+    pub fn attach() -> Option<Self> {
+        // SAFETY: we are a background worker: MyBgworkerEntry is our registration.
+        let extra = unsafe { (*pg_sys::MyBgworkerEntry).bgw_extra };
+        let mut bytes = [0u8; 4];
+        for (b, e) in bytes.iter_mut().zip(extra.iter()) {
+            *b = *e as u8;
+        }
+        let handle = u32::from_ne_bytes(bytes) as pg_sys::dsm_handle;
+        if handle == 0 {
+            return None;
+        }
+        let segment = DsmSegment::attach(handle)?.pin_mapping();
+        // SAFETY: plain call on an attached segment.
+        let len = unsafe { pg_sys::dsm_segment_map_length(segment.as_ptr()) };
+        if len < core::mem::size_of::<Control>() {
+            return None;
+        }
+        let link = Self { segment };
+        if link.control().layout_version != LAYOUT_VERSION {
+            return None;
+        }
+        // SAFETY: reading our own PID and PGPROC.
+        let (pid, proc_) = unsafe { (pg_sys::MyProcPid, pg_sys::MyProc as usize) };
+        link.control().worker_proc.store(proc_, Ordering::Release);
+        link.control().worker_pid.store(pid, Ordering::Release);
+        // SAFETY: the callback runs when this process detaches the segment (at exit, also
+        // FATAL), while it is still mapped; the Control lies at its start.
+        unsafe {
+            pg_sys::on_dsm_detach(
+                link.segment.as_ptr(),
+                Some(gone),
+                pg_sys::Datum::from(link.segment.address() as usize),
+            )
+        };
+        Some(link)
+    }
+
+    fn control(&self) -> &Control {
+        // SAFETY: the mapping has room for a Control, written by the launcher before it
+        // registered us; what changes afterwards is atomic. It lives as long as `self`.
+        unsafe { &*self.segment.address().cast::<Control>() }
+    }
+
+    /// The job committed and will reply: from now on the launcher may wait a moment for this
+    /// worker instead of starting a new one. False if the job must be the last.
+    pub fn finishing(&self) -> bool {
+        self.control()
+            .state
+            .compare_exchange(
+                warm::BUSY,
+                warm::FINISHING,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    }
+
+    /// The session is reset and the job's segment detached: offer this worker for the next job
+    /// and wait up to `timeout_ms` for one. Returns the next job's segment handle.
+    pub fn wait_for_job(&self, timeout_ms: i32) -> Option<pg_sys::dsm_handle> {
+        let control = self.control();
+        control.state.store(warm::IDLE, Ordering::Release);
+        wake_launcher(control);
+        // SAFETY: reading the clock.
+        let deadline = unsafe { pg_sys::GetCurrentTimestamp() } + i64::from(timeout_ms) * 1000;
+        loop {
+            match control.state.load(Ordering::Acquire) {
+                warm::ASSIGNED => {
+                    control.state.store(warm::BUSY, Ordering::Release);
+                    return Some(control.next_job.load(Ordering::Acquire));
+                }
+                // retired by the launcher
+                warm::GONE => return None,
+                _ => {}
+            }
+            // SAFETY: reading the clock.
+            let left_ms = (deadline - unsafe { pg_sys::GetCurrentTimestamp() }) / 1000;
+            if left_ms <= 0 || !launcher_alive(control) {
+                let retired = control
+                    .state
+                    .compare_exchange(warm::IDLE, warm::GONE, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok();
+                if retired {
+                    return None;
+                }
+                // handed a job just now
+                continue;
+            }
+            // The launcher sets our latch when it hands us a job; a SIGTERM ends the process
+            // in the interrupt check.
+            crate::ffi::sleep_on_latch(left_ms.min(LAUNCHER_CHECK_MS));
+        }
+    }
+}
+
+/// Whether the backend that launched us still runs.
+fn launcher_alive(control: &Control) -> bool {
+    // SAFETY: BackendPidGetProc takes ProcArrayLock itself and returns a pointer into the
+    // process array, or NULL.
+    let proc_ = unsafe { pg_sys::BackendPidGetProc(control.launcher_pid) };
+    proc_ as usize == control.launcher_proc
+}
+
+fn wake_launcher(control: &Control) {
+    if launcher_alive(control) {
+        // SAFETY: the launcher's PGPROC lies in the main shared memory; setting the latch of a
+        // backend that is just exiting is harmless.
+        unsafe {
+            pg_sys::SetLatch(&mut (*(control.launcher_proc as *mut pg_sys::PGPROC)).procLatch)
+        };
+    }
+}
+
+/// `on_dsm_detach` of the control segment: this process exits.
+#[pg_guard]
+unsafe extern "C-unwind" fn gone(_segment: *mut pg_sys::dsm_segment, control: pg_sys::Datum) {
+    // SAFETY: `control` is the start of the segment being detached, still mapped.
+    let control = unsafe { &*(control.value() as *const Control) };
+    control.state.store(warm::GONE, Ordering::Release);
+    wake_launcher(control);
+}
+
+/// Reset the session as DISCARD ALL does — settings, role and session authorization, temporary
+/// tables, prepared statements, cursors, advisory locks, LISTEN, sequence and plan caches — as
+/// the login role outside any security restriction. False if that failed: the worker then
+/// exits.
+pub fn reset_session() -> bool {
+    PgTryBuilder::new(AssertUnwindSafe(|| {
+        // SAFETY: we are connected, between transactions, with no portal running: the state in
+        // which exec_simple_query runs DISCARD ALL at top level.
+        unsafe {
+            pg_sys::SetUserIdAndSecContext(pg_sys::GetAuthenticatedUserId(), 0);
+            pg_sys::StartTransactionCommand();
+            let mut stmt = pg_sys::DiscardStmt {
+                type_: pg_sys::NodeTag::T_DiscardStmt,
+                target: pg_sys::DiscardMode::DISCARD_ALL,
+            };
+            crate::ffi::DiscardCommand(&mut stmt, true);
+            pg_sys::CommitTransactionCommand();
+        }
+        true
+    }))
+    .catch_others(|_| {
+        // SAFETY: as after a PG_CATCH: abort the failed transaction; the worker exits next.
+        unsafe { pg_sys::AbortCurrentTransaction() };
+        false
+    })
+    .execute()
+}
