@@ -77,6 +77,9 @@ for c in $CLIENTS; do
            "rt_dblink_fresh_c$c=$(script roundtrip_dblink_fresh c$c)" "rt_dblink_open_c$c=$(script roundtrip_dblink_open c$c)" \
            -- -c "$c" -j "$c" -T "$SECONDS_PER_RUN"
 done
+# the cold path: a new worker process per job (pg_background.worker_idle_timeout = 0)
+log "round trip of SELECT 2+2 without warm workers, 1 client, ${SECONDS_PER_RUN}s x $REPEAT"
+rounds "rt_cold_c1=$(script roundtrip_pg_background_cold c1)" -- -c 1 -T "$SECONDS_PER_RUN"
 
 # 2. Streaming 1,000,000 int rows and 100 MB of 1 kB text rows, per queue size
 log "streaming 1,000,000 int rows and 100 MB of 1 kB rows, queues $QUEUES, $STREAM_RUNS runs x $REPEAT"
@@ -140,9 +143,12 @@ dsm_after=$(echo "$leak_out" | sed -n 's/^after:.*DSM segments \([0-9]*\).*/\1/p
 log "launch + detach with min_dynamic_shared_memory = 256MB, ${SECONDS_PER_RUN}s x $REPEAT"
 stop_cluster
 start_cluster "${PGBG_BENCH_PORT:-55439}" max_worker_processes=128 min_dynamic_shared_memory=256MB
-psql_ -d postgres -c "CREATE EXTENSION pg_background"
+psql_ -d postgres -c "CREATE EXTENSION pg_background" -c "CREATE EXTENSION dblink"
 rounds "launchpool_q65536=$(script launch_detach q65536 65536)" \
        "launchpool_q16777216=$(script launch_detach q16777216 16777216)" -- -c 1 -T "$SECONDS_PER_RUN"
+log "round trip of SELECT 2+2 with min_dynamic_shared_memory = 256MB, 1 client, ${SECONDS_PER_RUN}s x $REPEAT"
+rounds "rtpool_ours_c1=$(script roundtrip_pg_background c1)" "rtpool_cold_c1=$(script roundtrip_pg_background_cold c1)" \
+       "rtpool_dblink_open_c1=$(script roundtrip_dblink_open c1)" -- -c 1 -T "$SECONDS_PER_RUN"
 
 # Results
 echo
@@ -159,7 +165,10 @@ for c in $CLIENTS; do
     report_ratio "round trip, $c client(s): vs dblink fresh connection" "$(ratio "$(med rt_ours_c$c)" "$(med rt_dblink_fresh_c$c)")" ""
     report_ratio "round trip, $c client(s): vs dblink open connection" "$(ratio "$(med rt_ours_c$c)" "$(med rt_dblink_open_c$c)")" "warm workers: >= 1"
 done
-report_ratio "round trip, 1 client: vs the C extension (6.7 ms)" "$(ratio "$(med rt_ours_c1)" 6.7)" ">= 1.5"
+report_ratio "round trip, 1 client, cold (no warm worker): vs the C extension (6.7 ms)" "$(ratio "$(med rt_cold_c1)" 6.7)" ">= 1.5"
+report_ratio "round trip, 1 client: warm worker vs cold" "$(ratio "$(med rt_ours_c1)" "$(med rt_cold_c1)")" ">= 30"
+report_ratio "round trip, min_dynamic_shared_memory: warm vs cold" "$(ratio "$(med rtpool_ours_c1)" "$(med rtpool_cold_c1)")" ">= 30"
+report_ratio "round trip, min_dynamic_shared_memory: warm vs dblink open" "$(ratio "$(med rtpool_ours_c1)" "$(med rtpool_dblink_open_c1)")" ">= 1"
 for q in $QUEUES; do
     report_ratio "1M int rows, queue $q: vs local" "$(ratio "$(med int_ours_q$q)" "$(med int_local)")" ">= 0.7"
     report_ratio "1M int rows, queue $q: vs dblink" "$(ratio "$(med int_ours_q$q)" "$(med int_dblink)")" ""

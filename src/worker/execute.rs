@@ -104,11 +104,12 @@ pub fn run_string(
             .finished_at
             .store(pg_sys::GetCurrentTimestamp(), Ordering::Release);
         fixed.succeeded.store(true, Ordering::Release);
+        // (before this backend shows as idle: whoever sees it idle may count on it)
+        before_reply();
         pg_sys::CurrentMemoryContext = pg_sys::TopMemoryContext;
         pg_sys::MemoryContextDelete(job_context);
         pg_sys::pgstat_report_activity(pg_sys::BackendState::STATE_IDLE, core::ptr::null());
         pg_sys::debug_query_string = core::ptr::null();
-        before_reply();
         pg_sys::ReadyForQuery(dest);
     }
 }

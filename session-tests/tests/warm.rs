@@ -1,0 +1,331 @@
+//! Warm workers (`pg_background.worker_idle_timeout`): a worker whose job succeeded runs the
+//! next job of the same session without a new process, with nothing of the previous job left,
+//! and never a job of another session or role. The tests run one at a time: one of them holds
+//! every worker slot of the cluster.
+
+use postgres::Client;
+use session_tests::*;
+use std::sync::{Mutex, MutexGuard, Once};
+
+fn alone() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Objects of these tests, created once.
+fn setup() {
+    static CREATED: Once = Once::new();
+    CREATED.call_once(|| {
+        connect()
+            .batch_execute(
+                "DROP SEQUENCE IF EXISTS warm_seq;
+                 DROP ROLE IF EXISTS warm_other, warm_a, warm_b;
+                 CREATE ROLE warm_other IN ROLE pgbackground_role;
+                 CREATE ROLE warm_a LOGIN IN ROLE pgbackground_role;
+                 CREATE ROLE warm_b LOGIN IN ROLE pgbackground_role;
+                 CREATE SEQUENCE warm_seq;
+                 GRANT USAGE ON SEQUENCE warm_seq TO warm_other;",
+            )
+            .unwrap();
+    });
+}
+
+/// A session whose workers wait `timeout` for its next job.
+fn session(user: Option<&str>, timeout: &str) -> Client {
+    let mut c = match user {
+        Some(u) => connect_as(u),
+        None => connect(),
+    };
+    c.batch_execute(&format!(
+        "SET pg_background.worker_idle_timeout = '{timeout}'"
+    ))
+    .unwrap();
+    c
+}
+
+/// Launch `sql`, read its one-column result as text; returns the worker's PID and the rows.
+fn run(c: &mut Client, sql: &str) -> (i32, Vec<String>) {
+    let pid = launch(c, sql);
+    let rows = c
+        .query(
+            &format!("SELECT * FROM pg_background_result({pid}) AS (r text)"),
+            &[],
+        )
+        .unwrap();
+    let rows = rows
+        .iter()
+        .map(|r| r.get::<_, Option<String>>(0).unwrap_or_default())
+        .collect();
+    (pid, rows)
+}
+
+fn run_one(c: &mut Client, sql: &str) -> (i32, String) {
+    let (pid, rows) = run(c, sql);
+    assert_eq!(rows.len(), 1, "{sql}: {rows:?}");
+    (pid, rows.into_iter().next().unwrap())
+}
+
+/// Whether `pid` is a worker waiting for its next job: idle, asleep on its latch.
+fn waiting_for_a_job(observer: &mut Client, pid: i32) -> bool {
+    observer
+        .query_opt(
+            "SELECT 1 FROM pg_stat_activity
+              WHERE pid = $1 AND backend_type = 'pg_background' AND state = 'idle'
+                AND wait_event = 'Extension'",
+            &[&pid],
+        )
+        .unwrap()
+        .is_some()
+}
+
+fn wait_until_waiting(observer: &mut Client, pid: i32) {
+    wait_for(&format!("worker {pid} waiting for a job"), || {
+        waiting_for_a_job(observer, pid)
+    });
+}
+
+fn wait_until_gone(observer: &mut Client, pid: i32) {
+    wait_for(&format!("worker {pid} gone"), || !alive(observer, pid));
+}
+
+#[test]
+fn a_finished_worker_runs_the_next_job_of_its_session_until_its_idle_timeout() {
+    let _alone = alone();
+    let mut observer = connect();
+    let mut c = session(None, "60s");
+    let (first, r) = run_one(&mut c, "SELECT 'one'");
+    assert_eq!(r, "one");
+    wait_until_waiting(&mut observer, first);
+    let (second, r) = run_one(&mut c, "SELECT 'two'");
+    assert_eq!((second, r.as_str()), (first, "two"));
+    // the timeout of the last job counts: this one's is short
+    c.batch_execute("SET pg_background.worker_idle_timeout = '100ms'")
+        .unwrap();
+    let (third, _) = run_one(&mut c, "SELECT 'three'");
+    assert_eq!(third, first);
+    wait_until_gone(&mut observer, first);
+    // 0: a new process per job, gone when its job is
+    c.batch_execute("SET pg_background.worker_idle_timeout = 0")
+        .unwrap();
+    let (cold, _) = run_one(&mut c, "SELECT 'cold'");
+    assert_ne!(cold, first);
+    wait_until_gone(&mut observer, cold);
+    let (next, _) = run_one(&mut c, "SELECT 'cold again'");
+    assert_ne!(next, cold);
+}
+
+#[test]
+fn nothing_of_a_job_is_left_for_the_next_job_of_a_warm_worker() {
+    setup();
+    let _alone = alone();
+    let mut observer = connect();
+    let mut c = session(None, "60s");
+    c.batch_execute("SET work_mem = '3MB'; SET search_path = public")
+        .unwrap();
+    let key = lock_key();
+    let (worker, r) = run_one(
+        &mut c,
+        &format!(
+            "CREATE TEMP TABLE warm_t(v int);
+             SET work_mem = '77MB';
+             SET search_path = pg_catalog;
+             SELECT set_config('application_name', 'left by the job', false);
+             SELECT set_config('warm.custom', 'left by the job', false);
+             PREPARE warm_p AS SELECT 1;
+             DECLARE warm_c CURSOR WITH HOLD FOR SELECT 1;
+             SELECT pg_advisory_lock({key});
+             SELECT nextval('public.warm_seq');
+             SET ROLE warm_other;
+             SELECT 'done'"
+        ),
+    );
+    assert_eq!(r, "done");
+    wait_until_waiting(&mut observer, worker);
+    // while it waits, the worker holds no lock of its last job
+    let locks: i64 = observer
+        .query_one(
+            "SELECT count(*) FROM pg_locks WHERE pid = $1 AND locktype = 'advisory'",
+            &[&worker],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(locks, 0);
+    let (again, state) = run_one(
+        &mut c,
+        "SELECT concat_ws(' | ',
+                  coalesce(to_regclass('pg_temp.warm_t')::text, 'no temp table'),
+                  current_setting('work_mem'),
+                  current_setting('search_path'),
+                  current_setting('application_name'),
+                  coalesce(nullif(current_setting('warm.custom', true), ''), 'no custom setting'),
+                  (SELECT count(*) FROM pg_prepared_statements) || ' prepared',
+                  (SELECT count(*) FROM pg_cursors) || ' cursors',
+                  (SELECT count(*) FROM pg_locks
+                    WHERE pid = pg_backend_pid() AND locktype = 'advisory') || ' advisory locks',
+                  current_user,
+                  session_user)",
+    );
+    assert_eq!(
+        again, worker,
+        "the second job did not run in the warm worker"
+    );
+    assert_eq!(
+        state,
+        "no temp table | 3MB | public | session-tests | no custom setting | 0 prepared | \
+         0 cursors | 0 advisory locks | postgres | postgres"
+    );
+    // sequence state too: currval is not defined in a fresh session
+    wait_until_waiting(&mut observer, worker);
+    let again = launch(&mut c, "SELECT currval('public.warm_seq')::text");
+    assert_eq!(again, worker);
+    let err = c
+        .query(
+            &format!("SELECT * FROM pg_background_result({again}) AS (r text)"),
+            &[],
+        )
+        .unwrap_err();
+    assert_error(
+        &err,
+        "55000",
+        "currval of sequence \"warm_seq\" is not yet defined in this session",
+    );
+}
+
+#[test]
+fn each_job_of_a_warm_worker_gets_its_callers_settings_and_role_afresh() {
+    setup();
+    let _alone = alone();
+    let mut observer = connect();
+    let mut c = session(None, "60s");
+    let who = "SELECT current_setting('work_mem') || ' ' || current_user || ' ' || session_user";
+    c.batch_execute("SET work_mem = '5MB'").unwrap();
+    let (worker, r) = run_one(&mut c, who);
+    assert_eq!(r, "5MB postgres postgres");
+    wait_until_waiting(&mut observer, worker);
+    c.batch_execute("SET work_mem = '7MB'; SET ROLE warm_other")
+        .unwrap();
+    let (again, r) = run_one(&mut c, who);
+    assert_eq!((again, r.as_str()), (worker, "7MB warm_other postgres"));
+    wait_until_waiting(&mut observer, worker);
+    // the role the job ran as does not stay with the worker
+    c.batch_execute("RESET ROLE; RESET work_mem").unwrap();
+    let (again, r) = run_one(&mut c, who);
+    assert_eq!((again, r.as_str()), (worker, "4MB postgres postgres"));
+}
+
+#[test]
+fn a_warm_worker_serves_only_the_session_that_launched_it() {
+    setup();
+    let _alone = alone();
+    let mut observer = connect();
+    let mut a = session(Some("warm_a"), "60s");
+    let (worker, r) = run_one(&mut a, "SELECT session_user::text");
+    assert_eq!(r, "warm_a");
+    wait_until_waiting(&mut observer, worker);
+    // another role, and another session of the same role, get processes of their own
+    let mut b = session(Some("warm_b"), "60s");
+    let mut a2 = session(Some("warm_a"), "60s");
+    for other in [&mut b, &mut a2] {
+        for _ in 0..3 {
+            let (pid, _) = run_one(other, "SELECT session_user::text");
+            assert_ne!(pid, worker);
+            wait_until_waiting(&mut observer, pid);
+        }
+    }
+    let (b_worker, r) = run_one(&mut b, "SELECT session_user::text");
+    assert_eq!(r, "warm_b");
+    assert_ne!(b_worker, worker);
+    // and the first worker still waits for its own session's next job
+    let (again, r) = run_one(&mut a, "SELECT session_user::text");
+    assert_eq!((again, r.as_str()), (worker, "warm_a"));
+    let user: String = observer
+        .query_one(
+            "SELECT usename::text FROM pg_stat_activity WHERE pid = $1",
+            &[&worker],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(user, "warm_a");
+}
+
+#[test]
+fn a_worker_whose_job_failed_or_was_cancelled_is_not_kept() {
+    let _alone = alone();
+    let mut observer = connect();
+    let mut c = session(None, "60s");
+    let failed = launch(&mut c, "SELECT 1/0");
+    let err = c
+        .query(
+            &format!("SELECT * FROM pg_background_result({failed}) AS (r int)"),
+            &[],
+        )
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "22012");
+    wait_until_gone(&mut observer, failed);
+
+    let (worker, _) = run_one(&mut c, "SELECT 'warm'");
+    wait_until_waiting(&mut observer, worker);
+    let (again, cookie): (i32, i64) = {
+        let row = c
+            .query_one(
+                "SELECT (h).pid, (h).cookie FROM pg_background_launch_v2('SELECT pg_sleep(60)::text') h",
+                &[],
+            )
+            .unwrap();
+        (row.get(0), row.get(1))
+    };
+    assert_eq!(again, worker);
+    c.execute("SELECT pg_background_cancel_v2($1, $2)", &[&again, &cookie])
+        .unwrap();
+    let err = c
+        .query(
+            &format!("SELECT * FROM pg_background_result_v2({again}, {cookie}) AS (r text)"),
+            &[],
+        )
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "57014", "{err}");
+    wait_until_gone(&mut observer, worker);
+    let (next, _) = run_one(&mut c, "SELECT 'new'");
+    assert_ne!(next, worker);
+}
+
+#[test]
+fn idle_workers_never_take_the_slot_their_sessions_next_launch_needs() {
+    let _alone = alone();
+    let mut observer = connect();
+    let slots: i32 = observer
+        .query_one("SELECT current_setting('max_worker_processes')::int", &[])
+        .unwrap()
+        .get(0);
+    let mut c = session(None, "1h");
+    // Unread results keep their workers from being reused; each waits, holding its slot.
+    let mut workers = Vec::new();
+    for i in 0..slots + 8 {
+        let pid = launch(&mut c, &format!("SELECT {i}::text"));
+        wait_until_waiting(&mut observer, pid);
+        workers.push(pid);
+    }
+    for (i, pid) in workers.iter().enumerate() {
+        let rows = c
+            .query(
+                &format!("SELECT * FROM pg_background_result({pid}) AS (r text)"),
+                &[],
+            )
+            .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].get::<_, String>(0), i.to_string());
+    }
+}
+
+#[test]
+fn a_launcher_leaving_lets_its_idle_workers_go() {
+    let _alone = alone();
+    let mut observer = connect();
+    let mut c = session(None, "1h");
+    let (worker, _) = run_one(&mut c, "SELECT 'x'");
+    wait_until_waiting(&mut observer, worker);
+    drop(c);
+    wait_until_gone(&mut observer, worker);
+}
