@@ -144,6 +144,7 @@ log "launch + detach with min_dynamic_shared_memory = 256MB, ${SECONDS_PER_RUN}s
 stop_cluster
 start_cluster "${PGBG_BENCH_PORT:-55439}" max_worker_processes=128 min_dynamic_shared_memory=256MB
 psql_ -d postgres -c "CREATE EXTENSION pg_background" -c "CREATE EXTENSION dblink"
+CONN="host=$PGHOST port=$PGPORT user=postgres dbname=postgres"
 rounds "launchpool_q65536=$(script launch_detach q65536 65536)" \
        "launchpool_q16777216=$(script launch_detach q16777216 16777216)" -- -c 1 -T "$SECONDS_PER_RUN"
 log "round trip of SELECT 2+2 with min_dynamic_shared_memory = 256MB, 1 client, ${SECONDS_PER_RUN}s x $REPEAT"

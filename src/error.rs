@@ -19,6 +19,10 @@ pub enum Error {
     CouldNotRegister,
     #[error("could not start background process")]
     CouldNotStart,
+    #[error(
+        "no background worker became available within pg_background.capacity_wait_timeout ({0} ms)"
+    )]
+    CapacityTimeout(i32),
     #[error("cannot start background processes without postmaster")]
     NoPostmaster,
     #[error("PID {0} is not attached to this session")]
@@ -92,9 +96,10 @@ impl From<Error> for ErrorReport {
             Error::TooManyWorkers { .. } | Error::TooManyUnread { .. } => {
                 Code::ERRCODE_CONFIGURATION_LIMIT_EXCEEDED
             }
-            Error::CouldNotRegister | Error::CouldNotStart | Error::NoPostmaster => {
-                Code::ERRCODE_INSUFFICIENT_RESOURCES
-            }
+            Error::CouldNotRegister
+            | Error::CouldNotStart
+            | Error::NoPostmaster
+            | Error::CapacityTimeout(_) => Code::ERRCODE_INSUFFICIENT_RESOURCES,
             Error::NotAttached(_) | Error::NotAttachedCookie(_) => Code::ERRCODE_UNDEFINED_OBJECT,
             Error::CookieMismatch(_) => Code::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             Error::ResultsDisabled(_) => Code::ERRCODE_FEATURE_NOT_SUPPORTED,
@@ -143,6 +148,9 @@ impl From<Error> for ErrorReport {
             Error::CouldNotRegister => {
                 report.set_hint("You may need to increase max_worker_processes.")
             }
+            Error::CapacityTimeout(_) => report.set_hint(
+                "Wait for existing workers to complete, or increase pg_background.max_workers or max_worker_processes.",
+            ),
             Error::NoPostmaster => {
                 report.set_hint("Kill all remaining database processes and restart the database.")
             }

@@ -1,7 +1,7 @@
 //! The `pg_background.*` settings (names, ranges and texts of the 1.x reference).
 #![forbid(unsafe_code)]
 
-use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting};
+use pgrx::guc::{GucContext, GucFlags, GucRegistry, GucSetting, PostgresGucEnum};
 
 /// Largest queue a launch may ask for (256 MB).
 pub const MAX_QUEUE_SIZE: i32 = 256 * 1024 * 1024;
@@ -11,6 +11,21 @@ pub static DEFAULT_QUEUE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(65536);
 pub static MAX_UNREAD_RESULTS: GucSetting<i32> = GucSetting::<i32>::new(256);
 pub static WORKER_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(0);
 pub static WORKER_IDLE_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(1000);
+
+/// `pg_background.on_capacity`: what a launch does when this session's `max_workers` jobs run
+/// or the server has no free background worker slot.
+#[derive(PostgresGucEnum, Clone, Copy, PartialEq, Eq, Debug)]
+pub enum OnCapacity {
+    /// Fail at once (53400 / 53000), as the C extension does.
+    #[name = c"error"]
+    Error,
+    /// Wait, interruptibly, up to `pg_background.capacity_wait_timeout`.
+    #[name = c"wait"]
+    Wait,
+}
+
+pub static ON_CAPACITY: GucSetting<OnCapacity> = GucSetting::<OnCapacity>::new(OnCapacity::Error);
+pub static CAPACITY_WAIT_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(0);
 
 /// Longest `pg_background.worker_idle_timeout` (one hour).
 pub const MAX_IDLE_TIMEOUT: i32 = 3_600_000;
@@ -64,6 +79,24 @@ pub fn init() {
         &WORKER_IDLE_TIMEOUT,
         0,
         MAX_IDLE_TIMEOUT,
+        GucContext::Userset,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_enum_guc(
+        c"pg_background.on_capacity",
+        c"What a launch does when no background worker can be started now: error or wait.",
+        c"wait: the launch waits until one of the session's jobs ends or the server has a free worker slot, up to pg_background.capacity_wait_timeout.",
+        &ON_CAPACITY,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"pg_background.capacity_wait_timeout",
+        c"Longest wait of a launch for a background worker when pg_background.on_capacity is wait.",
+        c"0 means no limit (the statement_timeout still applies).",
+        &CAPACITY_WAIT_TIMEOUT,
+        0,
+        i32::MAX,
         GucContext::Userset,
         GucFlags::UNIT_MS,
     );

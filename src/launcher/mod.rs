@@ -96,9 +96,12 @@ pub fn launch_with(
         }
     }
     registry::release_finished();
+    let admission = Admission::new();
     let limit = guc::MAX_WORKERS.get();
-    if registry::running() >= limit as usize {
-        return Err(Error::TooManyWorkers { limit });
+    while registry::running() >= limit as usize {
+        // our workers set our latch when they finish (the postmaster, or a warm worker itself)
+        admission.wait_or(Error::TooManyWorkers { limit })?;
+        registry::release_finished();
     }
     let limit = guc::MAX_UNREAD_RESULTS.get();
     if registry::unread() >= limit as usize {
@@ -159,7 +162,13 @@ pub fn launch_with(
     };
     let (worker, control) = match warm {
         Some(worker) => (worker, None),
-        None => pool::Worker::register(segment.handle(), idle_timeout_ms > 0)?,
+        None => loop {
+            match pool::Worker::register(segment.handle(), idle_timeout_ms > 0) {
+                // other sessions' workers end without telling us: poll
+                Err(Error::CouldNotRegister) => admission.wait_or(Error::CouldNotRegister)?,
+                other => break other?,
+            }
+        },
     };
     let guard = TerminateOnDrop::arm(&worker);
     receiver.watch_worker(worker.handle().as_ptr());
@@ -198,6 +207,47 @@ pub fn launch_with(
     });
     registry::count_launch();
     Ok((pid, cookie))
+}
+
+/// `pg_background.on_capacity`: whether a launch that cannot start a worker now fails, or
+/// waits (interruptibly, up to `pg_background.capacity_wait_timeout`) and tries again.
+struct Admission {
+    wait: bool,
+    timeout_ms: i32,
+    start: pg_sys::TimestampTz,
+}
+
+/// How often a waiting launch looks again.
+const ADMISSION_POLL_MS: i64 = 10;
+
+impl Admission {
+    fn new() -> Self {
+        Self {
+            wait: guc::ON_CAPACITY.get() == guc::OnCapacity::Wait,
+            timeout_ms: guc::CAPACITY_WAIT_TIMEOUT.get(),
+            // SAFETY: reading the clock.
+            start: unsafe { pg_sys::GetCurrentTimestamp() },
+        }
+    }
+
+    /// `Err(error)` in error mode; else sleep a little (on the latch, interruptibly), or give
+    /// up with 53000 once the wait has lasted `capacity_wait_timeout`.
+    fn wait_or(&self, error: Error) -> Result<(), Error> {
+        if !self.wait {
+            return Err(error);
+        }
+        // SAFETY: reading the clock.
+        let waited_ms = (unsafe { pg_sys::GetCurrentTimestamp() } - self.start) / 1000;
+        if self.timeout_ms > 0 && waited_ms >= i64::from(self.timeout_ms) {
+            return Err(Error::CapacityTimeout(self.timeout_ms));
+        }
+        let left_ms = match self.timeout_ms {
+            0 => ADMISSION_POLL_MS,
+            t => (i64::from(t) - waited_ms).clamp(1, ADMISSION_POLL_MS),
+        };
+        crate::ffi::sleep_on_latch(left_ms);
+        Ok(())
+    }
 }
 
 /// The first 120 bytes of `sql`, cut at a character boundary (`list_v2.sql_preview`).

@@ -1,0 +1,201 @@
+//! Admission control within a session: `pg_background.on_capacity = wait` makes a launch that
+//! finds no capacity — the session's `max_workers` jobs running, or no free worker slot in the
+//! server — wait for it (interruptibly, up to `pg_background.capacity_wait_timeout`) instead of
+//! failing. The tests run one at a time: one of them holds every worker slot of the cluster.
+
+use postgres::Client;
+use session_tests::*;
+use std::sync::{Mutex, MutexGuard};
+use std::thread;
+
+fn alone() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A session that holds advisory lock `key` until it is dropped or unlocks.
+fn holder(key: i64) -> Client {
+    let mut c = connect();
+    c.execute("SELECT pg_advisory_lock($1)", &[&key]).unwrap();
+    c
+}
+
+/// A job that waits for `key`, then returns one row.
+fn blocked_job(key: i64) -> String {
+    format!("SELECT pg_advisory_lock_shared({key})::text")
+}
+
+/// Whether session `pid` waits in a launch.
+fn launch_waits(observer: &mut Client, pid: i32) -> bool {
+    observer
+        .query_opt(
+            "SELECT 1 FROM pg_stat_activity
+              WHERE pid = $1 AND wait_event = 'Extension' AND query LIKE '%pg_background_launch%'",
+            &[&pid],
+        )
+        .unwrap()
+        .is_some()
+}
+
+/// This test's jobs that run (waiting for the lock).
+fn blocked_jobs(observer: &mut Client, key: i64) -> i64 {
+    observer
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity
+              WHERE backend_type = 'pg_background' AND wait_event_type = 'Lock'
+                AND query = $1",
+            &[&blocked_job(key)],
+        )
+        .unwrap()
+        .get(0)
+}
+
+fn read_all(c: &mut Client, pids: &[i32]) {
+    for pid in pids {
+        let rows = c
+            .query(
+                &format!("SELECT * FROM pg_background_result({pid}) AS (r text)"),
+                &[],
+            )
+            .unwrap();
+        assert_eq!(rows.len(), 1, "job {pid}");
+    }
+}
+
+#[test]
+fn launches_beyond_the_sessions_limit_wait_and_all_complete() {
+    let _alone = alone();
+    let mut observer = connect();
+    let key = lock_key();
+    let mut lock = holder(key);
+    let mut c = connect();
+    let launcher = backend_pid(&mut c);
+    c.batch_execute("SET pg_background.on_capacity = wait; SET pg_background.max_workers = 2")
+        .unwrap();
+    let sql = blocked_job(key);
+    // 12 launches in one statement: 2 start, the third waits for one of them to end
+    let launches = thread::spawn(move || {
+        let pids: Vec<i32> = c
+            .query_one(
+                "SELECT array_agg(pg_background_launch($1) ORDER BY i) FROM generate_series(1, 12) i",
+                &[&sql],
+            )
+            .unwrap()
+            .get(0);
+        (c, pids)
+    });
+    wait_for("the third launch to wait", || {
+        launch_waits(&mut observer, launcher)
+    });
+    wait_for("two jobs to run", || blocked_jobs(&mut observer, key) == 2);
+    // the others wait in the launch, not in the server
+    assert!(launch_waits(&mut observer, launcher));
+    lock.execute("SELECT pg_advisory_unlock($1)", &[&key])
+        .unwrap();
+    let (mut c, pids) = launches.join().unwrap();
+    assert_eq!(pids.len(), 12);
+    read_all(&mut c, &pids);
+}
+
+#[test]
+fn a_waiting_launch_gives_up_at_its_timeout_and_can_be_cancelled() {
+    let _alone = alone();
+    let mut observer = connect();
+    let key = lock_key();
+    let mut lock = holder(key);
+    let mut c = connect();
+    let launcher = backend_pid(&mut c);
+    c.batch_execute(
+        "SET pg_background.on_capacity = wait; SET pg_background.max_workers = 1;
+         SET pg_background.capacity_wait_timeout = '200ms'",
+    )
+    .unwrap();
+    let first = launch(&mut c, &blocked_job(key));
+    let err = c
+        .query_one("SELECT pg_background_launch('SELECT 1')", &[])
+        .unwrap_err();
+    assert_error(
+        &err,
+        "53000",
+        "no background worker became available within pg_background.capacity_wait_timeout (200 ms)",
+    );
+    // without a timeout it waits until cancelled; the session and its job go on
+    c.batch_execute("SET pg_background.capacity_wait_timeout = 0")
+        .unwrap();
+    let waiting = thread::spawn(move || {
+        let err = c
+            .query_one("SELECT pg_background_launch('SELECT 1')", &[])
+            .unwrap_err();
+        (c, err)
+    });
+    wait_for("the launch to wait", || {
+        launch_waits(&mut observer, launcher)
+    });
+    observer
+        .execute("SELECT pg_cancel_backend($1)", &[&launcher])
+        .unwrap();
+    let (mut c, err) = waiting.join().unwrap();
+    assert_eq!(sqlstate(&err), "57014", "{err}");
+    lock.execute("SELECT pg_advisory_unlock($1)", &[&key])
+        .unwrap();
+    read_all(&mut c, &[first]);
+    // on_capacity = error (the default): at once, as in the C extension
+    c.batch_execute("RESET pg_background.on_capacity").unwrap();
+    let mut lock = holder(key);
+    let again = launch(&mut c, &blocked_job(key));
+    let err = c
+        .query_one("SELECT pg_background_launch('SELECT 1')", &[])
+        .unwrap_err();
+    assert_error(&err, "53400", "too many background workers");
+    lock.execute("SELECT pg_advisory_unlock($1)", &[&key])
+        .unwrap();
+    read_all(&mut c, &[again]);
+}
+
+#[test]
+fn a_launch_waits_for_a_worker_slot_that_another_session_frees() {
+    let _alone = alone();
+    let mut observer = connect();
+    let key = lock_key();
+    let mut lock = holder(key);
+    // another session takes every free worker slot of the server
+    let mut greedy = connect();
+    greedy
+        .batch_execute(
+            "SET pg_background.max_workers = 1000; SET pg_background.worker_idle_timeout = 0",
+        )
+        .unwrap();
+    let sql = blocked_job(key);
+    let mut held = Vec::new();
+    loop {
+        match greedy.query_one("SELECT pg_background_launch($1)", &[&sql]) {
+            Ok(row) => held.push(row.get::<_, i32>(0)),
+            Err(e) => {
+                assert_eq!(sqlstate(&e), "53000", "{e}");
+                break;
+            }
+        }
+        assert!(held.len() <= 1000, "no slot limit reached");
+    }
+    let mut c = connect();
+    let launcher = backend_pid(&mut c);
+    c.batch_execute("SET pg_background.on_capacity = wait")
+        .unwrap();
+    let waiting = thread::spawn(move || {
+        let pid: i32 = c
+            .query_one("SELECT pg_background_launch('SELECT ''in'' ')", &[])
+            .unwrap()
+            .get(0);
+        (c, pid)
+    });
+    wait_for("the launch to wait for a slot", || {
+        launch_waits(&mut observer, launcher)
+    });
+    lock.execute("SELECT pg_advisory_unlock($1)", &[&key])
+        .unwrap();
+    let (mut c, pid) = waiting.join().unwrap();
+    read_all(&mut c, &[pid]);
+    read_all(&mut greedy, &held);
+}
