@@ -280,6 +280,16 @@ c_entry_points! {
 /// Sleep until our latch is set or `ms` milliseconds pass (or the postmaster dies: then exit),
 /// reset the latch and process interrupts, as every latch wait in the server does.
 pub fn sleep_on_latch(ms: i64) {
+    sleep(ms, false)
+}
+
+/// [`sleep_on_latch`] outside any statement: a pending query cancel is dropped, as an idle
+/// backend drops it.
+pub fn sleep_on_latch_ignoring_cancel(ms: i64) {
+    sleep(ms, true)
+}
+
+fn sleep(ms: i64, ignore_cancel: bool) {
     // SAFETY: a wait on this backend's own latch; the interrupt check may raise an ERROR or
     // end the process, as any CHECK_FOR_INTERRUPTS.
     unsafe {
@@ -290,6 +300,9 @@ pub fn sleep_on_latch(ms: i64) {
             pg_sys::PG_WAIT_EXTENSION,
         );
         pg_sys::ResetLatch(pg_sys::MyLatch);
+        if ignore_cancel {
+            pg_sys::QueryCancelPending = 0;
+        }
         pg_sys::check_for_interrupts!();
     }
 }

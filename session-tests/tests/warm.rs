@@ -204,15 +204,50 @@ fn each_job_of_a_warm_worker_gets_its_callers_settings_and_role_afresh() {
     let (worker, r) = run_one(&mut c, who);
     assert_eq!(r, "5MB postgres postgres");
     wait_until_waiting(&mut observer, worker);
-    c.batch_execute("SET work_mem = '7MB'; SET ROLE warm_other")
-        .unwrap();
+    c.batch_execute("SET work_mem = '7MB'").unwrap();
     let (again, r) = run_one(&mut c, who);
-    assert_eq!((again, r.as_str()), (worker, "7MB warm_other postgres"));
+    assert_eq!((again, r.as_str()), (worker, "7MB postgres postgres"));
     wait_until_waiting(&mut observer, worker);
-    // the role the job ran as does not stay with the worker
+    // a job as another current user gets another process: whatever a job leaves in its process
+    // beyond the session's reset (an extension's connections) stays with jobs of the same rights
+    c.batch_execute("SET ROLE warm_other").unwrap();
+    let (other, r) = run_one(&mut c, who);
+    assert_ne!(other, worker);
+    assert_eq!(r, "7MB warm_other postgres");
+    wait_until_waiting(&mut observer, other);
     c.batch_execute("RESET ROLE; RESET work_mem").unwrap();
     let (again, r) = run_one(&mut c, who);
     assert_eq!((again, r.as_str()), (worker, "4MB postgres postgres"));
+    c.batch_execute("SET ROLE warm_other").unwrap();
+    let (again, _) = run_one(&mut c, who);
+    assert_eq!(again, other);
+}
+
+#[test]
+fn a_job_launched_from_a_security_definer_function_gets_a_worker_of_its_own() {
+    setup();
+    let _alone = alone();
+    let mut observer = connect();
+    let mut c = session(None, "60s");
+    c.batch_execute(
+        "CREATE OR REPLACE FUNCTION warm_definer() RETURNS int LANGUAGE sql SECURITY DEFINER
+           SET search_path = public, pg_catalog
+           AS $$ SELECT pg_background_launch('SELECT current_user::text') $$;
+         ALTER FUNCTION warm_definer() OWNER TO warm_other;",
+    )
+    .unwrap();
+    let (worker, _) = run_one(&mut c, "SELECT current_user::text");
+    wait_until_waiting(&mut observer, worker);
+    let definer: i32 = c.query_one("SELECT warm_definer()", &[]).unwrap().get(0);
+    assert_ne!(definer, worker);
+    let rows = c
+        .query(
+            &format!("SELECT * FROM pg_background_result({definer}) AS (r text)"),
+            &[],
+        )
+        .unwrap();
+    assert_eq!(rows[0].get::<_, String>(0), "warm_other");
+    c.batch_execute("DROP FUNCTION warm_definer()").unwrap();
 }
 
 #[test]
@@ -328,4 +363,68 @@ fn a_launcher_leaving_lets_its_idle_workers_go() {
     wait_until_waiting(&mut observer, worker);
     drop(c);
     wait_until_gone(&mut observer, worker);
+}
+
+#[test]
+fn the_jobs_of_a_warm_worker_reach_the_statistics() {
+    let _alone = alone();
+    let mut observer = connect();
+    let mut c = session(None, "60s");
+    table(&mut c, "warm_stats");
+    let (worker, _) = run_one(
+        &mut c,
+        "INSERT INTO warm_stats SELECT generate_series(1, 5); SELECT 'x'",
+    );
+    wait_until_waiting(&mut observer, worker);
+    let (again, _) = run_one(
+        &mut c,
+        "INSERT INTO warm_stats SELECT generate_series(1, 5); SELECT 'x'",
+    );
+    assert_eq!(again, worker);
+    // (what autovacuum goes by), while the worker lives on
+    wait_for("the inserts in pg_stat_user_tables", || {
+        observer
+            .query_one(
+                "SELECT n_tup_ins FROM pg_stat_user_tables WHERE relname = 'warm_stats'",
+                &[],
+            )
+            .unwrap()
+            .get::<_, i64>(0)
+            == 10
+    });
+    assert!(alive(&mut observer, worker));
+}
+
+#[test]
+fn waiting_for_a_failed_job_waits_for_its_process_to_end() {
+    let _alone = alone();
+    let mut observer = connect();
+    let mut c = session(None, "60s");
+    let key = lock_key();
+    // a failed job's worker is not kept: wait_v2 returns once the process has exited, with its
+    // session lock released
+    let row = c
+        .query_one(
+            "SELECT (h).pid, (h).cookie FROM pg_background_launch_v2($1) h",
+            &[&format!("SELECT pg_advisory_lock({key}); SELECT 1/0")],
+        )
+        .unwrap();
+    let (pid, cookie): (i32, i64) = (row.get(0), row.get(1));
+    let stopped: bool = c
+        .query_one(
+            "SELECT pg_background_wait_v2_timeout($1, $2, 30000)",
+            &[&pid, &cookie],
+        )
+        .unwrap()
+        .get(0);
+    assert!(stopped);
+    assert!(
+        !alive(&mut observer, pid),
+        "wait_v2 returned before the process ended"
+    );
+    let free: bool = observer
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&key])
+        .unwrap()
+        .get(0);
+    assert!(free);
 }

@@ -28,6 +28,7 @@ use channel::Channel;
 use core::sync::atomic::Ordering;
 use pgrx::pg_sys;
 use pool::TerminateOnDrop;
+pub use registry::ContextSwitch;
 pub use registry::Cookie;
 use registry::{Entry, JobContext};
 
@@ -89,7 +90,17 @@ pub fn launch_with(
     queue_size: i32,
     options: LaunchOptions<'_>,
 ) -> Result<(i32, i64), Error> {
-    let queue_size = effective_queue_size(queue_size)?;
+    launch_in(sql, queue_size, options, true)
+}
+
+/// [`launch_with`]; `allow_warm`: a waiting worker of this session may run the job.
+fn launch_in(
+    sql: &str,
+    requested_queue_size: i32,
+    options: LaunchOptions<'_>,
+    allow_warm: bool,
+) -> Result<(i32, i64), Error> {
+    let queue_size = effective_queue_size(requested_queue_size)?;
     if let Some(label) = options.label {
         if label.len() > MAX_LABEL_LEN {
             return Err(Error::LabelTooLong(MAX_LABEL_LEN));
@@ -152,18 +163,26 @@ pub fn launch_with(
     }
 
     let mut receiver = context.within(|| MqReceiver::attach(queue, &segment));
-    // A warm worker of this session if one is idle, else a new process.
+    // A warm worker of this session if one is idle and last ran a job as the same user in the
+    // same security context, else a new process.
     let warm = match idle_timeout_ms {
+        _ if !allow_warm => None,
         0 => {
             pool::prune();
             None
         }
-        _ => pool::claim(segment.handle(), registry::contains),
+        _ => pool::claim(
+            segment.handle(),
+            registry::contains,
+            (fixed.current_user_id, fixed.sec_context),
+        ),
     };
+    let was_warm = warm.is_some();
     let (worker, control) = match warm {
         Some(worker) => (worker, None),
         None => loop {
-            match pool::Worker::register(segment.handle(), idle_timeout_ms > 0) {
+            let identity = (fixed.current_user_id, fixed.sec_context);
+            match pool::Worker::register(segment.handle(), idle_timeout_ms > 0, identity) {
                 // other sessions' workers end without telling us: poll
                 Err(Error::CouldNotRegister) => admission.wait_or(Error::CouldNotRegister)?,
                 other => break other?,
@@ -174,6 +193,11 @@ pub fn launch_with(
     receiver.watch_worker(worker.handle().as_ptr());
     // Attached means started, and the PID is known, even if the worker has already finished.
     if receiver.wait_for_attach().is_err() {
+        if was_warm {
+            // The waiting worker ended (terminated) just as it was handed the job, before it
+            // took it: start the job afresh in a new process (this segment goes unused).
+            return launch_in(sql, requested_queue_size, options, false);
+        }
         return Err(match worker.status() {
             WorkerStatus::PostmasterDied => Error::NoPostmaster,
             _ => Error::CouldNotStart,
@@ -281,6 +305,7 @@ fn write_fixed_state<'seg>(
             cancel_requested: core::sync::atomic::AtomicBool::new(false),
             worker_pid: core::sync::atomic::AtomicI32::new(0),
             worker_done: core::sync::atomic::AtomicBool::new(false),
+            kept_warm: core::sync::atomic::AtomicBool::new(false),
             succeeded: core::sync::atomic::AtomicBool::new(false),
             started_at: core::sync::atomic::AtomicI64::new(0),
             finished_at: core::sync::atomic::AtomicI64::new(0),
@@ -320,10 +345,10 @@ pub fn detach(pid: i32, cookie: Cookie) -> Result<(), Error> {
     Ok(())
 }
 
-/// Whether the job is over: its process has exited, or, for a warm worker, which goes on to
-/// wait for the next job, it has detached from the job's segment.
+/// Whether the job is over: its process has exited, or it was kept warm (it waits for the next
+/// job) and has detached from the job's segment — with everything of the job released.
 fn stopped(e: &Entry) -> bool {
-    (e.worker.is_warm() && e.worker_done())
+    (e.worker_done() && e.fixed().kept_warm.load(Ordering::Acquire))
         || matches!(
             e.worker.status(),
             WorkerStatus::Stopped | WorkerStatus::PostmasterDied

@@ -31,10 +31,17 @@ pub struct Worker {
     handle: WorkerHandle,
     warm: Option<WarmLink>,
     pid: Cell<i32>,
+    /// The current user and security context of its last job: it is handed only jobs with the
+    /// same, since what a job leaves in the process beyond the session's reset (an extension's
+    /// connections, a loaded library) must not reach a job that runs with other rights.
+    identity: Cell<Identity>,
     /// Terminate was asked for: the postmaster will signal this process, so it must never get
     /// another job.
     terminated: Cell<bool>,
 }
+
+/// Current user and security context.
+pub type Identity = (pg_sys::Oid, i32);
 
 /// How to reach a warm worker's control segment.
 struct WarmLink {
@@ -64,6 +71,7 @@ impl Worker {
     pub fn register(
         job: pg_sys::dsm_handle,
         warm: bool,
+        identity: Identity,
     ) -> Result<(Rc<Self>, Option<DsmSegment>), Error> {
         let (link, control) = if warm {
             let nonce = random_u64();
@@ -102,6 +110,7 @@ impl Worker {
             handle,
             warm: link,
             pid: Cell::new(0),
+            identity: Cell::new(identity),
             terminated: Cell::new(false),
         });
         if warm {
@@ -124,12 +133,6 @@ impl Worker {
         self.pid.set(pid);
     }
 
-    /// Whether the worker may run more than one job: its job's end is then `worker_done`, not
-    /// the end of the process.
-    pub fn is_warm(&self) -> bool {
-        self.warm.is_some()
-    }
-
     /// Ask the postmaster to stop the worker; it will never get another job.
     pub fn terminate(&self) {
         self.terminated.set(true);
@@ -150,7 +153,7 @@ impl Worker {
         let link = self.warm.as_ref()?;
         // The worker maps its control segment while it lives; once it is gone the handle may
         // name another segment, or none.
-        let segment = DsmSegment::attach(link.control)?;
+        let segment = DsmSegment::attach_untracked(link.control)?;
         // SAFETY: plain call on an attached segment.
         let len = unsafe { pg_sys::dsm_segment_map_length(segment.as_ptr()) };
         if len < core::mem::size_of::<Control>() {
@@ -275,8 +278,13 @@ fn register_exit_callback() {
     }
 }
 
+/// Only on a clean exit: after a FATAL error this backend may be in no state to map segments;
+/// its idle workers then notice within a second that it is gone (`worker::warm`).
 #[pg_guard]
-unsafe extern "C-unwind" fn retire_at_exit(_code: core::ffi::c_int, _arg: pg_sys::Datum) {
+unsafe extern "C-unwind" fn retire_at_exit(code: core::ffi::c_int, _arg: pg_sys::Datum) {
+    if code != 0 {
+        return;
+    }
     POOL.with(|pool| {
         for worker in pool.borrow().iter() {
             worker.retire();
@@ -284,15 +292,20 @@ unsafe extern "C-unwind" fn retire_at_exit(_code: core::ffi::c_int, _arg: pg_sys
     });
 }
 
-/// A warm worker of this session that now runs the job in segment `job`, if one is idle and
-/// `tracked(pid)` says no job of this session is filed under its PID.
-pub fn claim(job: pg_sys::dsm_handle, tracked: impl Fn(i32) -> bool) -> Option<Rc<Worker>> {
+/// A warm worker of this session that now runs the job in segment `job`, if one is idle, last
+/// ran a job with `identity`, and `tracked(pid)` says no job of this session is filed under
+/// its PID.
+pub fn claim(
+    job: pg_sys::dsm_handle,
+    tracked: impl Fn(i32) -> bool,
+    identity: Identity,
+) -> Option<Rc<Worker>> {
     POOL.with(|pool| {
         pool.borrow_mut().retain(|w| w.alive());
         let candidates: Vec<Rc<Worker>> = pool
             .borrow()
             .iter()
-            .filter(|w| w.pid.get() != 0 && !tracked(w.pid.get()))
+            .filter(|w| w.pid.get() != 0 && !tracked(w.pid.get()) && w.identity.get() == identity)
             .cloned()
             .collect();
         for worker in candidates {

@@ -46,6 +46,34 @@ impl DsmSegment {
         NonNull::new(seg).map(|seg| Self { seg })
     }
 
+    /// Map the segment `handle` for as long as the returned owner lives, tracked by no resource
+    /// owner (so also from an exit callback, when the current one may be releasing). `None` if
+    /// the segment no longer exists or this backend maps it already (then it is not the one
+    /// the caller means: handles are reused once a segment is gone).
+    pub fn attach_untracked(handle: pg_sys::dsm_handle) -> Option<PinnedSegment> {
+        // SAFETY: plain look-up of this backend's own mappings.
+        if !unsafe { pg_sys::dsm_find_mapping(handle) }.is_null() {
+            return None;
+        }
+        struct RestoreOwner(pg_sys::ResourceOwner);
+        impl Drop for RestoreOwner {
+            fn drop(&mut self) {
+                // SAFETY: putting back the owner that was current before.
+                unsafe { pg_sys::CurrentResourceOwner = self.0 };
+            }
+        }
+        // SAFETY: with no current resource owner dsm_attach makes a session-lifetime mapping;
+        // the owner is put back when this scope ends, also on an ERROR.
+        let _restore = unsafe {
+            let restore = RestoreOwner(pg_sys::CurrentResourceOwner);
+            pg_sys::CurrentResourceOwner = core::ptr::null_mut();
+            restore
+        };
+        // SAFETY: plain call; returns NULL when the segment is gone.
+        let seg = unsafe { pg_sys::dsm_attach(handle) };
+        NonNull::new(seg).map(|seg| PinnedSegment { seg })
+    }
+
     /// Keep the mapping until the returned owner is dropped, whatever happens to the current
     /// transaction (`dsm_pin_mapping`).
     pub fn pin_mapping(self) -> PinnedSegment {

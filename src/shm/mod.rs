@@ -66,6 +66,9 @@ pub struct FixedState {
     /// ERROR, FATAL). A finished worker is no longer counted against
     /// `pg_background.max_workers`, even before the postmaster has noticed its exit.
     pub worker_done: core::sync::atomic::AtomicBool,
+    /// Set by a warm worker just before it detaches, when it goes on to wait for the next job:
+    /// then the job is over once `worker_done` is set, though the process lives on.
+    pub kept_warm: core::sync::atomic::AtomicBool,
     /// Set by the worker after its commit: the job succeeded. A worker that is done without
     /// it failed (ERROR, FATAL, cancel), whether or not anybody reads its result.
     pub succeeded: core::sync::atomic::AtomicBool,

@@ -107,9 +107,13 @@ impl ControlLink {
                 // handed a job just now
                 continue;
             }
+            // (statistics still pending from the last job, once they are due)
+            // SAFETY: plain call, outside any transaction.
+            unsafe { pg_sys::pgstat_report_stat(false) };
             // The launcher sets our latch when it hands us a job; a SIGTERM ends the process
-            // in the interrupt check.
-            crate::ffi::sleep_on_latch(left_ms.min(LAUNCHER_CHECK_MS));
+            // in the interrupt check; a cancel finds no statement to cancel, as in an idle
+            // backend.
+            crate::ffi::sleep_on_latch_ignoring_cancel(left_ms.min(LAUNCHER_CHECK_MS));
         }
     }
 }
@@ -158,6 +162,10 @@ pub fn reset_session() -> bool {
             };
             crate::ffi::DiscardCommand(&mut stmt, true);
             pg_sys::CommitTransactionCommand();
+            // A worker that lives on must send its statistics itself (a new one did at exit),
+            // or autovacuum would not learn of the changes of its jobs: as an idle backend
+            // does, at most once a second; what is pending goes at exit.
+            pg_sys::pgstat_report_stat(false);
         }
         true
     }))
