@@ -2,6 +2,7 @@
 //! starts (PGHOST, PGPORT, PGUSER, PGBG_TEST_DB), and bounded polling instead of sleeps.
 
 use postgres::{Client, NoTls};
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// How long a condition may take before the test fails.
@@ -187,4 +188,25 @@ pub fn wait_and_read(c: &mut Client, worker: i32, cookie: i64) -> usize {
     )
     .unwrap()
     .len()
+}
+
+/// Held by a test that must run alone among the tests of its file (each file is its own
+/// process; cargo runs the files one after another).
+pub fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Read a job's result as one text column; NULLs as empty strings.
+pub fn read_text(c: &mut Client, worker: i32) -> Vec<String> {
+    c.query(
+        &format!("SELECT * FROM pg_background_result({worker}) AS (r text)"),
+        &[],
+    )
+    .unwrap()
+    .iter()
+    .map(|r| r.get::<_, Option<String>>(0).unwrap_or_default())
+    .collect()
 }

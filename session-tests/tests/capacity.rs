@@ -5,15 +5,7 @@
 
 use postgres::Client;
 use session_tests::*;
-use std::sync::{Mutex, MutexGuard};
 use std::thread;
-
-fn alone() -> MutexGuard<'static, ()> {
-    static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
 
 /// A session that holds advisory lock `key` until it is dropped or unlocks.
 fn holder(key: i64) -> Client {
@@ -53,20 +45,14 @@ fn blocked_jobs(observer: &mut Client, key: i64) -> i64 {
 }
 
 fn read_all(c: &mut Client, pids: &[i32]) {
-    for pid in pids {
-        let rows = c
-            .query(
-                &format!("SELECT * FROM pg_background_result({pid}) AS (r text)"),
-                &[],
-            )
-            .unwrap();
-        assert_eq!(rows.len(), 1, "job {pid}");
+    for &pid in pids {
+        assert_eq!(read_text(c, pid).len(), 1, "job {pid}");
     }
 }
 
 #[test]
 fn launches_beyond_the_sessions_limit_wait_and_all_complete() {
-    let _alone = alone();
+    let _alone = one_at_a_time();
     let mut observer = connect();
     let key = lock_key();
     let mut lock = holder(key);
@@ -101,7 +87,7 @@ fn launches_beyond_the_sessions_limit_wait_and_all_complete() {
 
 #[test]
 fn a_waiting_launch_gives_up_at_its_timeout_and_can_be_cancelled() {
-    let _alone = alone();
+    let _alone = one_at_a_time();
     let mut observer = connect();
     let key = lock_key();
     let mut lock = holder(key);
@@ -156,7 +142,7 @@ fn a_waiting_launch_gives_up_at_its_timeout_and_can_be_cancelled() {
 
 #[test]
 fn a_launch_waits_for_a_worker_slot_that_another_session_frees() {
-    let _alone = alone();
+    let _alone = one_at_a_time();
     let mut observer = connect();
     let key = lock_key();
     let mut lock = holder(key);

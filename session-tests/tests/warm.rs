@@ -5,14 +5,7 @@
 
 use postgres::Client;
 use session_tests::*;
-use std::sync::{Mutex, MutexGuard, Once};
-
-fn alone() -> MutexGuard<'static, ()> {
-    static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
+use std::sync::Once;
 
 /// Objects of these tests, created once.
 fn setup() {
@@ -48,17 +41,7 @@ fn session(user: Option<&str>, timeout: &str) -> Client {
 /// Launch `sql`, read its one-column result as text; returns the worker's PID and the rows.
 fn run(c: &mut Client, sql: &str) -> (i32, Vec<String>) {
     let pid = launch(c, sql);
-    let rows = c
-        .query(
-            &format!("SELECT * FROM pg_background_result({pid}) AS (r text)"),
-            &[],
-        )
-        .unwrap();
-    let rows = rows
-        .iter()
-        .map(|r| r.get::<_, Option<String>>(0).unwrap_or_default())
-        .collect();
-    (pid, rows)
+    (pid, read_text(c, pid))
 }
 
 fn run_one(c: &mut Client, sql: &str) -> (i32, String) {
@@ -92,7 +75,7 @@ fn wait_until_gone(observer: &mut Client, pid: i32) {
 
 #[test]
 fn a_finished_worker_runs_the_next_job_of_its_session_until_its_idle_timeout() {
-    let _alone = alone();
+    let _alone = one_at_a_time();
     let mut observer = connect();
     let mut c = session(None, "60s");
     let (first, r) = run_one(&mut c, "SELECT 'one'");
@@ -119,7 +102,7 @@ fn a_finished_worker_runs_the_next_job_of_its_session_until_its_idle_timeout() {
 #[test]
 fn nothing_of_a_job_is_left_for_the_next_job_of_a_warm_worker() {
     setup();
-    let _alone = alone();
+    let _alone = one_at_a_time();
     let mut observer = connect();
     let mut c = session(None, "60s");
     c.batch_execute("SET work_mem = '3MB'; SET search_path = public")
@@ -196,7 +179,7 @@ fn nothing_of_a_job_is_left_for_the_next_job_of_a_warm_worker() {
 #[test]
 fn each_job_of_a_warm_worker_gets_its_callers_settings_and_role_afresh() {
     setup();
-    let _alone = alone();
+    let _alone = one_at_a_time();
     let mut observer = connect();
     let mut c = session(None, "60s");
     let who = "SELECT current_setting('work_mem') || ' ' || current_user || ' ' || session_user";
@@ -226,7 +209,7 @@ fn each_job_of_a_warm_worker_gets_its_callers_settings_and_role_afresh() {
 #[test]
 fn a_job_launched_from_a_security_definer_function_gets_a_worker_of_its_own() {
     setup();
-    let _alone = alone();
+    let _alone = one_at_a_time();
     let mut observer = connect();
     let mut c = session(None, "60s");
     c.batch_execute(
@@ -240,20 +223,14 @@ fn a_job_launched_from_a_security_definer_function_gets_a_worker_of_its_own() {
     wait_until_waiting(&mut observer, worker);
     let definer: i32 = c.query_one("SELECT warm_definer()", &[]).unwrap().get(0);
     assert_ne!(definer, worker);
-    let rows = c
-        .query(
-            &format!("SELECT * FROM pg_background_result({definer}) AS (r text)"),
-            &[],
-        )
-        .unwrap();
-    assert_eq!(rows[0].get::<_, String>(0), "warm_other");
+    assert_eq!(read_text(&mut c, definer), ["warm_other"]);
     c.batch_execute("DROP FUNCTION warm_definer()").unwrap();
 }
 
 #[test]
 fn a_warm_worker_serves_only_the_session_that_launched_it() {
     setup();
-    let _alone = alone();
+    let _alone = one_at_a_time();
     let mut observer = connect();
     let mut a = session(Some("warm_a"), "60s");
     let (worker, r) = run_one(&mut a, "SELECT session_user::text");
@@ -287,7 +264,7 @@ fn a_warm_worker_serves_only_the_session_that_launched_it() {
 
 #[test]
 fn a_worker_whose_job_failed_or_was_cancelled_is_not_kept() {
-    let _alone = alone();
+    let _alone = one_at_a_time();
     let mut observer = connect();
     let mut c = session(None, "60s");
     let failed = launch(&mut c, "SELECT 1/0");
@@ -328,7 +305,7 @@ fn a_worker_whose_job_failed_or_was_cancelled_is_not_kept() {
 
 #[test]
 fn idle_workers_never_take_the_slot_their_sessions_next_launch_needs() {
-    let _alone = alone();
+    let _alone = one_at_a_time();
     let mut observer = connect();
     let slots: i32 = observer
         .query_one("SELECT current_setting('max_worker_processes')::int", &[])
@@ -342,21 +319,14 @@ fn idle_workers_never_take_the_slot_their_sessions_next_launch_needs() {
         wait_until_waiting(&mut observer, pid);
         workers.push(pid);
     }
-    for (i, pid) in workers.iter().enumerate() {
-        let rows = c
-            .query(
-                &format!("SELECT * FROM pg_background_result({pid}) AS (r text)"),
-                &[],
-            )
-            .unwrap();
-        assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].get::<_, String>(0), i.to_string());
+    for (i, &pid) in workers.iter().enumerate() {
+        assert_eq!(read_text(&mut c, pid), [i.to_string()]);
     }
 }
 
 #[test]
 fn a_launcher_leaving_lets_its_idle_workers_go() {
-    let _alone = alone();
+    let _alone = one_at_a_time();
     let mut observer = connect();
     let mut c = session(None, "1h");
     let (worker, _) = run_one(&mut c, "SELECT 'x'");
@@ -367,7 +337,7 @@ fn a_launcher_leaving_lets_its_idle_workers_go() {
 
 #[test]
 fn the_jobs_of_a_warm_worker_reach_the_statistics() {
-    let _alone = alone();
+    let _alone = one_at_a_time();
     let mut observer = connect();
     let mut c = session(None, "60s");
     table(&mut c, "warm_stats");
@@ -397,7 +367,7 @@ fn the_jobs_of_a_warm_worker_reach_the_statistics() {
 
 #[test]
 fn waiting_for_a_failed_job_waits_for_its_process_to_end() {
-    let _alone = alone();
+    let _alone = one_at_a_time();
     let mut observer = connect();
     let mut c = session(None, "60s");
     let key = lock_key();

@@ -10,6 +10,8 @@ use std::panic::AssertUnwindSafe;
 
 /// Longest sleep of an idle worker between checks that its launcher is still there.
 const LAUNCHER_CHECK_MS: i64 = 1000;
+/// How long a worker waits for its next job before it sends what its statistics have pending.
+const STATS_DELAY_MS: i64 = 1000;
 
 /// This worker's control segment, mapped until the process exits.
 pub struct ControlLink {
@@ -84,6 +86,7 @@ impl ControlLink {
         wake_launcher(control);
         // SAFETY: reading the clock.
         let deadline = unsafe { pg_sys::GetCurrentTimestamp() } + i64::from(timeout_ms) * 1000;
+        let mut stats_sent = false;
         loop {
             match control.state.load(Ordering::Acquire) {
                 warm::ASSIGNED => {
@@ -107,9 +110,15 @@ impl ControlLink {
                 // handed a job just now
                 continue;
             }
-            // (statistics still pending from the last job, once they are due)
-            // SAFETY: plain call, outside any transaction.
-            unsafe { pg_sys::pgstat_report_stat(false) };
+            if !stats_sent && left_ms <= i64::from(timeout_ms) - STATS_DELAY_MS {
+                // What the last job's statistics still have pending (the reset's report sends
+                // at most once a second), forced, as an idle backend sends them after a while:
+                // an unforced report measures time by the last transaction's end.
+                // SAFETY: plain call, outside any transaction; returns at once when nothing is
+                // pending.
+                unsafe { pg_sys::pgstat_report_stat(true) };
+                stats_sent = true;
+            }
             // The launcher sets our latch when it hands us a job; a SIGTERM ends the process
             // in the interrupt check; a cancel finds no statement to cancel, as in an idle
             // backend.
