@@ -60,7 +60,10 @@ SELECT name, value, substr(try_sql(format('SELECT set_config(%L, %L, false)', na
   FROM (VALUES ('pg_background.worker_timeout', '-1'), ('pg_background.worker_timeout', '25 days'),
                ('pg_background.max_workers', '0'), ('pg_background.max_workers', '1001'),
                ('pg_background.max_unread_results', '0'), ('pg_background.default_queue_size', '63'),
-               ('pg_background.default_queue_size', '1GB')) AS s(name, value);
+               ('pg_background.default_queue_size', '1GB'),
+               ('pg_background.worker_idle_timeout', '-1'), ('pg_background.worker_idle_timeout', '2h'),
+               ('pg_background.on_capacity', 'maybe'), ('pg_background.on_capacity', ''),
+               ('pg_background.capacity_wait_timeout', '-1')) AS s(name, value);
 
 -- SQL text: empty, blank, comments only, invalid, multibyte, invalid encodings, 1 MB
 SELECT run('');
