@@ -277,19 +277,66 @@ c_entry_points! {
     "pg_background_full_sql_v2", "pg_finfo_pg_background_full_sql_v2" => crate::api::pg_background_full_sql_v2_wrapper;
 }
 
+/// Our waits, as `pg_stat_activity.wait_event` shows them: named where the server has custom
+/// wait events (17 and later), `Extension` before.
+#[derive(Clone, Copy)]
+pub enum WaitEvent {
+    /// A launch waiting for capacity (`pg_background.on_capacity = wait`).
+    Capacity,
+    /// A warm worker waiting for its session's next job.
+    Idle,
+    /// A launch waiting for a warm worker to finish its previous job, or for retired ones to
+    /// exit.
+    HandOver,
+    /// A session waiting for its job to end (`wait_v2`, `run_v2`, …).
+    Job,
+}
+
+impl WaitEvent {
+    /// The `wait_event_info` to pass to `WaitLatch`.
+    pub fn info(self) -> u32 {
+        #[cfg(any(feature = "pg17", feature = "pg18"))]
+        {
+            use core::cell::Cell;
+            thread_local! {
+                static IDS: [Cell<u32>; 4] = const { [const { Cell::new(0) }; 4] };
+            }
+            let (index, name) = match self {
+                WaitEvent::Capacity => (0, c"PgBackgroundCapacity"),
+                WaitEvent::Idle => (1, c"PgBackgroundIdle"),
+                WaitEvent::HandOver => (2, c"PgBackgroundHandOver"),
+                WaitEvent::Job => (3, c"PgBackgroundJob"),
+            };
+            IDS.with(|ids| {
+                if ids[index].get() == 0 {
+                    // SAFETY: registers (or finds) the name in the server's shared table of
+                    // custom wait events; the same number in every backend.
+                    ids[index].set(unsafe { pg_sys::WaitEventExtensionNew(name.as_ptr()) });
+                }
+                ids[index].get()
+            })
+        }
+        #[cfg(not(any(feature = "pg17", feature = "pg18")))]
+        {
+            let _ = self;
+            pg_sys::PG_WAIT_EXTENSION
+        }
+    }
+}
+
 /// Sleep until our latch is set or `ms` milliseconds pass (or the postmaster dies: then exit),
 /// reset the latch and process interrupts, as every latch wait in the server does.
-pub fn sleep_on_latch(ms: i64) {
-    sleep(ms, false)
+pub fn sleep_on_latch(ms: i64, event: WaitEvent) {
+    sleep(ms, event, false)
 }
 
 /// [`sleep_on_latch`] outside any statement: a pending query cancel is dropped, as an idle
 /// backend drops it.
-pub fn sleep_on_latch_ignoring_cancel(ms: i64) {
-    sleep(ms, true)
+pub fn sleep_on_latch_ignoring_cancel(ms: i64, event: WaitEvent) {
+    sleep(ms, event, true)
 }
 
-fn sleep(ms: i64, ignore_cancel: bool) {
+fn sleep(ms: i64, event: WaitEvent, ignore_cancel: bool) {
     // SAFETY: a wait on this backend's own latch; the interrupt check may raise an ERROR or
     // end the process, as any CHECK_FOR_INTERRUPTS.
     unsafe {
@@ -297,7 +344,7 @@ fn sleep(ms: i64, ignore_cancel: bool) {
             pg_sys::MyLatch,
             (pg_sys::WL_LATCH_SET | pg_sys::WL_TIMEOUT | pg_sys::WL_EXIT_ON_PM_DEATH) as i32,
             ms.max(0) as core::ffi::c_long,
-            pg_sys::PG_WAIT_EXTENSION,
+            event.info(),
         );
         pg_sys::ResetLatch(pg_sys::MyLatch);
         if ignore_cancel {

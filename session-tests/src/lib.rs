@@ -210,3 +210,17 @@ pub fn read_text(c: &mut Client, worker: i32) -> Vec<String> {
     .map(|r| r.get::<_, Option<String>>(0).unwrap_or_default())
     .collect()
 }
+
+/// What `pg_stat_activity.wait_event` shows for one of the extension's waits: its own name
+/// where the server has custom wait events (17 and later), else `Extension`.
+pub fn our_wait_event(c: &mut Client, name: &str) -> String {
+    let version: i32 = c
+        .query_one("SELECT current_setting('server_version_num')::int", &[])
+        .unwrap()
+        .get(0);
+    if version >= 170000 {
+        name.to_owned()
+    } else {
+        "Extension".to_owned()
+    }
+}

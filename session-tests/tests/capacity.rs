@@ -21,11 +21,12 @@ fn blocked_job(key: i64) -> String {
 
 /// Whether session `pid` waits in a launch.
 fn launch_waits(observer: &mut Client, pid: i32) -> bool {
+    let event = our_wait_event(observer, "PgBackgroundCapacity");
     observer
         .query_opt(
             "SELECT 1 FROM pg_stat_activity
-              WHERE pid = $1 AND wait_event = 'Extension' AND query LIKE '%pg_background_launch%'",
-            &[&pid],
+              WHERE pid = $1 AND wait_event = $2 AND query LIKE '%pg_background_launch%'",
+            &[&pid, &event],
         )
         .unwrap()
         .is_some()
@@ -184,4 +185,37 @@ fn a_launch_waits_for_a_worker_slot_that_another_session_frees() {
     let (mut c, pid) = waiting.join().unwrap();
     read_all(&mut c, &[pid]);
     read_all(&mut greedy, &held);
+}
+
+#[test]
+fn a_session_waiting_for_its_job_shows_a_named_wait() {
+    let _alone = one_at_a_time();
+    let mut observer = connect();
+    let key = lock_key();
+    let mut lock = holder(key);
+    let mut c = connect();
+    let launcher = backend_pid(&mut c);
+    let row = c
+        .query_one(
+            "SELECT (h).pid, (h).cookie FROM pg_background_launch_v2($1) h",
+            &[&blocked_job(key)],
+        )
+        .unwrap();
+    let (pid, cookie): (i32, i64) = (row.get(0), row.get(1));
+    let waiting = thread::spawn(move || {
+        let done: bool = c
+            .query_one("SELECT pg_background_wait_v2($1, $2)", &[&pid, &cookie])
+            .map(|_| true)
+            .unwrap();
+        (c, done)
+    });
+    let event = our_wait_event(&mut observer, "PgBackgroundJob");
+    wait_for("the session to wait for its job", || {
+        waits_on(&mut observer, launcher, &event)
+    });
+    lock.execute("SELECT pg_advisory_unlock($1)", &[&key])
+        .unwrap();
+    let (mut c, done) = waiting.join().unwrap();
+    assert!(done);
+    read_all(&mut c, &[pid]);
 }

@@ -153,7 +153,7 @@ fn ended_without_reply(fixed: NonNull<FixedState>, pid: i32, worker: &WorkerHand
         worker.status(),
         WorkerStatus::Stopped | WorkerStatus::PostmasterDied
     ) {
-        if let Err(e) = waiter.wait(pgrx::pg_sys::PG_WAIT_EXTENSION) {
+        if let Err(e) = waiter.wait(crate::ffi::WaitEvent::Job.info()) {
             return e;
         }
     }

@@ -269,7 +269,7 @@ impl Admission {
             0 => ADMISSION_POLL_MS,
             t => (i64::from(t) - waited_ms).clamp(1, ADMISSION_POLL_MS),
         };
-        crate::ffi::sleep_on_latch(left_ms);
+        crate::ffi::sleep_on_latch(left_ms, crate::ffi::WaitEvent::Capacity);
         Ok(())
     }
 }
@@ -448,7 +448,7 @@ fn wait_stopped(pid: i32, timeout_ms: Option<i32>, discard: bool) -> Result<bool
         };
         // The postmaster sets our latch when the worker stops (bgw_notify_pid); each sleep
         // ends after deadlock_timeout at the latest, to check that the job is not blocked by us.
-        waiter.wait_at_most(pg_sys::PG_WAIT_EXTENSION, left_ms)?;
+        waiter.wait_at_most(crate::ffi::WaitEvent::Job.info(), left_ms)?;
     }
 }
 

@@ -233,7 +233,7 @@ fn offer(control: &Control, job: pg_sys::dsm_handle) -> Option<bool> {
                     return None;
                 }
                 // The worker sets our latch when it is idle.
-                crate::ffi::sleep_on_latch(1);
+                crate::ffi::sleep_on_latch(1, crate::ffi::WaitEvent::HandOver);
             }
             warm::GONE => return Some(false),
             // running a job (one that was detached), or just handed one
@@ -260,7 +260,7 @@ fn retire_idle() -> bool {
             break;
         }
         // The postmaster sets our latch when one of our workers exits (bgw_notify_pid).
-        crate::ffi::sleep_on_latch(10);
+        crate::ffi::sleep_on_latch(10, crate::ffi::WaitEvent::HandOver);
     }
     !retired.is_empty()
 }

@@ -122,7 +122,10 @@ impl ControlLink {
             // The launcher sets our latch when it hands us a job; a SIGTERM ends the process
             // in the interrupt check; a cancel finds no statement to cancel, as in an idle
             // backend.
-            crate::ffi::sleep_on_latch_ignoring_cancel(left_ms.min(LAUNCHER_CHECK_MS));
+            crate::ffi::sleep_on_latch_ignoring_cancel(
+                left_ms.min(LAUNCHER_CHECK_MS),
+                crate::ffi::WaitEvent::Idle,
+            );
         }
     }
 }
