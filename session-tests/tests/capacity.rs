@@ -14,6 +14,29 @@ fn holder(key: i64) -> Client {
     c
 }
 
+/// What most of these tests start with: an observer, a lock key held by another session, and
+/// the launching session with its PID.
+struct Scene {
+    observer: Client,
+    key: i64,
+    lock: Client,
+    c: Client,
+    launcher: i32,
+}
+
+fn scene() -> Scene {
+    let key = lock_key();
+    let mut c = connect();
+    let launcher = backend_pid(&mut c);
+    Scene {
+        observer: connect(),
+        key,
+        lock: holder(key),
+        c,
+        launcher,
+    }
+}
+
 /// A job that waits for `key`, then returns one row.
 fn blocked_job(key: i64) -> String {
     format!("SELECT pg_advisory_lock_shared({key})::text")
@@ -54,11 +77,13 @@ fn read_all(c: &mut Client, pids: &[i32]) {
 #[test]
 fn launches_beyond_the_sessions_limit_wait_and_all_complete() {
     let _alone = one_at_a_time();
-    let mut observer = connect();
-    let key = lock_key();
-    let mut lock = holder(key);
-    let mut c = connect();
-    let launcher = backend_pid(&mut c);
+    let Scene {
+        mut observer,
+        key,
+        mut lock,
+        mut c,
+        launcher,
+    } = scene();
     c.batch_execute("SET pg_background.on_capacity = wait; SET pg_background.max_workers = 2")
         .unwrap();
     let sql = blocked_job(key);
@@ -89,11 +114,13 @@ fn launches_beyond_the_sessions_limit_wait_and_all_complete() {
 #[test]
 fn a_waiting_launch_gives_up_at_its_timeout_and_can_be_cancelled() {
     let _alone = one_at_a_time();
-    let mut observer = connect();
-    let key = lock_key();
-    let mut lock = holder(key);
-    let mut c = connect();
-    let launcher = backend_pid(&mut c);
+    let Scene {
+        mut observer,
+        key,
+        mut lock,
+        mut c,
+        launcher,
+    } = scene();
     c.batch_execute(
         "SET pg_background.on_capacity = wait; SET pg_background.max_workers = 1;
          SET pg_background.capacity_wait_timeout = '200ms'",
@@ -190,11 +217,13 @@ fn a_launch_waits_for_a_worker_slot_that_another_session_frees() {
 #[test]
 fn a_session_waiting_for_its_job_shows_a_named_wait() {
     let _alone = one_at_a_time();
-    let mut observer = connect();
-    let key = lock_key();
-    let mut lock = holder(key);
-    let mut c = connect();
-    let launcher = backend_pid(&mut c);
+    let Scene {
+        mut observer,
+        key,
+        mut lock,
+        mut c,
+        launcher,
+    } = scene();
     let row = c
         .query_one(
             "SELECT (h).pid, (h).cookie FROM pg_background_launch_v2($1) h",
