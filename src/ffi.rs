@@ -290,6 +290,8 @@ pub enum WaitEvent {
     HandOver,
     /// A session waiting for its job to end (`wait_v2`, `run_v2`, …).
     Job,
+    /// A session waiting for its job's next message: the server's own `MessageQueueReceive`.
+    QueueReceive,
 }
 
 impl WaitEvent {
@@ -302,6 +304,7 @@ impl WaitEvent {
                 static IDS: [Cell<u32>; 4] = const { [const { Cell::new(0) }; 4] };
             }
             let (index, name) = match self {
+                WaitEvent::QueueReceive => return WAIT_MQ_RECEIVE,
                 WaitEvent::Capacity => (0, c"PgBackgroundCapacity"),
                 WaitEvent::Idle => (1, c"PgBackgroundIdle"),
                 WaitEvent::HandOver => (2, c"PgBackgroundHandOver"),
@@ -317,30 +320,31 @@ impl WaitEvent {
             })
         }
         #[cfg(not(any(feature = "pg17", feature = "pg18")))]
-        {
-            let _ = self;
-            pg_sys::PG_WAIT_EXTENSION
+        match self {
+            WaitEvent::QueueReceive => WAIT_MQ_RECEIVE,
+            _ => pg_sys::PG_WAIT_EXTENSION,
         }
     }
 }
 
 /// Sleep until our latch is set or `ms` milliseconds pass (or the postmaster dies: then exit),
-/// reset the latch and process interrupts, as every latch wait in the server does.
-pub fn sleep_on_latch(ms: i64, event: WaitEvent) {
+/// reset the latch and process interrupts, as every latch wait in the server does. True if the
+/// time ran out.
+pub fn sleep_on_latch(ms: i64, event: WaitEvent) -> bool {
     sleep(ms, event, false)
 }
 
 /// [`sleep_on_latch`] outside any statement: a pending query cancel is dropped, as an idle
 /// backend drops it.
-pub fn sleep_on_latch_ignoring_cancel(ms: i64, event: WaitEvent) {
+pub fn sleep_on_latch_ignoring_cancel(ms: i64, event: WaitEvent) -> bool {
     sleep(ms, event, true)
 }
 
-fn sleep(ms: i64, event: WaitEvent, ignore_cancel: bool) {
+fn sleep(ms: i64, event: WaitEvent, ignore_cancel: bool) -> bool {
     // SAFETY: a wait on this backend's own latch; the interrupt check may raise an ERROR or
     // end the process, as any CHECK_FOR_INTERRUPTS.
     unsafe {
-        pg_sys::WaitLatch(
+        let events = pg_sys::WaitLatch(
             pg_sys::MyLatch,
             (pg_sys::WL_LATCH_SET | pg_sys::WL_TIMEOUT | pg_sys::WL_EXIT_ON_PM_DEATH) as i32,
             ms.max(0) as core::ffi::c_long,
@@ -351,5 +355,17 @@ fn sleep(ms: i64, event: WaitEvent, ignore_cancel: bool) {
             pg_sys::QueryCancelPending = 0;
         }
         pg_sys::check_for_interrupts!();
+        events & pg_sys::WL_TIMEOUT as i32 != 0
     }
+}
+
+/// The clock (`GetCurrentTimestamp`).
+pub fn now() -> pg_sys::TimestampTz {
+    // SAFETY: reading the clock.
+    unsafe { pg_sys::GetCurrentTimestamp() }
+}
+
+/// Milliseconds since `start` (a [`now`] reading).
+pub fn ms_since(start: pg_sys::TimestampTz) -> i64 {
+    (now() - start) / 1000
 }

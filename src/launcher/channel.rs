@@ -93,7 +93,7 @@ impl Channel {
         let mut waiter = super::deadlock::Waiter::new(pid);
         match live
             .queue
-            .receive_or_idle(|| waiter.wait(crate::ffi::WAIT_MQ_RECEIVE))?
+            .receive_or_idle(|| waiter.wait(crate::ffi::WaitEvent::QueueReceive))?
         {
             Ok(message) => Ok(message),
             Err(_) => Err(ended_without_reply(fixed, pid, worker)),
@@ -153,7 +153,7 @@ fn ended_without_reply(fixed: NonNull<FixedState>, pid: i32, worker: &WorkerHand
         worker.status(),
         WorkerStatus::Stopped | WorkerStatus::PostmasterDied
     ) {
-        if let Err(e) = waiter.wait(crate::ffi::WaitEvent::Job.info()) {
+        if let Err(e) = waiter.wait(crate::ffi::WaitEvent::Job) {
             return e;
         }
     }

@@ -7,6 +7,7 @@
 //! detector would. A job blocked by other sessions is left alone.
 
 use crate::error::Error;
+use crate::ffi::WaitEvent;
 use pgrx::pg_sys;
 
 /// One wait for a job: sleeps on the latch and checks for the deadlock between sleeps.
@@ -21,30 +22,18 @@ impl Waiter {
 
     /// Sleep until the latch is set or `deadlock_timeout` passes (at most `max_ms` if given);
     /// after a full `deadlock_timeout` without a wake-up, check for the deadlock.
-    pub fn wait_at_most(&mut self, wait_event: u32, max_ms: Option<i64>) -> Result<(), Error> {
+    pub fn wait_at_most(&mut self, event: WaitEvent, max_ms: Option<i64>) -> Result<(), Error> {
         // SAFETY: reading a setting of this backend.
         let deadlock_ms = i64::from(unsafe { pg_sys::DeadlockTimeout }).max(1);
         let sleep_ms = max_ms.map_or(deadlock_ms, |m| m.clamp(1, deadlock_ms));
-        // SAFETY: a wait on our own latch, then the interrupt check it calls for.
-        let events = unsafe {
-            let events = pg_sys::WaitLatch(
-                pg_sys::MyLatch,
-                (pg_sys::WL_LATCH_SET | pg_sys::WL_TIMEOUT | pg_sys::WL_EXIT_ON_PM_DEATH) as i32,
-                sleep_ms as core::ffi::c_long,
-                wait_event,
-            );
-            pg_sys::ResetLatch(pg_sys::MyLatch);
-            pg_sys::check_for_interrupts!();
-            events
-        };
-        if events & pg_sys::WL_TIMEOUT as i32 != 0 && sleep_ms == deadlock_ms {
+        if crate::ffi::sleep_on_latch(sleep_ms, event) && sleep_ms == deadlock_ms {
             self.check()?;
         }
         Ok(())
     }
 
-    pub fn wait(&mut self, wait_event: u32) -> Result<(), Error> {
-        self.wait_at_most(wait_event, None)
+    pub fn wait(&mut self, event: WaitEvent) -> Result<(), Error> {
+        self.wait_at_most(event, None)
     }
 
     /// 40P01 if the worker is blocked by this backend.

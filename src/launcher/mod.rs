@@ -28,9 +28,9 @@ use channel::Channel;
 use core::sync::atomic::Ordering;
 use pgrx::pg_sys;
 use pool::TerminateOnDrop;
-pub use registry::ContextSwitch;
 pub use registry::Cookie;
-use registry::{Entry, JobContext};
+use registry::Entry;
+pub use registry::JobContext;
 
 /// The queue size a launch asked for, checked: `<= 0` means `pg_background.default_queue_size`.
 fn effective_queue_size(requested: i32) -> Result<usize, Error> {
@@ -165,23 +165,19 @@ fn launch_in(
     let mut receiver = context.within(|| MqReceiver::attach(queue, &segment));
     // A warm worker of this session if one is idle and last ran a job as the same user in the
     // same security context, else a new process.
+    let identity = (fixed.current_user_id, fixed.sec_context);
     let warm = match idle_timeout_ms {
         _ if !allow_warm => None,
         0 => {
             pool::prune();
             None
         }
-        _ => pool::claim(
-            segment.handle(),
-            registry::contains,
-            (fixed.current_user_id, fixed.sec_context),
-        ),
+        _ => pool::claim(segment.handle(), registry::contains, identity),
     };
     let was_warm = warm.is_some();
     let (worker, control) = match warm {
         Some(worker) => (worker, None),
         None => loop {
-            let identity = (fixed.current_user_id, fixed.sec_context);
             match pool::Worker::register(segment.handle(), idle_timeout_ms > 0, identity) {
                 // other sessions' workers end without telling us: poll
                 Err(Error::CouldNotRegister) => admission.wait_or(Error::CouldNotRegister)?,
@@ -249,8 +245,7 @@ impl Admission {
         Self {
             wait: guc::ON_CAPACITY.get() == guc::OnCapacity::Wait,
             timeout_ms: guc::CAPACITY_WAIT_TIMEOUT.get(),
-            // SAFETY: reading the clock.
-            start: unsafe { pg_sys::GetCurrentTimestamp() },
+            start: crate::ffi::now(),
         }
     }
 
@@ -260,8 +255,7 @@ impl Admission {
         if !self.wait {
             return Err(error);
         }
-        // SAFETY: reading the clock.
-        let waited_ms = (unsafe { pg_sys::GetCurrentTimestamp() } - self.start) / 1000;
+        let waited_ms = crate::ffi::ms_since(self.start);
         if self.timeout_ms > 0 && waited_ms >= i64::from(self.timeout_ms) {
             return Err(Error::CapacityTimeout(self.timeout_ms));
         }
@@ -429,8 +423,7 @@ pub fn wait_discarding_output(
 }
 
 fn wait_stopped(pid: i32, timeout_ms: Option<i32>, discard: bool) -> Result<bool, Error> {
-    // SAFETY: reading the clock.
-    let start = unsafe { pg_sys::GetCurrentTimestamp() };
+    let start = crate::ffi::now();
     let mut waiter = deadlock::Waiter::new(pid);
     loop {
         if discard {
@@ -439,8 +432,7 @@ fn wait_stopped(pid: i32, timeout_ms: Option<i32>, discard: bool) -> Result<bool
         if registry::with_entry(pid, stopped)? {
             return Ok(true);
         }
-        // SAFETY: reading the clock.
-        let elapsed_ms = (unsafe { pg_sys::GetCurrentTimestamp() } - start) / 1000;
+        let elapsed_ms = crate::ffi::ms_since(start);
         let left_ms = match timeout_ms {
             Some(t) if elapsed_ms >= i64::from(t) => return Ok(false),
             Some(t) => Some(i64::from(t) - elapsed_ms),
@@ -448,7 +440,7 @@ fn wait_stopped(pid: i32, timeout_ms: Option<i32>, discard: bool) -> Result<bool
         };
         // The postmaster sets our latch when the worker stops (bgw_notify_pid); each sleep
         // ends after deadlock_timeout at the latest, to check that the job is not blocked by us.
-        waiter.wait_at_most(crate::ffi::WaitEvent::Job.info(), left_ms)?;
+        waiter.wait_at_most(crate::ffi::WaitEvent::Job, left_ms)?;
     }
 }
 

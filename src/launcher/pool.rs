@@ -187,10 +187,10 @@ impl Worker {
     }
 
     /// Hand the job in segment `job` to this worker if it is idle (waiting a little for one
-    /// that is finishing). `Some(false)` when it is gone for good.
-    fn offer(&self, job: pg_sys::dsm_handle) -> Option<bool> {
+    /// that is finishing).
+    fn offer(&self, job: pg_sys::dsm_handle) -> Offer {
         self.with_control(|control| offer(control, job))
-            .unwrap_or(Some(false))
+            .unwrap_or(Offer::Gone)
     }
 }
 
@@ -202,10 +202,19 @@ fn wake(control: &Control) {
     unsafe { pg_sys::SetLatch(&mut (*proc_).procLatch) };
 }
 
+/// What became of an offer of a job to a warm worker.
+enum Offer {
+    /// The worker runs the job now.
+    Taken,
+    /// It runs another job (one that was detached), or is still finishing one: ask again later.
+    Busy,
+    /// It has exited or is exiting.
+    Gone,
+}
+
 /// See [`Worker::offer`].
-fn offer(control: &Control, job: pg_sys::dsm_handle) -> Option<bool> {
-    // SAFETY: reading the clock.
-    let start = unsafe { pg_sys::GetCurrentTimestamp() };
+fn offer(control: &Control, job: pg_sys::dsm_handle) -> Offer {
+    let start = crate::ffi::now();
     loop {
         match control.state.load(Ordering::Acquire) {
             warm::IDLE => {
@@ -221,23 +230,21 @@ fn offer(control: &Control, job: pg_sys::dsm_handle) -> Option<bool> {
                     .is_ok();
                 if !taken {
                     // it timed out (or exits) just now
-                    return Some(false);
+                    return Offer::Gone;
                 }
                 wake(control);
-                return Some(true);
+                return Offer::Taken;
             }
             warm::FINISHING => {
-                // SAFETY: reading the clock.
-                let waited_ms = (unsafe { pg_sys::GetCurrentTimestamp() } - start) / 1000;
-                if waited_ms >= FINISHING_WAIT_MS {
-                    return None;
+                if crate::ffi::ms_since(start) >= FINISHING_WAIT_MS {
+                    return Offer::Busy;
                 }
                 // The worker sets our latch when it is idle.
                 crate::ffi::sleep_on_latch(1, crate::ffi::WaitEvent::HandOver);
             }
-            warm::GONE => return Some(false),
+            warm::GONE => return Offer::Gone,
             // running a job (one that was detached), or just handed one
-            _ => return None,
+            _ => return Offer::Busy,
         }
     }
 }
@@ -252,11 +259,9 @@ pub fn prune() {
 fn retire_idle() -> bool {
     let retired: Vec<Rc<Worker>> =
         POOL.with(|pool| pool.borrow_mut().extract_if(.., |w| w.retire()).collect());
-    // SAFETY: reading the clock.
-    let start = unsafe { pg_sys::GetCurrentTimestamp() };
+    let start = crate::ffi::now();
     while retired.iter().any(|w| w.alive()) {
-        // SAFETY: reading the clock.
-        if (unsafe { pg_sys::GetCurrentTimestamp() } - start) / 1000 >= RETIRE_WAIT_MS {
+        if crate::ffi::ms_since(start) >= RETIRE_WAIT_MS {
             break;
         }
         // The postmaster sets our latch when one of our workers exits (bgw_notify_pid).
@@ -310,9 +315,9 @@ pub fn claim(
             .collect();
         for worker in candidates {
             match worker.offer(job) {
-                Some(true) => return Some(worker),
-                Some(false) => pool.borrow_mut().retain(|w| !Rc::ptr_eq(w, &worker)),
-                None => {}
+                Offer::Taken => return Some(worker),
+                Offer::Gone => pool.borrow_mut().retain(|w| !Rc::ptr_eq(w, &worker)),
+                Offer::Busy => {}
             }
         }
         None

@@ -98,7 +98,7 @@ pub mod warm {
     pub const FINISHING: u32 = 1;
     pub const IDLE: u32 = 2;
     pub const ASSIGNED: u32 = 3;
-    pub const GONE: u32 = 5;
+    pub const GONE: u32 = 4;
 }
 
 /// The small segment through which a launcher hands a warm worker its next job. One per worker

@@ -103,22 +103,9 @@ fn run_job(handle: pg_sys::dsm_handle, control: Option<&warm::ControlLink>) -> O
         core::slice::from_raw_parts(chunk.as_ptr().add(crate::launcher::PARAMS_HEADER), len)
     });
     // The queue's sender handle lives in a context of the job's, deleted after the detach: a
-    // warm worker runs any number of jobs.
-    // SAFETY: creating a child of TopMemoryContext with the small-context sizes.
-    let job_context = unsafe {
-        pg_sys::AllocSetContextCreateInternal(
-            pg_sys::TopMemoryContext,
-            c"pg_background job".as_ptr(),
-            pg_sys::ALLOCSET_SMALL_MINSIZE as usize,
-            pg_sys::ALLOCSET_SMALL_INITSIZE as usize,
-            pg_sys::ALLOCSET_SMALL_MAXSIZE as usize,
-        )
-    };
-    {
-        // SAFETY: `job_context` lives until after the detach below.
-        let _switch = unsafe { crate::launcher::ContextSwitch::to(job_context) };
-        mq::redirect_output(queue.cast(), &*segment);
-    }
+    // warm worker runs any number of jobs. Not dropped when an ERROR unwinds (as the segment).
+    let job_context = core::mem::ManuallyDrop::new(crate::launcher::JobContext::new());
+    job_context.within(|| mq::redirect_output(queue.cast(), &*segment));
     if fixed.results_disabled {
         // submit_v2: nothing goes to the queue, so the worker can never block on it.
         // SAFETY: plain assignment of the server's output destination.
@@ -158,8 +145,8 @@ fn run_job(handle: pg_sys::dsm_handle, control: Option<&warm::ControlLink>) -> O
         fixed.kept_warm.store(true, Ordering::Release);
     }
     drop(core::mem::ManuallyDrop::into_inner(segment));
-    // SAFETY: the job's context held only the queue handle, which the detach released.
-    unsafe { pg_sys::MemoryContextDelete(job_context) };
+    // (it held only the queue handle, which the detach released)
+    drop(core::mem::ManuallyDrop::into_inner(job_context));
     reusable.then_some(idle_timeout_ms)
 }
 

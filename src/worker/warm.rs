@@ -84,8 +84,7 @@ impl ControlLink {
         let control = self.control();
         control.state.store(warm::IDLE, Ordering::Release);
         wake_launcher(control);
-        // SAFETY: reading the clock.
-        let deadline = unsafe { pg_sys::GetCurrentTimestamp() } + i64::from(timeout_ms) * 1000;
+        let start = crate::ffi::now();
         let mut stats_sent = false;
         loop {
             match control.state.load(Ordering::Acquire) {
@@ -97,8 +96,8 @@ impl ControlLink {
                 warm::GONE => return None,
                 _ => {}
             }
-            // SAFETY: reading the clock.
-            let left_ms = (deadline - unsafe { pg_sys::GetCurrentTimestamp() }) / 1000;
+            let idle_ms = crate::ffi::ms_since(start);
+            let left_ms = i64::from(timeout_ms) - idle_ms;
             if left_ms <= 0 || !launcher_alive(control) {
                 let retired = control
                     .state
@@ -110,7 +109,7 @@ impl ControlLink {
                 // handed a job just now
                 continue;
             }
-            if !stats_sent && left_ms <= i64::from(timeout_ms) - STATS_DELAY_MS {
+            if !stats_sent && idle_ms >= STATS_DELAY_MS {
                 // What the last job's statistics still have pending (the reset's report sends
                 // at most once a second), forced, as an idle backend sends them after a while:
                 // an unforced report measures time by the last transaction's end.
