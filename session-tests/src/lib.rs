@@ -102,6 +102,26 @@ pub fn launch(c: &mut Client, sql: &str) -> i32 {
         .get(0)
 }
 
+/// Launch `sql` with the handle API in session `c`; returns the worker's PID and cookie.
+pub fn launch_v2(c: &mut Client, sql: &str) -> (i32, i64) {
+    let row = c
+        .query_one(
+            "SELECT (h).pid, (h).cookie FROM pg_background_launch_v2($1) h",
+            &[&sql],
+        )
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+/// Read `worker`'s result with the column definition list `columns`, expecting an error.
+pub fn read_error(c: &mut Client, worker: i32, columns: &str) -> postgres::Error {
+    c.query(
+        &format!("SELECT * FROM pg_background_result({worker}) AS ({columns})"),
+        &[],
+    )
+    .unwrap_err()
+}
+
 /// A unique advisory lock key per call (tests run in parallel).
 pub fn lock_key() -> i64 {
     use std::sync::atomic::{AtomicI64, Ordering};

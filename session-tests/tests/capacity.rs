@@ -224,13 +224,7 @@ fn a_session_waiting_for_its_job_shows_a_named_wait() {
         mut c,
         launcher,
     } = scene();
-    let row = c
-        .query_one(
-            "SELECT (h).pid, (h).cookie FROM pg_background_launch_v2($1) h",
-            &[&blocked_job(key)],
-        )
-        .unwrap();
-    let (pid, cookie): (i32, i64) = (row.get(0), row.get(1));
+    let (pid, cookie) = launch_v2(&mut c, &blocked_job(key));
     let waiting = thread::spawn(move || {
         let done: bool = c
             .query_one("SELECT pg_background_wait_v2($1, $2)", &[&pid, &cookie])

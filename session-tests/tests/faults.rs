@@ -88,24 +88,6 @@ fn fault(scenario: impl FnOnce(&mut Client, &mut Client)) {
     baseline.check(&mut connect());
 }
 
-fn read_error(c: &mut Client, worker: i32, columns: &str) -> postgres::Error {
-    c.query(
-        &format!("SELECT * FROM pg_background_result({worker}) AS ({columns})"),
-        &[],
-    )
-    .unwrap_err()
-}
-
-fn handle(c: &mut Client, sql: &str) -> (i32, i64) {
-    let row = c
-        .query_one(
-            "SELECT (h).pid, (h).cookie FROM pg_background_launch_v2($1) h",
-            &[&sql],
-        )
-        .unwrap();
-    (row.get(0), row.get(1))
-}
-
 /// A job of session `c` that waits on advisory lock `key` (held by `holder`), once it waits.
 fn job_waiting_on(c: &mut Client, observer: &mut Client, key: i64) -> i32 {
     let worker = launch(c, &format!("SELECT pg_advisory_lock({key})::text"));
@@ -196,7 +178,7 @@ fn our_cancel_with_and_without_grace_gives_57014() {
         fault(|observer, a| {
             let key = lock_key();
             a.execute("SELECT pg_advisory_lock($1)", &[&key]).unwrap();
-            let (worker, cookie) = handle(a, &format!("SELECT pg_advisory_lock({key})::text"));
+            let (worker, cookie) = launch_v2(a, &format!("SELECT pg_advisory_lock({key})::text"));
             wait_for("the job waiting on the lock", || {
                 waits_on(observer, worker, "advisory")
             });
@@ -304,7 +286,7 @@ fn a_launcher_timed_out_while_waiting_keeps_its_job() {
         holder
             .execute("SELECT pg_advisory_lock($1)", &[&key])
             .unwrap();
-        let (worker, cookie) = handle(a, &format!("SELECT pg_advisory_lock({key})::text"));
+        let (worker, cookie) = launch_v2(a, &format!("SELECT pg_advisory_lock({key})::text"));
         wait_for("the job waiting on the lock", || {
             waits_on(observer, worker, "advisory")
         });
@@ -371,7 +353,7 @@ fn a_worker_ending_with_fatal_gives_its_error_to_the_reader() {
         let err = read_error(a, worker, "r text");
         assert_eq!(sqlstate(&err), "57P01");
         // and error_info_v2 has it too
-        let (worker, cookie) = handle(a, "SELECT pg_terminate_backend(pg_backend_pid())");
+        let (worker, cookie) = launch_v2(a, "SELECT pg_terminate_backend(pg_backend_pid())");
         a.query_one(
             "SELECT pg_background_wait_v2_timeout($1, $2, 30000)",
             &[&worker, &cookie],

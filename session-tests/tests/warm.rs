@@ -164,12 +164,7 @@ fn nothing_of_a_job_is_left_for_the_next_job_of_a_warm_worker() {
     wait_until_waiting(&mut observer, worker);
     let again = launch(&mut c, "SELECT currval('public.warm_seq')::text");
     assert_eq!(again, worker);
-    let err = c
-        .query(
-            &format!("SELECT * FROM pg_background_result({again}) AS (r text)"),
-            &[],
-        )
-        .unwrap_err();
+    let err = read_error(&mut c, again, "r text");
     assert_error(
         &err,
         "55000",
@@ -269,26 +264,13 @@ fn a_worker_whose_job_failed_or_was_cancelled_is_not_kept() {
     let mut observer = connect();
     let mut c = session(None, "60s");
     let failed = launch(&mut c, "SELECT 1/0");
-    let err = c
-        .query(
-            &format!("SELECT * FROM pg_background_result({failed}) AS (r int)"),
-            &[],
-        )
-        .unwrap_err();
+    let err = read_error(&mut c, failed, "r int");
     assert_eq!(sqlstate(&err), "22012");
     wait_until_gone(&mut observer, failed);
 
     let (worker, _) = run_one(&mut c, "SELECT 'warm'");
     wait_until_waiting(&mut observer, worker);
-    let (again, cookie): (i32, i64) = {
-        let row = c
-            .query_one(
-                "SELECT (h).pid, (h).cookie FROM pg_background_launch_v2('SELECT pg_sleep(60)::text') h",
-                &[],
-            )
-            .unwrap();
-        (row.get(0), row.get(1))
-    };
+    let (again, cookie) = launch_v2(&mut c, "SELECT pg_sleep(60)::text");
     assert_eq!(again, worker);
     c.execute("SELECT pg_background_cancel_v2($1, $2)", &[&again, &cookie])
         .unwrap();
@@ -374,13 +356,10 @@ fn waiting_for_a_failed_job_waits_for_its_process_to_end() {
     let key = lock_key();
     // a failed job's worker is not kept: wait_v2 returns once the process has exited, with its
     // session lock released
-    let row = c
-        .query_one(
-            "SELECT (h).pid, (h).cookie FROM pg_background_launch_v2($1) h",
-            &[&format!("SELECT pg_advisory_lock({key}); SELECT 1/0")],
-        )
-        .unwrap();
-    let (pid, cookie): (i32, i64) = (row.get(0), row.get(1));
+    let (pid, cookie) = launch_v2(
+        &mut c,
+        &format!("SELECT pg_advisory_lock({key}); SELECT 1/0"),
+    );
     let stopped: bool = c
         .query_one(
             "SELECT pg_background_wait_v2_timeout($1, $2, 30000)",
