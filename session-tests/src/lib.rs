@@ -192,16 +192,22 @@ pub fn assert_error(err: &postgres::Error, code: &str, message: &str) {
     );
 }
 
+/// `pg_background_wait_v2_timeout`: whether the handle's job ended within `timeout_ms`.
+pub fn wait_v2(c: &mut Client, worker: i32, cookie: i64, timeout_ms: i32) -> bool {
+    c.query_one(
+        "SELECT pg_background_wait_v2_timeout($1, $2, $3)",
+        &[&worker, &cookie, &timeout_ms],
+    )
+    .unwrap()
+    .get(0)
+}
+
 /// Wait (at most 30 s) for the handle's worker to stop, then read its result as text rows.
 pub fn wait_and_read(c: &mut Client, worker: i32, cookie: i64) -> usize {
-    let stopped: bool = c
-        .query_one(
-            "SELECT pg_background_wait_v2_timeout($1, $2, 30000)",
-            &[&worker, &cookie],
-        )
-        .unwrap()
-        .get(0);
-    assert!(stopped, "worker {worker} did not stop");
+    assert!(
+        wait_v2(c, worker, cookie, 30_000),
+        "worker {worker} did not stop"
+    );
     c.query(
         &format!("SELECT * FROM pg_background_result_v2({worker}, {cookie}) AS (r text)"),
         &[],

@@ -354,11 +354,7 @@ fn a_worker_ending_with_fatal_gives_its_error_to_the_reader() {
         assert_eq!(sqlstate(&err), "57P01");
         // and error_info_v2 has it too
         let (worker, cookie) = launch_v2(a, "SELECT pg_terminate_backend(pg_backend_pid())");
-        a.query_one(
-            "SELECT pg_background_wait_v2_timeout($1, $2, 30000)",
-            &[&worker, &cookie],
-        )
-        .unwrap();
+        wait_v2(a, worker, cookie, 30_000);
         let code: String = a
             .query_one(
                 "SELECT sqlstate FROM pg_background_error_info_v2($1, $2)",

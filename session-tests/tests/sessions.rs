@@ -225,14 +225,10 @@ fn handle_api_across_roles_and_sessions() {
         )
     );
     a.batch_execute("SET ROLE h_owner").unwrap();
-    let timed_out: bool = a
-        .query_one(
-            "SELECT pg_background_wait_v2_timeout($1, $2, 100)",
-            &[&worker, &cookie],
-        )
-        .unwrap()
-        .get(0);
-    assert!(!timed_out, "a waiting job is not stopped");
+    assert!(
+        !wait_v2(&mut a, worker, cookie, 100),
+        "a waiting job is not stopped"
+    );
     let active: i32 = a
         .query_one("SELECT workers_active FROM pg_background_stats_v2()", &[])
         .unwrap()

@@ -360,14 +360,7 @@ fn waiting_for_a_failed_job_waits_for_its_process_to_end() {
         &mut c,
         &format!("SELECT pg_advisory_lock({key}); SELECT 1/0"),
     );
-    let stopped: bool = c
-        .query_one(
-            "SELECT pg_background_wait_v2_timeout($1, $2, 30000)",
-            &[&pid, &cookie],
-        )
-        .unwrap()
-        .get(0);
-    assert!(stopped);
+    assert!(wait_v2(&mut c, pid, cookie, 30_000));
     assert!(
         !alive(&mut observer, pid),
         "wait_v2 returned before the process ended"
