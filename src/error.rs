@@ -68,6 +68,8 @@ pub enum Error {
     LabelTooLong(usize),
     #[error("COPY protocol not allowed in pg_background")]
     CopyProtocol,
+    #[error("result of background worker exceeds pg_background.spill_limit ({0} kB)")]
+    SpillLimit(u64),
     #[error("lost connection to worker process with PID {0}")]
     LostConnection(i32),
     #[error("multiple RowDescription messages")]
@@ -93,7 +95,7 @@ impl From<Error> for ErrorReport {
             Error::AnonymousRecordParam(_) => Code::ERRCODE_DATATYPE_MISMATCH,
             Error::TooManyParams(_) => Code::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
             Error::RunTimedOut(_) => Code::ERRCODE_QUERY_CANCELED,
-            Error::TooManyWorkers { .. } | Error::TooManyUnread { .. } => {
+            Error::TooManyWorkers { .. } | Error::TooManyUnread { .. } | Error::SpillLimit(_) => {
                 Code::ERRCODE_CONFIGURATION_LIMIT_EXCEEDED
             }
             Error::CouldNotRegister
@@ -145,6 +147,9 @@ impl From<Error> for ErrorReport {
                 .set_hint(
                     "Read them with pg_background_result(), release them with pg_background_detach(), or increase pg_background.max_unread_results.",
                 ),
+            Error::SpillLimit(_) => report.set_hint(
+                "Read the result while the job runs, write large results to a table, or raise pg_background.spill_limit.",
+            ),
             Error::CouldNotRegister => {
                 report.set_hint("You may need to increase max_worker_processes.")
             }

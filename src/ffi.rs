@@ -24,6 +24,31 @@ pub const WAIT_MQ_RECEIVE: u32 = pg_sys::WaitEventIPC::WAIT_EVENT_MQ_RECEIVE;
 #[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15", feature = "pg16")))]
 pub const WAIT_MQ_RECEIVE: u32 = pg_sys::WaitEventIPC::WAIT_EVENT_MESSAGE_QUEUE_RECEIVE;
 
+/// The wait event `MessageQueuePutMessage` (renamed as the one above).
+#[cfg(any(feature = "pg13", feature = "pg14", feature = "pg15", feature = "pg16"))]
+pub const WAIT_MQ_PUT_MESSAGE: u32 = pg_sys::WaitEventIPC::WAIT_EVENT_MQ_PUT_MESSAGE;
+#[cfg(not(any(feature = "pg13", feature = "pg14", feature = "pg15", feature = "pg16")))]
+pub const WAIT_MQ_PUT_MESSAGE: u32 = pg_sys::WaitEventIPC::WAIT_EVENT_MESSAGE_QUEUE_PUT_MESSAGE;
+
+/// `libpq/libpq.h`: the functions behind `pq_putmessage` and friends (the same from
+/// PostgreSQL 14 to 18). pgrx leaves the header out.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct PQcommMethods {
+    pub comm_reset: Option<unsafe extern "C-unwind" fn()>,
+    pub flush: Option<unsafe extern "C-unwind" fn() -> c_int>,
+    pub flush_if_writable: Option<unsafe extern "C-unwind" fn() -> c_int>,
+    pub is_send_pending: Option<unsafe extern "C-unwind" fn() -> bool>,
+    pub putmessage: Option<unsafe extern "C-unwind" fn(c_char, *const c_char, usize) -> c_int>,
+    pub putmessage_noblock: Option<unsafe extern "C-unwind" fn(c_char, *const c_char, usize)>,
+}
+
+unsafe extern "C-unwind" {
+    /// `libpq/libpq.h`: where this backend's protocol output goes (`pq_redirect_to_shm_mq`
+    /// points it at the queue's methods).
+    pub static mut PqCommMethods: *const PQcommMethods;
+}
+
 /// `TimeoutId` of `utils/timeout.h`: `STATEMENT_TIMEOUT` is the fourth entry on every supported
 /// version (after `STARTUP_PACKET_TIMEOUT`, `DEADLOCK_TIMEOUT` and `LOCK_TIMEOUT`).
 pub const STATEMENT_TIMEOUT: c_int = 3;
@@ -292,6 +317,8 @@ pub enum WaitEvent {
     Job,
     /// A session waiting for its job's next message: the server's own `MessageQueueReceive`.
     QueueReceive,
+    /// A worker waiting for room in its full queue: the server's own `MessageQueuePutMessage`.
+    QueuePut,
 }
 
 impl WaitEvent {
@@ -305,6 +332,7 @@ impl WaitEvent {
             }
             let (index, name) = match self {
                 WaitEvent::QueueReceive => return WAIT_MQ_RECEIVE,
+                WaitEvent::QueuePut => return WAIT_MQ_PUT_MESSAGE,
                 WaitEvent::Capacity => (0, c"PgBackgroundCapacity"),
                 WaitEvent::Idle => (1, c"PgBackgroundIdle"),
                 WaitEvent::HandOver => (2, c"PgBackgroundHandOver"),
@@ -322,6 +350,7 @@ impl WaitEvent {
         #[cfg(not(any(feature = "pg17", feature = "pg18")))]
         match self {
             WaitEvent::QueueReceive => WAIT_MQ_RECEIVE,
+            WaitEvent::QueuePut => WAIT_MQ_PUT_MESSAGE,
             _ => pg_sys::PG_WAIT_EXTENSION,
         }
     }

@@ -27,6 +27,12 @@ pub enum OnCapacity {
 pub static ON_CAPACITY: GucSetting<OnCapacity> = GucSetting::<OnCapacity>::new(OnCapacity::Error);
 pub static CAPACITY_WAIT_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(0);
 
+pub static SPILL_AFTER: GucSetting<i32> = GucSetting::<i32>::new(100);
+pub static SPILL_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(1024 * 1024);
+
+/// Longest `pg_background.spill_after` (one hour).
+pub const MAX_SPILL_AFTER: i32 = 3_600_000;
+
 /// Longest `pg_background.worker_idle_timeout` (one hour).
 pub const MAX_IDLE_TIMEOUT: i32 = 3_600_000;
 
@@ -99,6 +105,26 @@ pub fn init() {
         i32::MAX,
         GucContext::Userset,
         GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"pg_background.spill_after",
+        c"How long a background worker waits for its reader to make room in a full queue before it writes the rest of its result to a temporary file.",
+        c"The worker then finishes, releasing its locks and its worker slot; the reader reads the rows from the queue and then from the file. 0: as soon as the queue is full; -1: never (the worker waits for its reader).",
+        &SPILL_AFTER,
+        -1,
+        MAX_SPILL_AFTER,
+        GucContext::Userset,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"pg_background.spill_limit",
+        c"Largest result a background worker may write to its spill file.",
+        c"A job whose rows exceed it fails with an error. -1 means no limit (temp_file_limit still applies).",
+        &SPILL_LIMIT,
+        -1,
+        i32::MAX,
+        GucContext::Userset,
+        GucFlags::UNIT_KB,
     );
     crate::ffi::reserve_guc_prefix(c"pg_background");
 }

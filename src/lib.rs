@@ -20,6 +20,7 @@ mod launcher;
 mod params;
 mod protocol;
 mod shm;
+mod spill;
 mod worker;
 
 #[cfg(any(test, feature = "pg_test"))]

@@ -5,8 +5,12 @@
 //! (at most the queue's size). [`Channel::release`] moves those messages, the job's fixed state
 //! and its SQL into session memory and detaches the segment: an unread or never-read job then
 //! holds neither a segment nor a worker slot (fixes D14 and D15 of the C extension).
+//!
+//! A worker whose queue stayed full wrote the rest of its output to a spill file
+//! ([`SpillFile`]): its messages follow the queue's, once the queue has ended.
 
 use super::bgworker::{WorkerHandle, WorkerStatus};
+use super::spill::SpillFile;
 use crate::error::Error;
 use crate::shm::dsm::PinnedSegment;
 use crate::shm::mq::MqReceiver;
@@ -39,6 +43,8 @@ pub struct Channel {
     read_offset: usize,
     /// Where the fixed state lives now: inside the segment, then inside `retained`.
     fixed: NonNull<FixedState>,
+    /// The worker's spill file, read after the queue (and after `buffered`).
+    spill: Option<SpillFile>,
 }
 
 impl Channel {
@@ -50,6 +56,7 @@ impl Channel {
             buffered: Vec::new(),
             read_offset: 0,
             fixed,
+            spill: None,
         }
     }
 
@@ -87,17 +94,25 @@ impl Channel {
             return Ok(&self.buffered[start..end]);
         }
         let fixed = self.fixed;
-        let Some(live) = self.live.as_mut() else {
-            return Err(ended_without_reply(fixed, pid, worker));
-        };
-        let mut waiter = super::deadlock::Waiter::new(pid);
-        match live
-            .queue
-            .receive_or_idle(|| waiter.wait(crate::ffi::WaitEvent::QueueReceive))?
-        {
-            Ok(message) => Ok(message),
-            Err(_) => Err(ended_without_reply(fixed, pid, worker)),
+        if let Some(live) = self.live.as_mut() {
+            let mut waiter = super::deadlock::Waiter::new(pid);
+            if let Ok(message) = live
+                .queue
+                .receive_or_idle(|| waiter.wait(crate::ffi::WaitEvent::QueueReceive))?
+            {
+                return Ok(message);
+            }
+            // The queue has ended: the worker is done sending (a spill file is complete
+            // before the worker detaches from the queue).
+            if self.spill.is_none() {
+                // SAFETY: as in `Channel::fixed` (a copy of the pointer: `live` is borrowed).
+                self.spill = SpillFile::take(unsafe { fixed.as_ref() });
+            }
         }
+        if let Some(message) = self.spill.as_mut().and_then(SpillFile::next) {
+            return Ok(message);
+        }
+        Err(ended_without_reply(fixed, pid, worker))
     }
 
     /// Read and drop what the worker has written so far, without waiting: for callers that
@@ -131,6 +146,12 @@ impl Channel {
                 Err(()) => return false,
             }
         }
+        if self.spill.is_none() {
+            self.spill = SpillFile::take(self.fixed());
+        }
+        let Some(live) = self.live.as_mut() else {
+            return true;
+        };
         let sql = sql_in(&live.segment);
         // SAFETY: the worker has detached from the segment, so nobody writes the fixed state any
         // more; it is plain data (atomics and bytes) and is copied bit for bit before the

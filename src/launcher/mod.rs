@@ -15,6 +15,7 @@ pub mod inspect;
 mod pool;
 mod registry;
 mod relay;
+mod spill;
 pub mod result;
 
 use crate::error::Error;
@@ -137,7 +138,9 @@ fn launch_in(
     let context = JobContext::new();
     let segment = DsmSegment::create(size);
     let toc = Toc::create(&segment, size);
-    let fixed = write_fixed_state(&toc, options.results_disabled, idle_timeout_ms);
+    let queue = mq::create(toc.allocate(TocKey::Queue, queue_size), queue_size);
+    let ring_size = mq::checked_ring_size(queue, queue_size).unwrap_or(0);
+    let fixed = write_fixed_state(&toc, options.results_disabled, idle_timeout_ms, ring_size);
     fixed.label.set(options.label.unwrap_or(""));
     let sql_chunk = toc.allocate(TocKey::Sql, sql.len() + 1);
     // SAFETY: the chunk has room for the text and its NUL; the text has no NUL inside (text).
@@ -148,7 +151,6 @@ fn launch_in(
     let gucs = toc.allocate(TocKey::Gucs, gucs_len);
     // SAFETY: `gucs` has the `gucs_len` bytes that EstimateGUCStateSpace asked for.
     unsafe { pg_sys::SerializeGUCState(gucs_len, gucs.as_ptr().cast()) };
-    let queue = mq::create(toc.allocate(TocKey::Queue, queue_size), queue_size);
     if let Some(params) = options.params {
         let chunk = toc.allocate(TocKey::Params, PARAMS_HEADER + params.len());
         // SAFETY: the chunk has room for the length and the bytes; chunks are MAXALIGNed.
@@ -163,6 +165,7 @@ fn launch_in(
     }
 
     let mut receiver = context.within(|| MqReceiver::attach(queue, &segment));
+    spill::watch(&segment, fixed);
     // A warm worker of this session if one is idle and last ran a job as the same user in the
     // same security context, else a new process.
     let identity = (fixed.current_user_id, fixed.sec_context);
@@ -281,6 +284,7 @@ fn write_fixed_state<'seg>(
     toc: &Toc<'seg>,
     results_disabled: bool,
     idle_timeout_ms: i32,
+    ring_size: u64,
 ) -> &'seg FixedState {
     let mut current_user_id = pg_sys::Oid::INVALID;
     let mut sec_context = 0;
@@ -309,6 +313,12 @@ fn write_fixed_state<'seg>(
             last_tag: crate::shm::SharedText::new(),
             last_rows: core::sync::atomic::AtomicI64::new(0),
             error: crate::shm::SharedError::new(),
+            spill_after_ms: guc::SPILL_AFTER.get(),
+            spill_limit_kb: guc::SPILL_LIMIT.get(),
+            ring_size,
+            spill_state: core::sync::atomic::AtomicU32::new(crate::shm::spill::NONE),
+            spill_bytes: core::sync::atomic::AtomicU64::new(0),
+            fileset: crate::shm::SpillSet::new(),
         }
     };
     let chunk = toc.allocate(TocKey::Fixed, core::mem::size_of::<FixedState>());

@@ -17,8 +17,9 @@ pub const MAGIC: u64 = 0x5047_4252;
 /// Version of [`FixedState`]'s layout and of the messages in the queue. A backend that still
 /// runs an older library can launch a worker that loads a newer one; the worker refuses a
 /// segment whose version it does not know. 2: rows as tuples (`M` messages), which a launcher of
-/// version 1 would not read. 3: warm workers (`idle_timeout_ms`, [`Control`]).
-pub const LAYOUT_VERSION: u32 = 3;
+/// version 1 would not read. 3: warm workers (`idle_timeout_ms`, [`Control`]). 4: spill (the
+/// `spill_*` fields, `ring_size`, `fileset`).
+pub const LAYOUT_VERSION: u32 = 4;
 
 /// Keys of the table of contents.
 #[repr(u64)]
@@ -87,6 +88,51 @@ pub struct FixedState {
     pub last_rows: core::sync::atomic::AtomicI64,
     /// The error that ended the job (`error_info_v2`), written before `worker_done`.
     pub error: SharedError,
+    /// `pg_background.spill_after` at launch: how long (ms) the worker waits for its reader to
+    /// make room in a full queue before it writes the rest of its output to a file (-1: it
+    /// waits as long as it takes).
+    pub spill_after_ms: i32,
+    /// `pg_background.spill_limit` at launch (kB of row data in the file; -1: no limit).
+    pub spill_limit_kb: i32,
+    /// The queue's ring size, as the launcher checked it right after creating the queue; 0 when
+    /// the queue's header did not look as expected (then the worker never spills).
+    pub ring_size: u64,
+    /// Who owns the spill file, one of [`spill`]; compare-and-swap on every change.
+    pub spill_state: core::sync::atomic::AtomicU32,
+    /// Bytes of complete messages in the spill file (the reader reads no further).
+    pub spill_bytes: core::sync::atomic::AtomicU64,
+    /// The worker's set of temporary files (written by the worker at the job's start, read by
+    /// the launcher only after the state became [`spill::READY`]).
+    pub fileset: SpillSet,
+}
+
+/// States of a job's spill file ([`FixedState::spill_state`]). The worker moves NONE → WRITING
+/// (its first message that does not fit) → READY (file complete and closed, before it detaches
+/// from the queue); the launcher READY → TAKEN (it reads the file and deletes it after) and, when
+/// it lets go of the job's segment, anything → ABANDONED: then whoever moved last deletes the
+/// files (the launcher if it found READY, the worker if it finds ABANDONED when done).
+pub mod spill {
+    pub const NONE: u32 = 0;
+    pub const WRITING: u32 = 1;
+    pub const READY: u32 = 2;
+    pub const TAKEN: u32 = 3;
+    pub const ABANDONED: u32 = 4;
+}
+
+/// A `FileSet` (`storage/fileset.h`) in shared memory: plain data (creator PID, number,
+/// tablespaces) that names the directory of the job's temporary files in every process.
+#[repr(C)]
+pub struct SpillSet(core::cell::UnsafeCell<pg_sys::FileSet>);
+
+impl SpillSet {
+    pub fn new() -> Self {
+        Self(core::cell::UnsafeCell::new(pg_sys::FileSet::default()))
+    }
+
+    /// The set, for the server's FileSet functions.
+    pub fn as_ptr(&self) -> *mut pg_sys::FileSet {
+        self.0.get()
+    }
 }
 
 /// States of a warm worker ([`Control::state`]). Who moves it where:

@@ -130,3 +130,115 @@ pub fn redirect_output(mq: NonNull<pg_sys::shm_mq>, segment: &impl Segment) {
         crate::ffi::pq_redirect_to_shm_mq(segment.as_ptr(), mqh);
     }
 }
+
+/// Offsets in `struct shm_mq` (`storage/ipc/shm_mq.c`, the same from PostgreSQL 9.4 to 18 on
+/// 64-bit platforms): the server exports no way to ask how full a queue is, which a worker must
+/// know to choose between the queue and its spill file *before* it begins a message (a message
+/// once begun cannot be withdrawn). [`checked_ring_size`] verifies the layout on every queue
+/// the launcher creates; a queue that does not match is never measured.
+mod layout {
+    pub const RECEIVER: usize = 8;
+    pub const SENDER: usize = 16;
+    pub const BYTES_READ: usize = 24;
+    pub const BYTES_WRITTEN: usize = 32;
+    pub const RING_SIZE: usize = 40;
+    pub const DETACHED: usize = 48;
+    pub const RING_OFFSET: usize = 49;
+    /// `MAXALIGN(offsetof(shm_mq, mq_ring))`.
+    pub const HEADER: usize = 56;
+}
+
+const _: () = assert!(
+    core::mem::size_of::<usize>() == 8,
+    "the shm_mq layout is that of 64-bit platforms"
+);
+
+/// Bytes a message of `len` bytes (type byte included) takes in a queue's ring: its length word
+/// and its data, each padded to MAXALIGN (`shm_mq_sendv`).
+pub fn message_cost(len: usize) -> u64 {
+    (8 + len.next_multiple_of(8)) as u64
+}
+
+/// The ring size of a queue `shm_mq_create` just laid out in `size` bytes, if its header is
+/// exactly what we expect (see [`layout`]); `None` otherwise.
+pub fn checked_ring_size(mq: NonNull<pg_sys::shm_mq>, size: usize) -> Option<u64> {
+    let base = mq.as_ptr().cast::<u8>();
+    // SAFETY: the queue header lies in the `size` bytes at `base` (size > HEADER, checked by
+    // the caller's minimum); aligned reads of fields nobody else touches yet (no sender or
+    // receiver is set).
+    unsafe {
+        let word = |offset: usize| base.add(offset).cast::<u64>().read();
+        let byte = |offset: usize| base.add(offset).read();
+        let expected = (size & !7).checked_sub(layout::HEADER)? as u64;
+        let matches = word(layout::RECEIVER) == 0
+            && word(layout::SENDER) == 0
+            && word(layout::BYTES_READ) == 0
+            && word(layout::BYTES_WRITTEN) == 0
+            && word(layout::RING_SIZE) == expected
+            && byte(layout::DETACHED) == 0
+            && usize::from(byte(layout::RING_OFFSET)) == layout::HEADER - 50;
+        matches.then_some(expected)
+    }
+}
+
+/// The worker's view of how full its queue is: the queue's own counters of bytes written and
+/// read (the server's queue output flushes its count of bytes written with every message).
+pub struct Gauge {
+    base: NonNull<u8>,
+    ring: u64,
+}
+
+impl Gauge {
+    /// `ring` comes from [`checked_ring_size`] for this queue.
+    pub fn new(mq: NonNull<pg_sys::shm_mq>, ring: u64) -> Self {
+        Self {
+            base: mq.cast(),
+            ring,
+        }
+    }
+
+    fn counter(&self, offset: usize) -> u64 {
+        // SAFETY: the field is a `pg_atomic_uint64` (a plain aligned u64 on 64-bit platforms)
+        // in the mapped queue header; atomic loads race with the other side's updates safely.
+        unsafe {
+            (*self.base.as_ptr().add(offset).cast::<core::sync::atomic::AtomicU64>())
+                .load(core::sync::atomic::Ordering::Acquire)
+        }
+    }
+
+    pub fn ring(&self) -> u64 {
+        self.ring
+    }
+
+    /// Bytes the reader has released so far.
+    pub fn read(&self) -> u64 {
+        self.counter(layout::BYTES_READ)
+    }
+
+    /// Bytes free in the ring now (at least; the reader may have released more since).
+    pub fn free(&self) -> u64 {
+        let written = self.counter(layout::BYTES_WRITTEN);
+        self.ring.saturating_sub(written.saturating_sub(self.read()))
+    }
+
+    /// Whether either side has detached.
+    pub fn detached(&self) -> bool {
+        // SAFETY: a bool field of the mapped header, only ever set from false to true.
+        unsafe {
+            (*self.base.as_ptr().add(layout::DETACHED).cast::<core::sync::atomic::AtomicU8>())
+                .load(core::sync::atomic::Ordering::Acquire)
+                != 0
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_message_costs_its_length_word_and_its_padded_data() {
+        assert_eq!(super::message_cost(1), 16);
+        assert_eq!(super::message_cost(8), 16);
+        assert_eq!(super::message_cost(9), 24);
+        assert_eq!(super::message_cost(8193), 8 + 8200);
+    }
+}

@@ -8,6 +8,7 @@
 
 mod error_capture;
 mod execute;
+mod spill;
 mod tuples;
 mod warm;
 
@@ -106,6 +107,8 @@ fn run_job(handle: pg_sys::dsm_handle, control: Option<&warm::ControlLink>) -> O
     // warm worker runs any number of jobs. Not dropped when an ERROR unwinds (as the segment).
     let job_context = core::mem::ManuallyDrop::new(crate::launcher::JobContext::new());
     job_context.within(|| mq::redirect_output(queue.cast(), &*segment));
+    // A reader that does not read cannot hold the worker up: see `spill`.
+    spill::install(fixed, queue.cast(), &*segment);
     if fixed.results_disabled {
         // submit_v2: nothing goes to the queue, so the worker can never block on it.
         // SAFETY: plain assignment of the server's output destination.
@@ -133,6 +136,8 @@ fn run_job(handle: pg_sys::dsm_handle, control: Option<&warm::ControlLink>) -> O
     if let Some(caught) = failure {
         execute::report_failure(caught, &capture, sql, fixed);
     }
+    // Everything is sent: the spill file, if any, is complete.
+    spill::finish();
     drop(capture);
     let reusable = warm_next && !failed && {
         // Nothing more for the launcher, which has its reply.
@@ -286,6 +291,7 @@ fn run(
     unsafe {
         pg_sys::StartTransactionCommand();
         pg_sys::RestoreGUCState(gucs.as_ptr().cast());
+        spill::prepare();
         // 1.9: a labelled job shows as pg_background:<label>:<pid>.
         let label = fixed.label.get();
         if !label.is_empty() {
