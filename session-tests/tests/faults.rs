@@ -1,5 +1,6 @@
 //! The fault matrix: each fault ends in a defined state, the cluster does not restart, and the
-//! server's DSM segments and background worker processes return to where they were.
+//! server's DSM segments, temporary files and background worker processes return to where they
+//! were.
 //!
 //! The tests of this file run one at a time (`fault`), so that the counts they compare are
 //! theirs alone.
@@ -13,6 +14,18 @@ struct Baseline {
     started: String,
     segments: usize,
     workers: i64,
+    temporary: i64,
+}
+
+/// Entries in the default tablespace's directory of temporary files (spill files live there).
+fn temporary_entries(observer: &mut Client) -> i64 {
+    observer
+        .query_one(
+            "SELECT count(*) FROM pg_ls_dir('base/pgsql_tmp', true, false)",
+            &[],
+        )
+        .unwrap()
+        .get(0)
 }
 
 fn workers(observer: &mut Client) -> i64 {
@@ -38,6 +51,7 @@ impl Baseline {
             started: postmaster_start(observer),
             segments: dsm_segments(),
             workers: workers(observer),
+            temporary: temporary_entries(observer),
         }
     }
 
@@ -47,6 +61,9 @@ impl Baseline {
         });
         wait_for("DSM segments back to the baseline", || {
             dsm_segments() <= self.segments
+        });
+        wait_for("temporary files back to the baseline", || {
+            temporary_entries(observer) <= self.temporary
         });
         assert_eq!(
             postmaster_start(observer),
@@ -97,8 +114,11 @@ fn job_waiting_on(c: &mut Client, observer: &mut Client, key: i64) -> i32 {
     worker
 }
 
-/// A job that fills a 1 kB queue and blocks on it, once it blocks.
+/// A job that fills a 1 kB queue and blocks on it, once it blocks (with spilling off: the
+/// worker waits for its reader, as in 1.x).
 fn job_blocked_on_its_queue(c: &mut Client, observer: &mut Client) -> i32 {
+    c.batch_execute("SET pg_background.spill_after = -1")
+        .unwrap();
     let worker: i32 = c
         .query_one(
             "SELECT pg_background_launch('SELECT g FROM generate_series(1, 1000000) g', 1024)",
@@ -549,8 +569,11 @@ fn exhausted_worker_slots_give_an_error_and_the_jobs_before_still_run() {
 
 #[test]
 fn a_cancel_while_the_worker_sends_its_error_into_a_full_queue() {
-    // the worker's error does not fit its 64-byte queue; a cancel interrupts the send
+    // the worker's error does not fit its 64-byte queue; a cancel interrupts the send (with
+    // spilling off: otherwise the error would go to a file at once)
     fault(|observer, a| {
+        a.batch_execute("SET pg_background.spill_after = -1")
+            .unwrap();
         let worker: i32 = a
             .query_one("SELECT pg_background_launch('SELECT 1/0', 64)", &[])
             .unwrap()

@@ -15,8 +15,8 @@ pub mod inspect;
 mod pool;
 mod registry;
 mod relay;
-mod spill;
 pub mod result;
+mod spill;
 
 use crate::error::Error;
 use crate::guc;

@@ -22,7 +22,20 @@ pub struct SpillFile {
 thread_local! {
     /// The sets of every [`SpillFile`] alive, for the exit callback.
     static OWNED: RefCell<Vec<pg_sys::FileSet>> = const { RefCell::new(Vec::new()) };
+    /// The fixed states of the segments this session maps, for the exit callback.
+    static LIVE: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
     static EXIT_CALLBACK: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+}
+
+/// At this session's exit, before the server's own exit callbacks: deleting a file reports its
+/// size to the cumulative statistics, which are shut down before segments are detached, so
+/// files are never deleted from the detach callbacks of an exiting process.
+fn register_exit_callback() {
+    if !EXIT_CALLBACK.with(|c| c.replace(true)) {
+        // SAFETY: registered once per process, after the backend's own callbacks (it runs
+        // before them): the statistics and the segments are still there.
+        unsafe { pg_sys::before_shmem_exit(Some(delete_at_exit), pg_sys::Datum::from(0)) };
+    }
 }
 
 fn same(a: &pg_sys::FileSet, b: &pg_sys::FileSet) -> bool {
@@ -34,15 +47,17 @@ impl SpillFile {
     pub fn take(fixed: &FixedState) -> Option<Self> {
         fixed
             .spill_state
-            .compare_exchange(state::READY, state::TAKEN, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(
+                state::READY,
+                state::TAKEN,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .ok()?;
         // SAFETY: READY (acquired above) comes after the worker wrote the set; nobody writes it
         // any more. A plain copy: the set is plain data naming the files.
         let set = unsafe { *fixed.fileset.as_ptr() };
-        if !EXIT_CALLBACK.with(|c| c.replace(true)) {
-            // SAFETY: registered once per process; runs before the server's shared memory goes.
-            unsafe { pg_sys::before_shmem_exit(Some(delete_at_exit), pg_sys::Datum::from(0)) };
-        }
+        register_exit_callback();
         OWNED.with(|o| o.borrow_mut().push(set));
         Some(Self {
             set,
@@ -64,7 +79,12 @@ impl SpillFile {
             // SAFETY: the worker closed the file before READY; opened read-only, in
             // TopMemoryContext under the spill owner (it outlives transactions), closed in drop.
             self.file = crate::spill::with_owner(|| unsafe {
-                pg_sys::BufFileOpenFileSet(set, crate::spill::FILE_NAME.as_ptr(), crate::spill::O_RDONLY, false)
+                pg_sys::BufFileOpenFileSet(
+                    set,
+                    crate::spill::FILE_NAME.as_ptr(),
+                    crate::spill::O_RDONLY,
+                    false,
+                )
             });
         }
         if !self.read_exact(header.as_mut_ptr(), header.len()) {
@@ -108,8 +128,11 @@ impl Drop for SpillFile {
 
 #[pg_guard]
 unsafe extern "C-unwind" fn delete_at_exit(_code: core::ffi::c_int, _arg: pg_sys::Datum) {
-    let sets = OWNED.with(|o| core::mem::take(&mut *o.borrow_mut()));
-    for mut set in sets {
+    for fixed in LIVE.with(|l| core::mem::take(&mut *l.borrow_mut())) {
+        // SAFETY: the segments are still mapped (they are detached after this callback).
+        let_go(unsafe { &*(fixed as *const FixedState) });
+    }
+    for mut set in OWNED.with(|o| core::mem::take(&mut *o.borrow_mut())) {
         crate::spill::delete_all(&mut set);
     }
 }
@@ -118,21 +141,38 @@ unsafe extern "C-unwind" fn delete_at_exit(_code: core::ffi::c_int, _arg: pg_sys
 /// (the job is read, detached, dropped with an error, or the session ends) before taking the
 /// file over: the worker deletes it if it is still writing, we do if it is complete.
 pub fn watch(segment: &impl Segment, fixed: &FixedState) {
+    register_exit_callback();
+    let address = fixed as *const FixedState as usize;
+    LIVE.with(|l| l.borrow_mut().push(address));
     // SAFETY: the callback runs when this process detaches the segment, while it is still
     // mapped; `fixed` lies inside it.
     unsafe {
         pg_sys::on_dsm_detach(
             segment.as_ptr(),
             Some(abandon),
-            pg_sys::Datum::from(fixed as *const FixedState as usize),
+            pg_sys::Datum::from(address),
         )
     };
 }
 
 #[pg_guard]
 unsafe extern "C-unwind" fn abandon(_segment: *mut pg_sys::dsm_segment, fixed: pg_sys::Datum) {
-    // SAFETY: `fixed` is the FixedState of the segment being detached, still mapped.
-    let fixed = unsafe { &*(fixed.value() as *const FixedState) };
+    let address = fixed.value();
+    let watched = LIVE.with(|l| {
+        let mut live = l.borrow_mut();
+        let before = live.len();
+        live.retain(|&a| a != address);
+        live.len() != before
+    });
+    // (at exit the exit callback has let go of it already)
+    if watched {
+        // SAFETY: `fixed` is the FixedState of the segment being detached, still mapped.
+        let_go(unsafe { &*(address as *const FixedState) });
+    }
+}
+
+/// Let go of a job's spill file: delete it if the worker finished it and we had not taken it.
+fn let_go(fixed: &FixedState) {
     if fixed.spill_state.swap(state::ABANDONED, Ordering::AcqRel) == state::READY {
         // SAFETY: as in `SpillFile::take`: READY means the worker is done with the set.
         let mut set = unsafe { *fixed.fileset.as_ptr() };

@@ -201,8 +201,12 @@ impl Gauge {
         // SAFETY: the field is a `pg_atomic_uint64` (a plain aligned u64 on 64-bit platforms)
         // in the mapped queue header; atomic loads race with the other side's updates safely.
         unsafe {
-            (*self.base.as_ptr().add(offset).cast::<core::sync::atomic::AtomicU64>())
-                .load(core::sync::atomic::Ordering::Acquire)
+            (*self
+                .base
+                .as_ptr()
+                .add(offset)
+                .cast::<core::sync::atomic::AtomicU64>())
+            .load(core::sync::atomic::Ordering::Acquire)
         }
     }
 
@@ -218,15 +222,20 @@ impl Gauge {
     /// Bytes free in the ring now (at least; the reader may have released more since).
     pub fn free(&self) -> u64 {
         let written = self.counter(layout::BYTES_WRITTEN);
-        self.ring.saturating_sub(written.saturating_sub(self.read()))
+        self.ring
+            .saturating_sub(written.saturating_sub(self.read()))
     }
 
     /// Whether either side has detached.
     pub fn detached(&self) -> bool {
         // SAFETY: a bool field of the mapped header, only ever set from false to true.
         unsafe {
-            (*self.base.as_ptr().add(layout::DETACHED).cast::<core::sync::atomic::AtomicU8>())
-                .load(core::sync::atomic::Ordering::Acquire)
+            (*self
+                .base
+                .as_ptr()
+                .add(layout::DETACHED)
+                .cast::<core::sync::atomic::AtomicU8>())
+            .load(core::sync::atomic::Ordering::Acquire)
                 != 0
         }
     }

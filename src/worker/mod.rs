@@ -108,7 +108,7 @@ fn run_job(handle: pg_sys::dsm_handle, control: Option<&warm::ControlLink>) -> O
     let job_context = core::mem::ManuallyDrop::new(crate::launcher::JobContext::new());
     job_context.within(|| mq::redirect_output(queue.cast(), &*segment));
     // A reader that does not read cannot hold the worker up: see `spill`.
-    spill::install(fixed, queue.cast(), &*segment);
+    spill::install(fixed, queue.cast());
     if fixed.results_disabled {
         // submit_v2: nothing goes to the queue, so the worker can never block on it.
         // SAFETY: plain assignment of the server's output destination.

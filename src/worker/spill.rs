@@ -73,7 +73,7 @@ fn writer() -> Option<&'static Writer> {
 /// Route the job's protocol output through [`put`], right after `pq_redirect_to_shm_mq`. Nothing
 /// changes for a job that sends nothing, a queue whose layout we did not recognise, or
 /// `spill_after = -1`.
-pub fn install(fixed: &FixedState, queue: NonNull<pg_sys::shm_mq>, segment: &impl crate::shm::dsm::Segment) {
+pub fn install(fixed: &FixedState, queue: NonNull<pg_sys::shm_mq>) {
     if fixed.results_disabled || fixed.ring_size == 0 || fixed.spill_after_ms < 0 {
         return;
     }
@@ -109,13 +109,8 @@ pub fn install(fixed: &FixedState, queue: NonNull<pg_sys::shm_mq>, segment: &imp
         // SAFETY: the queue output's methods are static in the server.
         ..unsafe { *queue_output.as_ptr() }
     });
-    // SAFETY: `ours` is static; the callback runs when the job's segment is detached (also at
-    // FATAL exit), before the queue's own callbacks (registered earlier, run later), so the
-    // file is complete before the launcher sees the queue end.
-    unsafe {
-        ffi::PqCommMethods = ours;
-        pg_sys::on_dsm_detach(segment.as_ptr(), Some(at_detach), pg_sys::Datum::from(0));
-    }
+    // SAFETY: `ours` is static.
+    unsafe { ffi::PqCommMethods = ours };
 }
 
 /// Create the job's file set (in its first transaction: `temp_tablespaces` as the caller set
@@ -129,11 +124,26 @@ pub fn prepare() {
         pg_sys::FileSetInit(shared);
         w.set.set(Some(*shared));
     }
+    static EXIT_CALLBACK: std::sync::Once = std::sync::Once::new();
+    // SAFETY: registered once per process, after connecting: it runs before the backend's own
+    // exit callbacks, while the statistics (which a file's deletion reports to) still work.
+    EXIT_CALLBACK
+        .call_once(|| unsafe { pg_sys::before_shmem_exit(Some(at_exit), pg_sys::Datum::from(0)) });
+}
+
+/// A worker that exits (FATAL) while it spills: complete the file first. Later messages of
+/// the exit are dropped.
+#[pg_guard]
+unsafe extern "C-unwind" fn at_exit(_code: c_int, _arg: pg_sys::Datum) {
+    finish();
 }
 
 /// Close the spill file before the server closes it at the transaction's end.
 #[pg_guard]
-unsafe extern "C-unwind" fn at_xact_end(event: pg_sys::XactEvent::Type, _arg: *mut core::ffi::c_void) {
+unsafe extern "C-unwind" fn at_xact_end(
+    event: pg_sys::XactEvent::Type,
+    _arg: *mut core::ffi::c_void,
+) {
     use pg_sys::XactEvent::*;
     if matches!(
         event,
@@ -151,22 +161,15 @@ unsafe extern "C-unwind" fn at_xact_end(event: pg_sys::XactEvent::Type, _arg: *m
     }
 }
 
-#[pg_guard]
-unsafe extern "C-unwind" fn at_detach(_segment: *mut pg_sys::dsm_segment, _arg: pg_sys::Datum) {
-    finish();
-}
-
-/// Close the file and hand it to the launcher (or delete it when the launcher has let go); put
-/// the server's queue output back. At the job's end, before its segment is detached; again
-/// (doing nothing) from the detach callback, which is what runs when the worker exits on FATAL.
+/// Close the file and hand it to the launcher (or delete it when the launcher has let go). At
+/// the job's end, before its segment is detached, or at the worker's exit. Until the next job's
+/// [`install`], output is dropped: everything of this job has been sent.
 pub fn finish() {
     let Some(ptr) = WRITER.with(|w| w.take()) else {
         return;
     };
     // SAFETY: taken out of the cell: no new reference will be made; this is the leaked Box.
     let w = unsafe { Box::from_raw(ptr.as_ptr()) };
-    // SAFETY: plain assignment back to the queue output's static methods.
-    unsafe { ffi::PqCommMethods = w.queue_output.as_ptr() };
     if !w.spilling.get() {
         return;
     }
@@ -178,7 +181,12 @@ pub fn finish() {
     let fixed = unsafe { w.fixed.as_ref() };
     let handed = fixed
         .spill_state
-        .compare_exchange(state::WRITING, state::READY, Ordering::AcqRel, Ordering::Acquire)
+        .compare_exchange(
+            state::WRITING,
+            state::READY,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        )
         .is_ok();
     if !handed {
         // The launcher has let go of the job: nobody will read the file.
@@ -280,11 +288,11 @@ impl Writer {
         if self.refused.get() || self.set.get().is_none() {
             return Route::Queue;
         }
-        if self.waiting.replace(false) || !self.wait_for_room(1 + body.len()) {
-            if self.start() {
-                self.append(msgtype, body);
-                return Route::Done;
-            }
+        // (a message reported from inside an interrupted wait goes to the file at once)
+        let spill = self.waiting.replace(false) || !self.wait_for_room(1 + body.len());
+        if spill && self.start() {
+            self.append(msgtype, body);
+            return Route::Done;
         }
         Route::Queue
     }
@@ -323,7 +331,12 @@ impl Writer {
         let claimed = self
             .fixed()
             .spill_state
-            .compare_exchange(state::NONE, state::WRITING, Ordering::AcqRel, Ordering::Acquire)
+            .compare_exchange(
+                state::NONE,
+                state::WRITING,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
             .is_ok();
         if !claimed {
             self.refused.set(true);

@@ -63,7 +63,9 @@ SELECT name, value, substr(try_sql(format('SELECT set_config(%L, %L, false)', na
                ('pg_background.default_queue_size', '1GB'),
                ('pg_background.worker_idle_timeout', '-1'), ('pg_background.worker_idle_timeout', '2h'),
                ('pg_background.on_capacity', 'maybe'), ('pg_background.on_capacity', ''),
-               ('pg_background.capacity_wait_timeout', '-1')) AS s(name, value);
+               ('pg_background.capacity_wait_timeout', '-1'),
+               ('pg_background.spill_after', '-2'), ('pg_background.spill_after', '2h'),
+               ('pg_background.spill_limit', '-2'), ('pg_background.spill_limit', '3TB')) AS s(name, value);
 
 -- SQL text: empty, blank, comments only, invalid, multibyte, invalid encodings, 1 MB
 SELECT run('');
