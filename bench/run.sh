@@ -81,9 +81,11 @@ done
 log "round trip of SELECT 2+2 without warm workers, 1 client, ${SECONDS_PER_RUN}s x $REPEAT"
 rounds "rt_cold_c1=$(script roundtrip_pg_background_cold c1)" -- -c 1 -T "$SECONDS_PER_RUN"
 
-# 2. Streaming 1,000,000 int rows and 100 MB of 1 kB text rows, per queue size
+# 2. Streaming 1,000,000 int rows and 100 MB of 1 kB text rows, per queue size; and 1,000,000
+# int rows read only after the job has ended (through its spill file)
 log "streaming 1,000,000 int rows and 100 MB of 1 kB rows, queues $QUEUES, $STREAM_RUNS runs x $REPEAT"
 pairs=("int_local=$(script stream_local x)" "int_dblink=$(script stream_dblink x)"
+       "int_spilled=$(script stream_spilled x)"
        "wide_local=$(script wide_local x)" "wide_dblink=$(script wide_dblink x)")
 for q in $QUEUES; do
     pairs+=("int_ours_q$q=$(script stream_pg_background "q$q" "$q")" "wide_ours_q$q=$(script wide_pg_background "q$q" "$q")")
@@ -177,6 +179,9 @@ for q in $QUEUES; do
     report_ratio "100 MB wide rows, queue $q: vs dblink" "$(ratio "$(med wide_ours_q$q)" "$(med wide_dblink)")" ""
     report_ratio "100 MB wide rows, queue $q: MB/s" "$(awk -v ms="$(med wide_ours_q$q)" 'BEGIN {printf "%.0f", 100000 * 1000 / 1e6 / (ms / 1000)}')" ">= 3 x 310"
 done
+# a job whose reader waits for its end: the rows go through the spill file
+report_ratio "1M int rows, spilled (wait for the job, then read): vs local" "$(ratio "$(med int_spilled)" "$(med int_local)")" ""
+report_ratio "1M int rows, spilled: vs read while the job runs (64 kB)" "$(ratio "$(med int_spilled)" "$(med int_ours_q65536)")" ""
 for n in $FANOUT; do
     report_ratio "fan-out $n x pg_sleep(0.1): end-to-end ms" "$(med fanout_sleep_n$n)" "32 jobs: <= 130"
     report_ratio "fan-out $n x pg_sleep(0.1): sleep / end-to-end" "$(ratio "$(med fanout_sleep_n$n)" 100)" ""
