@@ -1,7 +1,7 @@
 # Part of scripts/test.sh: run the pg_regress files against the running cluster ($PGHOST/$PGPORT)
 # and print "pg_regress: N passed, N failed". With REGRESS_UPDATE=1, copy results to expected/.
 REGRESS_DIR=$ROOT/tests/pg_regress
-REGRESS_TESTS=(setup launch result errors lifecycle handle inspect labels helpers privileges examples autonomous deadlock spill badinput)
+REGRESS_TESTS=(setup launch result errors lifecycle handle inspect labels helpers privileges examples autonomous deadlock spill jobs badinput)
 
 run_regress() {
     local out=$CLUSTER_DIR/regress

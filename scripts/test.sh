@@ -82,7 +82,7 @@ for v in "${VERSIONS[@]}"; do
     step "PostgreSQL $v: cargo pgrx test (unit tests and #[pg_test])" pgrx_tests
     # `cargo pgrx test` left its test build installed; install the real one.
     step "PostgreSQL $v: install" install_extension
-    start_cluster "${PGBG_TEST_PORT:-55433}"
+    start_cluster "${PGBG_TEST_PORT:-55433}" shared_preload_libraries=pg_background
     step "PostgreSQL $v: pg_regress (SQL contract)" regress
     step "PostgreSQL $v: multi-session tests" session_tests
     step "PostgreSQL $v: upgrade from the C extension (1.0 … 1.10)" upgrade

@@ -563,3 +563,65 @@ fn pg_background_autonomous_exec(
     let sql = sql.ok_or(crate::error::Error::NullSql)?;
     Ok(launcher::helpers::autonomous_exec(sql, fcinfo)?)
 }
+
+// ---------------------------------------------------------------------------------------------
+// The cluster-wide job registry
+// ---------------------------------------------------------------------------------------------
+
+/// Every job of the cluster that the current user may see (the `pg_background_jobs` view).
+// (pgrx reads the column names from the type as written: it cannot be an alias)
+#[allow(clippy::type_complexity)]
+#[pg_extern(volatile, parallel_safe)]
+fn pg_background_cluster_jobs() -> Result<
+    TableIterator<
+        'static,
+        (
+            name!(job_id, i64),
+            name!(usename, Option<String>),
+            name!(datname, Option<String>),
+            name!(launcher_pid, i32),
+            name!(worker_pid, Option<i32>),
+            name!(label, Option<String>),
+            name!(state, String),
+            name!(launched_at, Option<pgrx::datum::TimestampWithTimeZone>),
+            name!(started_at, Option<pgrx::datum::TimestampWithTimeZone>),
+            name!(finished_at, Option<pgrx::datum::TimestampWithTimeZone>),
+            name!(rows, i64),
+            name!(bytes, i64),
+            name!(sqlstate, Option<String>),
+            name!(message, Option<String>),
+            name!(query, String),
+        ),
+    >,
+    ErrorReport,
+> {
+    let jobs = crate::jobs::visible()?;
+    Ok(TableIterator::new(jobs.into_iter().map(|v| {
+        let j = v.job;
+        (
+            j.job_id,
+            v.usename,
+            v.datname,
+            j.launcher_pid,
+            j.worker_pid,
+            j.label,
+            j.state.to_owned(),
+            timestamptz(Some(j.launched_at)),
+            timestamptz(j.started_at),
+            timestamptz(j.finished_at),
+            j.rows,
+            j.bytes,
+            j.sqlstate,
+            j.message,
+            j.query,
+        )
+    })))
+}
+
+pgrx::extension_sql!(
+    r#"
+CREATE OR REPLACE VIEW pg_background_jobs AS SELECT * FROM pg_background_cluster_jobs();
+"#,
+    name = "jobs_view",
+    requires = [pg_background_cluster_jobs],
+);

@@ -70,6 +70,8 @@ pub enum Error {
     CopyProtocol,
     #[error("result of background worker exceeds pg_background.spill_limit ({0} kB)")]
     SpillLimit(u64),
+    #[error("pg_background_jobs needs pg_background in shared_preload_libraries on this server")]
+    RegistryUnavailable,
     #[error("lost connection to worker process with PID {0}")]
     LostConnection(i32),
     #[error("multiple RowDescription messages")]
@@ -103,7 +105,9 @@ impl From<Error> for ErrorReport {
             | Error::NoPostmaster
             | Error::CapacityTimeout(_) => Code::ERRCODE_INSUFFICIENT_RESOURCES,
             Error::NotAttached(_) | Error::NotAttachedCookie(_) => Code::ERRCODE_UNDEFINED_OBJECT,
-            Error::CookieMismatch(_) => Code::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            Error::CookieMismatch(_) | Error::RegistryUnavailable => {
+                Code::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
+            }
             Error::ResultsDisabled(_) => Code::ERRCODE_FEATURE_NOT_SUPPORTED,
             Error::PermissionDenied(_) => Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
             Error::RecordContext
@@ -150,6 +154,9 @@ impl From<Error> for ErrorReport {
             Error::SpillLimit(_) => report.set_hint(
                 "Read the result while the job runs, write large results to a table, or raise pg_background.spill_limit.",
             ),
+            Error::RegistryUnavailable => report
+                .set_detail("Before PostgreSQL 17 the cluster-wide job registry lives in shared memory that only a preloaded library can reserve.")
+                .set_hint("Add pg_background to shared_preload_libraries and restart the server."),
             Error::CouldNotRegister => {
                 report.set_hint("You may need to increase max_worker_processes.")
             }

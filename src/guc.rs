@@ -30,6 +30,8 @@ pub static CAPACITY_WAIT_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(0);
 pub static SPILL_AFTER: GucSetting<i32> = GucSetting::<i32>::new(100);
 pub static SPILL_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(1024 * 1024);
 
+pub static JOB_HISTORY: GucSetting<i32> = GucSetting::<i32>::new(600);
+
 /// Longest `pg_background.spill_after` (one hour).
 pub const MAX_SPILL_AFTER: i32 = 3_600_000;
 
@@ -125,6 +127,16 @@ pub fn init() {
         i32::MAX,
         GucContext::Userset,
         GucFlags::UNIT_KB,
+    );
+    GucRegistry::define_int_guc(
+        c"pg_background.job_history",
+        c"How long finished jobs stay visible in pg_background_jobs.",
+        c"The view also keeps at most 1024 jobs: the oldest finished ones make room for new ones.",
+        &JOB_HISTORY,
+        0,
+        7 * 24 * 3600,
+        GucContext::Userset,
+        GucFlags::UNIT_S,
     );
     crate::ffi::reserve_guc_prefix(c"pg_background");
 }

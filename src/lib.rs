@@ -16,6 +16,7 @@ mod catalog;
 mod error;
 mod ffi;
 mod guc;
+mod jobs;
 mod launcher;
 mod params;
 mod protocol;
@@ -28,10 +29,12 @@ mod tests;
 
 pgrx::pg_module_magic!();
 
-/// Library load, in launchers and in workers: define the settings.
+/// Library load, in launchers and in workers: define the settings; in the postmaster
+/// (`shared_preload_libraries`, before PostgreSQL 17), also request the job registry's memory.
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     guc::init();
+    jobs::preload();
 }
 
 #[cfg(test)]

@@ -13,6 +13,36 @@ mod tests {
             .expect("launch returned NULL")
     }
 
+    /// Before PostgreSQL 17 the registry needs preloading, which `cargo pgrx test`'s cluster
+    /// does not do: the view says so instead of showing part of the cluster.
+    #[cfg(any(feature = "pg15", feature = "pg16"))]
+    #[pg_test(
+        error = "pg_background_jobs needs pg_background in shared_preload_libraries on this server"
+    )]
+    fn without_preloading_the_jobs_view_is_an_error() {
+        let pid = launch("SELECT 1");
+        Spi::run(&format!(
+            "SELECT * FROM pg_background_result({pid}) AS (r int)"
+        ))
+        .unwrap();
+        Spi::run("SELECT count(*) FROM pg_background_jobs").unwrap();
+    }
+
+    /// From PostgreSQL 17 on, the registry is a named DSM segment: no preloading.
+    #[cfg(any(feature = "pg17", feature = "pg18"))]
+    #[pg_test]
+    fn without_preloading_the_jobs_view_shows_the_job() {
+        let pid = launch("SELECT 1 UNION ALL SELECT 2");
+        Spi::run(&format!(
+            "SELECT * FROM pg_background_result({pid}) AS (r int)"
+        ))
+        .unwrap();
+        let row = Spi::get_two::<String, i64>(&format!(
+            "SELECT state, rows FROM pg_background_jobs WHERE worker_pid = {pid} ORDER BY job_id DESC LIMIT 1"
+        ));
+        assert_eq!(row, Ok((Some("finished".to_owned()), Some(2))));
+    }
+
     #[pg_test]
     fn round_trip_returns_the_rows_of_the_last_statement() {
         let pid = launch("SELECT 1; SELECT 2+2");

@@ -135,12 +135,23 @@ fn launch_in(
     let size = estimate.total();
 
     let idle_timeout_ms = guc::WORKER_IDLE_TIMEOUT.get();
+    // In the cluster-wide registry from here on; forgotten again if the launch fails.
+    let slot = JobSlot(crate::jobs::register(
+        options.label.unwrap_or(""),
+        preview(sql),
+    ));
     let context = JobContext::new();
     let segment = DsmSegment::create(size);
     let toc = Toc::create(&segment, size);
     let queue = mq::create(toc.allocate(TocKey::Queue, queue_size), queue_size);
     let ring_size = mq::checked_ring_size(queue, queue_size).unwrap_or(0);
-    let fixed = write_fixed_state(&toc, options.results_disabled, idle_timeout_ms, ring_size);
+    let fixed = write_fixed_state(
+        &toc,
+        options.results_disabled,
+        idle_timeout_ms,
+        ring_size,
+        slot.0,
+    );
     fixed.label.set(options.label.unwrap_or(""));
     let sql_chunk = toc.allocate(TocKey::Sql, sql.len() + 1);
     // SAFETY: the chunk has room for the text and its NUL; the text has no NUL inside (text).
@@ -209,6 +220,7 @@ fn launch_in(
     let fixed = core::ptr::NonNull::from(fixed);
 
     guard.disarm();
+    slot.keep();
     let segment = segment.pin_mapping();
     // SAFETY: reading the current user at launch.
     let owner = unsafe { pg_sys::GetUserId() };
@@ -230,6 +242,23 @@ fn launch_in(
     });
     registry::count_launch();
     Ok((pid, cookie))
+}
+
+/// A launch's slot in the cluster-wide registry, freed again unless the launch succeeds.
+struct JobSlot(Option<(usize, u64)>);
+
+impl JobSlot {
+    fn keep(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for JobSlot {
+    fn drop(&mut self) {
+        if let Some((index, id)) = self.0 {
+            crate::jobs::forget(index, id);
+        }
+    }
 }
 
 /// `pg_background.on_capacity`: whether a launch that cannot start a worker now fails, or
@@ -285,6 +314,7 @@ fn write_fixed_state<'seg>(
     results_disabled: bool,
     idle_timeout_ms: i32,
     ring_size: u64,
+    job: Option<(usize, u64)>,
 ) -> &'seg FixedState {
     let mut current_user_id = pg_sys::Oid::INVALID;
     let mut sec_context = 0;
@@ -319,6 +349,8 @@ fn write_fixed_state<'seg>(
             spill_state: core::sync::atomic::AtomicU32::new(crate::shm::spill::NONE),
             spill_bytes: core::sync::atomic::AtomicU64::new(0),
             fileset: crate::shm::SpillSet::new(),
+            job_slot: job.map_or(-1, |(index, _)| index as i32),
+            job_id: job.map_or(0, |(_, id)| id),
         }
     };
     let chunk = toc.allocate(TocKey::Fixed, core::mem::size_of::<FixedState>());

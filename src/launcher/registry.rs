@@ -190,6 +190,11 @@ impl Drop for Entry {
     /// succeeding (its own record, not what a reader happened to see), else completed. The
     /// execution time is the worker's own start → finish when it has both.
     fn drop(&mut self) {
+        // A worker that stopped without ending its job in the cluster-wide registry (it could
+        // not start it): the launcher does (nothing when the worker did, or still runs).
+        if self.finished() {
+            crate::jobs::ended(self.fixed());
+        }
         let fixed = self.fixed();
         let done = fixed.worker_done.load(Ordering::Acquire);
         let succeeded = fixed.succeeded.load(Ordering::Acquire);

@@ -18,7 +18,7 @@ pub const MAGIC: u64 = 0x5047_4252;
 /// runs an older library can launch a worker that loads a newer one; the worker refuses a
 /// segment whose version it does not know. 2: rows as tuples (`M` messages), which a launcher of
 /// version 1 would not read. 3: warm workers (`idle_timeout_ms`, [`Control`]). 4: spill (the
-/// `spill_*` fields, `ring_size`, `fileset`).
+/// `spill_*` fields, `ring_size`, `fileset`) and the cluster-wide registry (`job_slot`, `job_id`).
 pub const LAYOUT_VERSION: u32 = 4;
 
 /// Keys of the table of contents.
@@ -104,6 +104,10 @@ pub struct FixedState {
     /// The worker's set of temporary files (written by the worker at the job's start, read by
     /// the launcher only after the state became [`spill::READY`]).
     pub fileset: SpillSet,
+    /// The job's slot in the cluster-wide registry (`crate::jobs`; -1: not registered) and its
+    /// id there.
+    pub job_slot: i32,
+    pub job_id: u64,
 }
 
 /// States of a job's spill file ([`FixedState::spill_state`]). The worker moves NONE → WRITING

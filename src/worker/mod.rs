@@ -84,6 +84,12 @@ fn run_job(handle: pg_sys::dsm_handle, control: Option<&warm::ControlLink>) -> O
     fixed
         .worker_pid
         .store(unsafe { pg_sys::MyProcPid }, Ordering::Release);
+    crate::jobs::started(fixed);
+    static EXIT_CALLBACK: std::sync::Once = std::sync::Once::new();
+    // SAFETY: registered once per process; it runs before shared memory and segments go.
+    EXIT_CALLBACK.call_once(|| unsafe {
+        pg_sys::before_shmem_exit(Some(end_job_at_exit), pg_sys::Datum::from(0))
+    });
     // SAFETY: the callback runs when this process detaches the segment (also at FATAL exit),
     // while it is still mapped; `fixed` lies inside it.
     unsafe {
@@ -138,6 +144,7 @@ fn run_job(handle: pg_sys::dsm_handle, control: Option<&warm::ControlLink>) -> O
     }
     // Everything is sent: the spill file, if any, is complete.
     spill::finish();
+    crate::jobs::ended(fixed);
     drop(capture);
     let reusable = warm_next && !failed && {
         // Nothing more for the launcher, which has its reply.
@@ -177,6 +184,17 @@ unsafe extern "C-unwind" fn handle_sigterm(signo: core::ffi::c_int) {
         } else {
             crate::ffi::die(signo)
         }
+    }
+}
+
+/// A worker that exits (FATAL, terminated) during a job: record how the job ended in the
+/// cluster-wide registry (its error is in the fixed state, still mapped).
+#[pg_guard]
+unsafe extern "C-unwind" fn end_job_at_exit(_code: core::ffi::c_int, _arg: pg_sys::Datum) {
+    let fixed = FIXED.load(Ordering::Acquire);
+    // SAFETY: FIXED is NULL or points into the segment, still mapped (see `mark_done`).
+    if let Some(fixed) = unsafe { fixed.as_ref() } {
+        crate::jobs::ended(fixed);
     }
 }
 

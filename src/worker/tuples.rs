@@ -31,6 +31,8 @@ struct TupleSender {
     buf: pg_sys::StringInfoData,
     /// Whether `buf` holds a begun batch.
     pending: bool,
+    /// Rows in the batch being filled (for the job's counters in `crate::jobs`).
+    batch_rows: i64,
     /// Reset after each row.
     row_context: pg_sys::MemoryContext,
     /// A virtual slot of the row type, for rows with values stored out of line.
@@ -163,6 +165,7 @@ unsafe extern "C-unwind" fn receive(
         pg_sys::pq_sendbytes(buf, tuple.cast(), len as i32);
         let padding = len.next_multiple_of(TUPLE_ALIGN) - len;
         pg_sys::pq_sendbytes(buf, zeros.as_ptr().cast(), padding as i32);
+        (*this).batch_rows += 1;
         if buf.len >= BATCH_BYTES {
             flush(this);
         }
@@ -180,8 +183,10 @@ unsafe fn flush(this: *mut TupleSender) {
     // SAFETY: the caller's contract; the batch was begun with pq_beginmessage_reuse.
     unsafe {
         if (*this).pending {
+            let bytes = i64::from((*this).buf.len);
             pg_sys::pq_endmessage_reuse(&mut (*this).buf);
             (*this).pending = false;
+            crate::jobs::count(core::mem::take(&mut (*this).batch_rows), bytes);
         }
     }
 }
