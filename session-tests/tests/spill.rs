@@ -51,6 +51,20 @@ fn read_big(c: &mut Client, worker: i32, cookie: i64) -> (i64, i64, bool) {
     (row.get(0), row.get(1), row.get(2))
 }
 
+/// An observer, and a session whose `BIG` job (launched with `spill_after`) waits for room in
+/// its full queue: (observer, session, worker, cookie).
+fn waiting_for_room(spill_after: &str) -> (Client, Client, i32, i64) {
+    let mut observer = connect();
+    let mut c = connect();
+    c.batch_execute(&format!("SET pg_background.spill_after = {spill_after}"))
+        .unwrap();
+    let (worker, cookie) = launch_v2(&mut c, BIG);
+    wait_for("the worker to wait for room in its full queue", || {
+        waits_on(&mut observer, worker, "MessageQueuePutMessage")
+    });
+    (observer, c, worker, cookie)
+}
+
 #[test]
 fn a_large_result_nobody_reads_lets_the_worker_finish_and_is_then_read_in_full() {
     let mut observer = connect();
@@ -85,14 +99,7 @@ fn a_reader_that_reads_at_once_gets_the_same_rows() {
 
 #[test]
 fn with_spill_after_minus_one_the_worker_waits_for_its_reader() {
-    let mut observer = connect();
-    let mut c = connect();
-    c.batch_execute("SET pg_background.spill_after = -1")
-        .unwrap();
-    let (worker, cookie) = launch_v2(&mut c, BIG);
-    wait_for("the worker to wait on its full queue", || {
-        waits_on(&mut observer, worker, "MessageQueuePutMessage")
-    });
+    let (mut observer, mut c, worker, cookie) = waiting_for_room("-1");
     assert_eq!(spill_dirs(&mut observer, worker), 0);
     assert_eq!(read_big(&mut c, worker, cookie), (400_000, BIG_SUM, true));
 }
@@ -214,14 +221,7 @@ fn a_session_that_ends_removes_the_files_of_its_unread_jobs() {
 
 #[test]
 fn a_cancel_of_a_worker_waiting_for_room_reaches_the_reader() {
-    let mut observer = connect();
-    let mut c = connect();
-    c.batch_execute("SET pg_background.spill_after = '1h'")
-        .unwrap();
-    let (worker, cookie) = launch_v2(&mut c, BIG);
-    wait_for("the worker to wait for room in its queue", || {
-        waits_on(&mut observer, worker, "MessageQueuePutMessage")
-    });
+    let (mut observer, mut c, worker, cookie) = waiting_for_room("'1h'");
     c.execute(
         "SELECT pg_background_cancel_v2($1, $2)",
         &[&worker, &cookie],
