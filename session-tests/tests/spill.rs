@@ -115,12 +115,7 @@ fn the_error_that_ends_a_spilled_job_reaches_the_reader_after_its_rows() {
     );
     assert!(wait_v2(&mut c, worker, cookie, 30_000), "the job ended");
     assert_eq!(spill_dirs(&mut observer, worker), 1);
-    let err = c
-        .query(
-            &format!("SELECT * FROM pg_background_result_v2({worker}, {cookie}) AS (i int)"),
-            &[],
-        )
-        .unwrap_err();
+    let err = read_error(&mut c, worker, "i int");
     assert_error(&err, "22012", "division by zero");
     assert_eq!(spill_dirs(&mut observer, worker), 0);
 }
@@ -133,14 +128,7 @@ fn a_result_beyond_spill_limit_fails_with_a_clear_error() {
         .unwrap();
     let (worker, cookie) = launch_v2(&mut c, BIG);
     assert!(wait_v2(&mut c, worker, cookie, 30_000), "the job ended");
-    let err = c
-        .query(
-            &format!(
-                "SELECT * FROM pg_background_result_v2({worker}, {cookie}) AS (i int, s text)"
-            ),
-            &[],
-        )
-        .unwrap_err();
+    let err = read_error(&mut c, worker, "i int, s text");
     assert_error(
         &err,
         "53400",
@@ -229,14 +217,7 @@ fn a_cancel_of_a_worker_waiting_for_room_reaches_the_reader() {
     .unwrap();
     // the cancel's error does not fit the queue either: it goes to the file, and the job ends
     assert!(wait_v2(&mut c, worker, cookie, 30_000), "the job ended");
-    let err = c
-        .query(
-            &format!(
-                "SELECT * FROM pg_background_result_v2({worker}, {cookie}) AS (i int, s text)"
-            ),
-            &[],
-        )
-        .unwrap_err();
+    let err = read_error(&mut c, worker, "i int, s text");
     assert_eq!(sqlstate(&err), "57014", "{err}");
     assert_eq!(spill_dirs(&mut observer, worker), 0);
 }

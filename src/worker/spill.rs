@@ -41,8 +41,7 @@ struct Writer {
     spilling: Cell<bool>,
     /// The spill file while it is open; NULL between transactions.
     file: Cell<*mut pg_sys::BufFile>,
-    /// Bytes of complete messages in the file; of row data among them.
-    bytes: Cell<u64>,
+    /// Bytes of row data in the file (all complete messages: `FixedState::spill_bytes`).
     row_bytes: Cell<u64>,
     /// Inside a write to the file: an error there leaves a partial message behind.
     writing: Cell<bool>,
@@ -91,7 +90,6 @@ pub fn install(fixed: &FixedState, queue: NonNull<pg_sys::shm_mq>) {
         set: Cell::new(None),
         spilling: Cell::new(false),
         file: Cell::new(core::ptr::null_mut()),
-        bytes: Cell::new(0),
         row_bytes: Cell::new(0),
         writing: Cell::new(false),
         waiting: Cell::new(false),
@@ -382,8 +380,9 @@ impl Writer {
             }
         });
         self.writing.set(false);
-        let bytes = self.bytes.get() + (crate::spill::HEADER + len) as u64;
-        self.bytes.set(bytes);
-        self.fixed().spill_bytes.store(bytes, Ordering::Release);
+        // (only this worker writes it)
+        let spill_bytes = &self.fixed().spill_bytes;
+        let bytes = spill_bytes.load(Ordering::Relaxed) + (crate::spill::HEADER + len) as u64;
+        spill_bytes.store(bytes, Ordering::Release);
     }
 }
