@@ -102,6 +102,57 @@ fn handle(pid: i32, cookie: i64, fcinfo: pg_sys::FunctionCallInfo) -> Result<Han
     Ok(t)
 }
 
+/// The result of a job by its id: of a job of this session, or kept after its launching
+/// session ended (read once, by a role with the privileges of the job's owner).
+#[pg_extern(sql = "
+CREATE FUNCTION pg_background_result(job_id int8) RETURNS SETOF record
+    STRICT VOLATILE PARALLEL UNSAFE
+    LANGUAGE C AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+")]
+fn pg_background_result_of_job(
+    job_id: i64,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Result<(), ErrorReport> {
+    Ok(launcher::result::read_job(job_id, fcinfo)?)
+}
+
+/// Launch `sql` like `pg_background_launch`, keeping its result for `keep_for` after this
+/// session ends unread; returns the job's id in the cluster-wide registry.
+#[pg_extern(volatile, parallel_unsafe)]
+fn pg_background_launch_kept(
+    sql: Option<&str>,
+    keep_for: default!(Option<pgrx::datum::Interval>, "'1 hour'"),
+    queue_size: default!(Option<i32>, 0),
+    label: default!(Option<&str>, "NULL"),
+) -> Result<i64, ErrorReport> {
+    let sql = sql.ok_or(crate::error::Error::NullSql)?;
+    let keep_s = match keep_for {
+        None => None,
+        Some(i) => {
+            let micros = i128::from(i.months()) * 30 * 86_400_000_000
+                + i128::from(i.days()) * 86_400_000_000
+                + i128::from(i.micros());
+            let seconds = micros / 1_000_000;
+            if seconds < 1 || seconds > i128::from(crate::guc::MAX_KEEP_RESULT) {
+                return Err(crate::error::Error::KeepOutOfRange.into());
+            }
+            Some(seconds as i32)
+        }
+    };
+    Ok(launcher::launch_kept(
+        sql,
+        queue_size.unwrap_or(0),
+        label,
+        keep_s,
+    )?)
+}
+
+/// The id in the cluster-wide registry of this session's job `pid`.
+#[pg_extern(strict, volatile, parallel_unsafe)]
+fn pg_background_job_id(pid: i32) -> Result<i64, ErrorReport> {
+    Ok(launcher::job_id(pid)?)
+}
+
 /// Like `pg_background_launch`, returning a handle `(pid, cookie)`.
 #[pg_extern(strict, volatile, parallel_unsafe, requires = ["handle_type"])]
 fn pg_background_launch_v2(
@@ -251,6 +302,7 @@ fn launch_labelled(
         with_cookie: true,
         results_disabled,
         params: None,
+        keep_s: None,
     };
     let (pid, cookie) = launcher::launch_with(sql, queue_size.unwrap_or(0), options)?;
     handle(pid, cookie, fcinfo)
@@ -591,6 +643,10 @@ fn pg_background_cluster_jobs() -> Result<
             name!(sqlstate, Option<String>),
             name!(message, Option<String>),
             name!(query, String),
+            name!(
+                result_kept_until,
+                Option<pgrx::datum::TimestampWithTimeZone>
+            ),
         ),
     >,
     ErrorReport,
@@ -614,6 +670,7 @@ fn pg_background_cluster_jobs() -> Result<
             j.sqlstate,
             j.message,
             j.query,
+            timestamptz(j.kept_until),
         )
     })))
 }

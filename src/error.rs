@@ -70,8 +70,22 @@ pub enum Error {
     CopyProtocol,
     #[error("result of background worker exceeds pg_background.spill_limit ({0} kB)")]
     SpillLimit(u64),
-    #[error("pg_background_jobs needs pg_background in shared_preload_libraries on this server")]
-    RegistryUnavailable,
+    #[error("{0} needs pg_background in shared_preload_libraries on this server")]
+    RegistryUnavailable(&'static str),
+    #[error("background worker with PID {0} has no job id")]
+    NotRegistered(i32),
+    #[error("background job {0} does not exist")]
+    NoSuchJob(i64),
+    #[error("permission denied for background job {0}")]
+    JobPermissionDenied(i64),
+    #[error("result of background job {0} is not available")]
+    ResultNotKept(i64),
+    #[error("pg_background.keep_result must be between 1 second and 7 days")]
+    KeepOutOfRange,
+    #[error("too many background jobs running in the cluster")]
+    TooManyJobs(i32),
+    #[error("too many background jobs running for the current role")]
+    TooManyRoleJobs(i32),
     #[error("lost connection to worker process with PID {0}")]
     LostConnection(i32),
     #[error("multiple RowDescription messages")]
@@ -88,28 +102,36 @@ pub const MAX_COLUMNS: usize = 1664;
 impl From<Error> for ErrorReport {
     fn from(e: Error) -> Self {
         let code = match &e {
-            Error::QueueTooSmall(_) | Error::QueueTooLarge(_) | Error::LabelTooLong(_) => {
-                Code::ERRCODE_INVALID_PARAMETER_VALUE
-            }
+            Error::QueueTooSmall(_)
+            | Error::QueueTooLarge(_)
+            | Error::LabelTooLong(_)
+            | Error::KeepOutOfRange => Code::ERRCODE_INVALID_PARAMETER_VALUE,
             Error::NullSql => Code::ERRCODE_NULL_VALUE_NOT_ALLOWED,
             Error::Deadlock { .. } => Code::ERRCODE_T_R_DEADLOCK_DETECTED,
             Error::ParamType(_) => Code::ERRCODE_INDETERMINATE_DATATYPE,
             Error::AnonymousRecordParam(_) => Code::ERRCODE_DATATYPE_MISMATCH,
             Error::TooManyParams(_) => Code::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
             Error::RunTimedOut(_) => Code::ERRCODE_QUERY_CANCELED,
-            Error::TooManyWorkers { .. } | Error::TooManyUnread { .. } | Error::SpillLimit(_) => {
-                Code::ERRCODE_CONFIGURATION_LIMIT_EXCEEDED
-            }
+            Error::TooManyWorkers { .. }
+            | Error::TooManyUnread { .. }
+            | Error::SpillLimit(_)
+            | Error::TooManyJobs(_)
+            | Error::TooManyRoleJobs(_) => Code::ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
             Error::CouldNotRegister
             | Error::CouldNotStart
             | Error::NoPostmaster
             | Error::CapacityTimeout(_) => Code::ERRCODE_INSUFFICIENT_RESOURCES,
-            Error::NotAttached(_) | Error::NotAttachedCookie(_) => Code::ERRCODE_UNDEFINED_OBJECT,
-            Error::CookieMismatch(_) | Error::RegistryUnavailable => {
-                Code::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE
+            Error::NotAttached(_) | Error::NotAttachedCookie(_) | Error::NoSuchJob(_) => {
+                Code::ERRCODE_UNDEFINED_OBJECT
             }
+            Error::CookieMismatch(_)
+            | Error::RegistryUnavailable(_)
+            | Error::ResultNotKept(_)
+            | Error::NotRegistered(_) => Code::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
             Error::ResultsDisabled(_) => Code::ERRCODE_FEATURE_NOT_SUPPORTED,
-            Error::PermissionDenied(_) => Code::ERRCODE_INSUFFICIENT_PRIVILEGE,
+            Error::PermissionDenied(_) | Error::JobPermissionDenied(_) => {
+                Code::ERRCODE_INSUFFICIENT_PRIVILEGE
+            }
             Error::RecordContext
             | Error::SetContext
             | Error::CopyProtocol
@@ -154,14 +176,24 @@ impl From<Error> for ErrorReport {
             Error::SpillLimit(_) => report.set_hint(
                 "Read the result while the job runs, write large results to a table, or raise pg_background.spill_limit.",
             ),
-            Error::RegistryUnavailable => report
+            Error::TooManyJobs(limit) => report
+                .set_detail(format!("pg_background.max_jobs is {limit}."))
+                .set_hint("Wait for running jobs to finish, set pg_background.on_capacity = wait, or raise pg_background.max_jobs."),
+            Error::TooManyRoleJobs(limit) => report
+                .set_detail(format!("pg_background.max_jobs_per_role is {limit}."))
+                .set_hint("Wait for your running jobs to finish, set pg_background.on_capacity = wait, or ask for a higher pg_background.max_jobs_per_role."),
+            Error::ResultNotKept(_) => report
+                .set_detail("A result is kept only when the job was launched to keep it (pg_background_launch_kept, pg_background.keep_result) and its launching session ended without reading it; it is read once, until it expires.")
+                .set_hint("While the launching session is there, read the result in that session."),
+            Error::NoSuchJob(_) => report.set_hint("See pg_background_jobs for the jobs of the cluster."),
+            Error::RegistryUnavailable(_) => report
                 .set_detail("Before PostgreSQL 17 the cluster-wide job registry lives in shared memory that only a preloaded library can reserve.")
                 .set_hint("Add pg_background to shared_preload_libraries and restart the server."),
             Error::CouldNotRegister => {
                 report.set_hint("You may need to increase max_worker_processes.")
             }
             Error::CapacityTimeout(_) => report.set_hint(
-                "Wait for existing workers to complete, or increase pg_background.max_workers or max_worker_processes.",
+                "Wait for existing workers to complete, or increase pg_background.max_workers, pg_background.max_jobs, pg_background.max_jobs_per_role or max_worker_processes.",
             ),
             Error::NoPostmaster => {
                 report.set_hint("Kill all remaining database processes and restart the database.")

@@ -30,7 +30,17 @@ pub static CAPACITY_WAIT_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(0);
 pub static SPILL_AFTER: GucSetting<i32> = GucSetting::<i32>::new(100);
 pub static SPILL_LIMIT: GucSetting<i32> = GucSetting::<i32>::new(1024 * 1024);
 
+pub static MAX_JOBS: GucSetting<i32> = GucSetting::<i32>::new(-1);
+pub static MAX_JOBS_PER_ROLE: GucSetting<i32> = GucSetting::<i32>::new(-1);
+
 pub static JOB_HISTORY: GucSetting<i32> = GucSetting::<i32>::new(600);
+pub static KEEP_RESULT: GucSetting<i32> = GucSetting::<i32>::new(0);
+
+/// Longest time a result is kept after its launcher left (seven days).
+pub const MAX_KEEP_RESULT: i32 = 7 * 24 * 3600;
+
+/// Largest `pg_background.max_jobs` and `max_jobs_per_role` (the registry's slots).
+pub const MAX_JOBS_LIMIT: i32 = crate::jobs::SLOTS as i32;
 
 /// Longest `pg_background.spill_after` (one hour).
 pub const MAX_SPILL_AFTER: i32 = 3_600_000;
@@ -135,6 +145,36 @@ pub fn init() {
         &JOB_HISTORY,
         0,
         7 * 24 * 3600,
+        GucContext::Userset,
+        GucFlags::UNIT_S,
+    );
+    GucRegistry::define_int_guc(
+        c"pg_background.max_jobs",
+        c"Maximum number of background jobs running at once in the whole cluster.",
+        c"A launch beyond it fails, or waits with pg_background.on_capacity = wait. -1 means no limit (max_worker_processes still applies). Needs the job registry.",
+        &MAX_JOBS,
+        -1,
+        MAX_JOBS_LIMIT,
+        GucContext::Sighup,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"pg_background.max_jobs_per_role",
+        c"Maximum number of background jobs of one role running at once in the whole cluster.",
+        c"Counts the jobs launched by the current role; set it per role with ALTER ROLE ... SET. -1 means no limit. Needs the job registry.",
+        &MAX_JOBS_PER_ROLE,
+        -1,
+        MAX_JOBS_LIMIT,
+        GucContext::Suset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_int_guc(
+        c"pg_background.keep_result",
+        c"How long the unread result of a job is kept after its launching session has ended.",
+        c"Its owner reads it once, from any session, with pg_background_result(job_id bigint). 0 means not kept. Needs the job registry.",
+        &KEEP_RESULT,
+        0,
+        MAX_KEEP_RESULT,
         GucContext::Userset,
         GucFlags::UNIT_S,
     );

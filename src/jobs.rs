@@ -61,6 +61,10 @@ struct Slot {
     launched_at: i64,
     started_at: i64,
     finished_at: i64,
+    /// Counts against the caps on running jobs (a queued slot without it waits for its turn).
+    admitted: bool,
+    /// `pg_background.max_jobs_per_role` of the launching session (-1: none).
+    role_cap: i32,
     /// Updated by the worker without the lock.
     rows: AtomicI64,
     bytes: AtomicI64,
@@ -68,12 +72,65 @@ struct Slot {
     sqlstate: [u8; SQLSTATE],
     message: [u8; MESSAGE],
     query: [u8; QUERY],
+    /// A result kept after its launcher left ([`kept`]).
+    kept: u32,
+    keep_s: i32,
+    /// Until when a complete kept result waits to be read.
+    kept_until: i64,
+    /// The part the launcher had moved out of the queue (filed by the launcher).
+    head: Part,
+    /// The spill file (filed by whoever holds it when the launcher leaves).
+    body: Part,
+}
+
+/// One file of a kept result.
+#[repr(C)]
+#[derive(Clone, Copy)]
+struct Part {
+    /// Filed (with or without a file).
+    filed: bool,
+    /// There is a file.
+    present: bool,
+    bytes: u64,
+    set: pg_sys::FileSet,
+}
+
+impl Part {
+    fn of(file: Option<(pg_sys::FileSet, u64)>) -> Self {
+        // SAFETY: all-zero bytes are a valid FileSet (plain integers).
+        let mut part: Part = unsafe { core::mem::zeroed() };
+        part.filed = true;
+        if let Some((set, bytes)) = file {
+            part.present = true;
+            part.set = set;
+            part.bytes = bytes;
+        }
+        part
+    }
+
+    fn file(&self) -> Option<(pg_sys::FileSet, u64)> {
+        self.present.then_some((self.set, self.bytes))
+    }
+}
+
+/// States of a kept result.
+pub mod kept {
+    pub const NONE: u32 = 0;
+    /// The launcher left; the head or the body is not filed yet (the worker still runs).
+    pub const PENDING: u32 = 1;
+    /// Complete, waiting to be read until `kept_until`.
+    pub const READY: u32 = 2;
+    /// A session reads it.
+    pub const READING: u32 = 3;
 }
 
 #[repr(C)]
 struct Registry {
     lock: pg_sys::LWLock,
     tranche: i32,
+    /// Broadcast whenever a waiting launch may have got its turn: a job ended, a slot was
+    /// freed, a waiting launch was admitted.
+    turn: pg_sys::ConditionVariable,
     /// The next job id. Starts at the time of the registry's creation in microseconds, so that
     /// ids keep growing across server restarts (unless jobs were launched at more than one per
     /// microsecond on average).
@@ -98,7 +155,12 @@ pub struct Job {
     pub sqlstate: Option<String>,
     pub message: Option<String>,
     pub query: String,
+    /// Until when its kept result waits to be read.
+    pub kept_until: Option<i64>,
 }
+
+/// The name of the registry's shared memory; it changes with the registry's layout.
+const SEGMENT_NAME: &core::ffi::CStr = c"pg_background jobs 2";
 
 /// The registry, in this process, or NULL while not attached (or unavailable).
 static REGISTRY: AtomicPtr<Registry> = AtomicPtr::new(core::ptr::null_mut());
@@ -107,6 +169,8 @@ thread_local! {
     /// The slot of the job this worker runs (index, id), for the row and byte counters.
     static CURRENT: Cell<Option<(usize, u64)>> = const { Cell::new(None) };
     static TRANCHE_NAMED: Cell<bool> = const { Cell::new(false) };
+    /// The slot of the launch this backend is making, until its worker has it.
+    static PENDING: Cell<Option<(usize, u64)>> = const { Cell::new(None) };
 }
 
 fn copy_text<const N: usize>(to: &mut [u8; N], s: &str) {
@@ -130,6 +194,7 @@ unsafe fn initialize(memory: *mut Registry) {
         core::ptr::write_bytes(memory.cast::<u8>(), 0, core::mem::size_of::<Registry>());
         (*memory).tranche = pg_sys::LWLockNewTrancheId();
         pg_sys::LWLockInitialize(&mut (*memory).lock, (*memory).tranche);
+        pg_sys::ConditionVariableInit(&mut (*memory).turn);
         (*memory).next_id = pg_sys::GetCurrentTimestamp().max(1) as u64;
     }
 }
@@ -146,7 +211,7 @@ fn attach() -> Option<NonNull<Registry>> {
     // SAFETY: creates or finds the named segment and maps it for the rest of this process.
     let memory = unsafe {
         pg_sys::GetNamedDSMSegment(
-            c"pg_background".as_ptr(),
+            SEGMENT_NAME.as_ptr(),
             core::mem::size_of::<Registry>(),
             Some(init),
             &mut found,
@@ -212,7 +277,7 @@ mod hooks {
             }
             let mut found = false;
             let memory = pg_sys::ShmemInitStruct(
-                c"pg_background jobs".as_ptr(),
+                super::SEGMENT_NAME.as_ptr(),
                 core::mem::size_of::<Registry>(),
                 &mut found,
             )
@@ -275,29 +340,144 @@ fn is_over(state: u32) -> bool {
     state >= state::FINISHED
 }
 
-/// File a new job (state `queued`); `None` when the registry is not there or every slot holds a
-/// job that has not finished.
-pub fn register(label: &str, query: &str) -> Option<(usize, u64)> {
+/// The caps on running jobs a launch obeys (-1: none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Caps {
+    /// `pg_background.max_jobs`: jobs of the whole cluster.
+    pub total: i32,
+    /// `pg_background.max_jobs_per_role`: jobs of the launching role.
+    pub per_role: i32,
+}
+
+impl Caps {
+    pub fn current() -> Self {
+        Self {
+            total: crate::guc::MAX_JOBS.get(),
+            per_role: crate::guc::MAX_JOBS_PER_ROLE.get(),
+        }
+    }
+
+    pub fn any(self) -> bool {
+        self.total >= 0 || self.per_role >= 0
+    }
+}
+
+/// Why a launch may not start its worker now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// `max_jobs` jobs run in the cluster.
+    Cluster(i32),
+    /// `max_jobs_per_role` jobs of the role run.
+    Role(i32),
+    /// A launch that waits longer may go first (first come, first served).
+    Behind,
+}
+
+/// A new job's slot.
+pub enum Filed {
+    /// Not registered: no registry on this server (before 17 without preloading).
+    Unavailable,
+    /// Not registered: every slot holds a job that has not finished.
+    Full,
+    /// Registered; admitted unless refused.
+    Slot {
+        index: usize,
+        id: u64,
+        refusal: Option<Refusal>,
+    },
+}
+
+/// Jobs that count against the caps: admitted and not over.
+fn holds(s: &Slot) -> bool {
+    s.admitted && matches!(s.state, state::QUEUED | state::RUNNING)
+}
+
+/// A launch that waits for its turn.
+fn waits(s: &Slot) -> bool {
+    s.state == state::QUEUED && !s.admitted
+}
+
+/// Whether slot `me` may start now under `total` (every session has the same
+/// `pg_background.max_jobs`, a server-wide setting) and the role caps filed in the slots;
+/// `fifo`: also not before a launch that waits longer and may start too.
+fn refusal(r: &Registry, me: usize, total: i32, fifo: bool) -> Option<Refusal> {
+    let mut running = 0usize;
+    let mut roles: Vec<(pg_sys::Oid, usize)> = Vec::new();
+    let mut any_waits = false;
+    for s in r.slots.iter() {
+        any_waits |= waits(s);
+        if holds(s) {
+            running += 1;
+            match roles.iter_mut().find(|(owner, _)| *owner == s.owner) {
+                Some((_, n)) => *n += 1,
+                None => roles.push((s.owner, 1)),
+            }
+        }
+    }
+    let blocked = |s: &Slot| {
+        let of_role = roles
+            .iter()
+            .find(|(owner, _)| *owner == s.owner)
+            .map_or(0, |&(_, n)| n);
+        if total >= 0 && running >= total as usize {
+            Some(Refusal::Cluster(total))
+        } else if s.role_cap >= 0 && of_role >= s.role_cap as usize {
+            Some(Refusal::Role(s.role_cap))
+        } else {
+            None
+        }
+    };
+    let mine = &r.slots[me];
+    if let Some(refusal) = blocked(mine) {
+        return Some(refusal);
+    }
+    let ahead =
+        fifo && any_waits
+            && r.slots.iter().enumerate().any(|(i, s)| {
+                i != me && waits(s) && s.job_id < mine.job_id && blocked(s).is_none()
+            });
+    ahead.then_some(Refusal::Behind)
+}
+
+/// Wake the launches that wait for their turn.
+fn broadcast(r: *mut Registry) {
+    // SAFETY: the registry's condition variable, initialised with it; callable with or
+    // without the lock.
+    unsafe { pg_sys::ConditionVariableBroadcast(&mut (*r).turn) };
+}
+
+/// File a new job (state `queued`), admitted at once unless `caps` (or, with `fifo`, a launch
+/// waiting longer) say otherwise: then it waits for its turn ([`admit`]).
+pub fn register(label: &str, query: &str, caps: Caps, fifo: bool) -> Filed {
     let now = crate::ffi::now();
     // SAFETY: reading this backend's identity.
     let (owner, database, pid) =
         unsafe { (pg_sys::GetUserId(), pg_sys::MyDatabaseId, pg_sys::MyProcPid) };
-    locked(true, |r| {
-        let index = r
+    let filed = locked(true, |r| {
+        let Some(index) = r
             .slots
             .iter()
             .position(|s| s.state == state::FREE)
             .or_else(|| {
                 // the finished job that ended first
                 (0..SLOTS)
-                    .filter(|&i| is_over(r.slots[i].state))
+                    .filter(|&i| is_over(r.slots[i].state) && r.slots[i].kept == kept::NONE)
                     .min_by_key(|&i| r.slots[i].finished_at)
-            })?;
+            })
+        else {
+            return Filed::Full;
+        };
         let id = r.next_id;
         r.next_id += 1;
         let slot = &mut r.slots[index];
         slot.job_id = id;
         slot.state = state::QUEUED;
+        slot.admitted = false;
+        slot.role_cap = caps.per_role;
+        slot.kept = kept::NONE;
+        slot.kept_until = 0;
+        slot.head.filed = false;
+        slot.body.filed = false;
         slot.owner = owner;
         slot.database = database;
         slot.launcher_pid = pid;
@@ -311,18 +491,108 @@ pub fn register(label: &str, query: &str) -> Option<(usize, u64)> {
         copy_text(&mut slot.sqlstate, "");
         copy_text(&mut slot.message, "");
         copy_text(&mut slot.query, query);
-        Some((index, id))
+        let refusal = refusal(r, index, caps.total, fifo);
+        r.slots[index].admitted = refusal.is_none();
+        Filed::Slot { index, id, refusal }
     })
-    .flatten()
+    .unwrap_or(Filed::Unavailable);
+    if let Filed::Slot { index, id, .. } = filed {
+        PENDING.with(|p| p.set(Some((index, id))));
+        at_exit_once();
+    }
+    filed
+}
+
+/// Try again to admit a waiting launch: `None` once it is admitted.
+pub fn admit(index: usize, id: u64, caps: Caps, fifo: bool) -> Option<Refusal> {
+    let (refusal, registry) = locked(true, |r| {
+        if r.slots[index].job_id != id || !waits(&r.slots[index]) {
+            return (None, core::ptr::null_mut());
+        }
+        let refusal = refusal(r, index, caps.total, fifo);
+        r.slots[index].admitted = refusal.is_none();
+        (refusal, r as *mut Registry)
+    })?;
+    if refusal.is_none() && !registry.is_null() {
+        // the launches behind this one may be able to start too
+        broadcast(registry);
+    }
+    refusal
+}
+
+/// An admitted launch found no free worker slot: it waits for its turn again (keeping its
+/// place: the earliest launch goes first).
+pub fn requeue(index: usize, id: u64) {
+    locked(true, |r| {
+        let slot = &mut r.slots[index];
+        if slot.job_id == id && slot.state == state::QUEUED {
+            slot.admitted = false;
+        }
+    });
+}
+
+/// Sleep until a launch may have got its turn, at most `ms` (interruptibly; a wait event
+/// that `pg_stat_activity` shows).
+pub fn sleep_for_turn(ms: i64, wait_event: u32) {
+    let Some(r) = registry() else {
+        crate::ffi::sleep_on_latch(ms, crate::ffi::WaitEvent::Capacity);
+        return;
+    };
+    // SAFETY: the registry's condition variable; the sleep checks for interrupts (an ERROR
+    // there is cleaned up by the transaction's abort, which cancels the sleep).
+    unsafe { pg_sys::ConditionVariableTimedSleep(&mut (*r.as_ptr()).turn, ms, wait_event) };
+}
+
+/// The launch stopped waiting (admitted, or gave up).
+pub fn stop_sleeping() {
+    // SAFETY: leaves the condition variable's wait list, if on it.
+    unsafe {
+        pg_sys::ConditionVariableCancelSleep();
+    }
 }
 
 /// A launch that failed before its worker could start: the slot is free again.
 pub fn forget(index: usize, id: u64) {
-    locked(true, |r| {
-        if r.slots[index].job_id == id {
-            r.slots[index].state = state::FREE;
+    PENDING.with(|p| {
+        if p.get() == Some((index, id)) {
+            p.set(None);
         }
     });
+    let registry = locked(true, |r| {
+        if r.slots[index].job_id == id {
+            r.slots[index].state = state::FREE;
+            r.slots[index].admitted = false;
+        }
+        r as *mut Registry
+    });
+    if let Some(registry) = registry {
+        broadcast(registry);
+    }
+}
+
+/// The launch handed slot `(index, id)` to its worker.
+pub fn handed_over(index: usize, id: u64) {
+    PENDING.with(|p| {
+        if p.get() == Some((index, id)) {
+            p.set(None);
+        }
+    });
+}
+
+/// A launcher that exits (FATAL, e.g. terminated while it waits for its turn) frees the slot
+/// of the launch it was making: else that slot would count, or stand in line, for ever.
+fn at_exit_once() {
+    #[pgrx::pg_guard]
+    unsafe extern "C-unwind" fn at_exit(_code: core::ffi::c_int, _arg: pg_sys::Datum) {
+        if let Some((index, id)) = PENDING.with(Cell::get) {
+            forget(index, id);
+        }
+    }
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    // SAFETY: registered once per process; the callback takes our LWLock, which is allowed
+    // before shared memory is detached.
+    REGISTERED
+        .call_once(|| unsafe { pg_sys::before_shmem_exit(Some(at_exit), pg_sys::Datum::from(0)) });
 }
 
 /// The worker starts job `fixed` (if it was registered).
@@ -396,7 +666,7 @@ pub fn ended(fixed: &FixedState) {
         state::FAILED
     };
     let now = crate::ffi::now();
-    locked(true, |r| {
+    let registry = locked(true, |r| {
         let slot = &mut r.slots[index];
         if slot.job_id == id && !is_over(slot.state) && slot.state != state::FREE {
             slot.state = outcome;
@@ -404,18 +674,26 @@ pub fn ended(fixed: &FixedState) {
             copy_text(&mut slot.sqlstate, &sqlstate);
             copy_text(&mut slot.message, &message);
         }
+        r as *mut Registry
     });
+    if let Some(registry) = registry {
+        broadcast(registry);
+    }
 }
 
 /// Every job in the registry, finished ones within `pg_background.job_history`; `None` when the
 /// registry is not there. Taken under the lock, filtered by the caller afterwards (privilege
 /// checks read the catalogs, which must not happen under an LWLock).
 pub fn snapshot() -> Option<Vec<Job>> {
+    sweep();
     let oldest = crate::ffi::now() - history_us();
     locked(false, |r| {
         r.slots
             .iter()
-            .filter(|s| s.state != state::FREE && !(is_over(s.state) && s.finished_at < oldest))
+            .filter(|s| {
+                s.state != state::FREE
+                    && (s.kept != kept::NONE || !(is_over(s.state) && s.finished_at < oldest))
+            })
             .map(|s| Job {
                 job_id: s.job_id as i64,
                 state: state::name(s.state),
@@ -432,6 +710,7 @@ pub fn snapshot() -> Option<Vec<Job>> {
                 sqlstate: Some(text_of(&s.sqlstate)).filter(|l| !l.is_empty()),
                 message: Some(text_of(&s.message)).filter(|l| !l.is_empty()),
                 query: text_of(&s.query),
+                kept_until: (s.kept == kept::READY).then_some(s.kept_until),
             })
             .collect()
     })
@@ -447,7 +726,9 @@ pub struct VisibleJob {
 /// The jobs the current user may see: those of roles whose privileges it has; every job for
 /// superusers and members of `pg_read_all_stats` (as `pg_stat_activity` shows queries).
 pub fn visible() -> Result<Vec<VisibleJob>, crate::error::Error> {
-    let jobs = snapshot().ok_or(crate::error::Error::RegistryUnavailable)?;
+    let jobs = snapshot().ok_or(crate::error::Error::RegistryUnavailable(
+        "pg_background_jobs",
+    ))?;
     // SAFETY: catalog look-ups in the caller's transaction (a SQL function).
     let (user, all) = unsafe {
         let user = pg_sys::GetUserId();
@@ -483,4 +764,155 @@ pub fn visible() -> Result<Vec<VisibleJob>, crate::error::Error> {
     }
     out.sort_by_key(|v| v.job.job_id);
     Ok(out)
+}
+
+/// Whether this server has the registry (always from 17 on; before, when preloaded).
+pub fn available() -> bool {
+    registry().is_some()
+}
+
+/// A kept result that became complete: it waits `keep_s` from now.
+fn complete_if_filed(slot: &mut Slot, now: i64) {
+    if slot.kept == kept::PENDING && slot.head.filed && slot.body.filed {
+        slot.kept = kept::READY;
+        slot.kept_until = now + i64::from(slot.keep_s) * 1_000_000;
+    }
+}
+
+/// The launcher leaves job `(index, id)` unread: keep its result for `keep_s` seconds once
+/// complete. `head`: what it had moved out of the queue; the spill file follows
+/// ([`keep_body`], [`keep_body_of`]).
+pub fn keep_head(index: usize, id: u64, keep_s: i32, head: Option<(pg_sys::FileSet, u64)>) -> bool {
+    locked(true, |r| {
+        let slot = &mut r.slots[index];
+        if slot.job_id != id || slot.state == state::FREE || slot.kept != kept::NONE {
+            return false;
+        }
+        slot.kept = kept::PENDING;
+        slot.keep_s = keep_s;
+        slot.head = Part::of(head);
+        slot.body.filed = false;
+        true
+    })
+    .unwrap_or(false)
+}
+
+/// File the spill file of a kept result (or that there is none); false when the result is
+/// not kept (then the caller deletes the file).
+pub fn keep_body_of(index: usize, id: u64, body: Option<(pg_sys::FileSet, u64)>) -> bool {
+    let now = crate::ffi::now();
+    let registry = locked(true, |r| {
+        let slot = &mut r.slots[index];
+        if slot.job_id != id || slot.kept != kept::PENDING {
+            return None;
+        }
+        slot.body = Part::of(body);
+        complete_if_filed(slot, now);
+        Some(r as *mut Registry)
+    })
+    .flatten();
+    if let Some(registry) = registry {
+        // a session may wait to read it
+        broadcast(registry);
+    }
+    registry.is_some()
+}
+
+/// The worker of a job whose launcher left files its spill file, or that it wrote none.
+pub fn keep_body(fixed: &FixedState, body: Option<(pg_sys::FileSet, u64)>) -> bool {
+    slot_of(fixed).is_some_and(|(index, id)| keep_body_of(index, id, body))
+}
+
+/// Delete the kept results whose time is up (and give their slots back to the history).
+pub fn sweep() {
+    let now = crate::ffi::now();
+    let expired = locked(true, |r| {
+        let mut expired = Vec::new();
+        for slot in r.slots.iter_mut() {
+            if slot.kept == kept::READY && slot.kept_until < now {
+                expired.extend(slot.head.file());
+                expired.extend(slot.body.file());
+                slot.kept = kept::NONE;
+            }
+        }
+        expired
+    })
+    .unwrap_or_default();
+    for (mut set, _) in expired {
+        crate::spill::delete_all(&mut set);
+    }
+}
+
+/// A kept result taken by its reader: the head's and the body's files, in order.
+pub struct Claimed {
+    pub index: usize,
+    pub worker_pid: i32,
+    pub head: Option<(pg_sys::FileSet, u64)>,
+    pub body: Option<(pg_sys::FileSet, u64)>,
+}
+
+/// What [`claim`] found instead of a result to read.
+pub enum NotKept {
+    /// No such job in the registry (never, or forgotten since).
+    Unknown,
+    /// The current user may not read it.
+    Denied,
+    /// Its launcher is still there (and reads it), it was not kept, or it was read or expired.
+    Unavailable,
+    /// Kept, but the job still runs: wait.
+    Pending,
+}
+
+/// Take the kept result of job `job_id` for reading (once): READY → READING. The privilege
+/// check (a catalog look-up) is made between two looks under the lock.
+pub fn claim(job_id: u64) -> Result<Claimed, NotKept> {
+    sweep();
+    let find = |r: &Registry| {
+        r.slots
+            .iter()
+            .position(|s| s.job_id == job_id && s.state != state::FREE)
+    };
+    let (index, owner) = locked(false, |r| find(r).map(|i| (i, r.slots[i].owner)))
+        .flatten()
+        .ok_or(NotKept::Unknown)?;
+    // SAFETY: catalog look-up of role membership, in the caller's transaction, not under the
+    // lock.
+    if !unsafe { pg_sys::has_privs_of_role(pg_sys::GetUserId(), owner) } {
+        return Err(NotKept::Denied);
+    }
+    locked(true, |r| {
+        let slot = &mut r.slots[index];
+        if slot.job_id != job_id || slot.state == state::FREE {
+            return Err(NotKept::Unknown);
+        }
+        match slot.kept {
+            kept::READY => {
+                slot.kept = kept::READING;
+                Ok(Claimed {
+                    index,
+                    worker_pid: slot.worker_pid,
+                    head: slot.head.file(),
+                    body: slot.body.file(),
+                })
+            }
+            kept::PENDING => Err(NotKept::Pending),
+            _ => Err(NotKept::Unavailable),
+        }
+    })
+    .unwrap_or(Err(NotKept::Unknown))
+}
+
+/// The reader of a kept result is done with it (its files are deleted): it is gone.
+pub fn read_out(index: usize, job_id: u64) {
+    locked(true, |r| {
+        let slot = &mut r.slots[index];
+        if slot.job_id == job_id && slot.kept == kept::READING {
+            slot.kept = kept::NONE;
+        }
+    });
+}
+
+/// Sleep until a kept result may be complete, at most `ms` (interruptibly).
+pub fn sleep_for_result(ms: i64) {
+    sleep_for_turn(ms, crate::ffi::WaitEvent::Job.info());
 }

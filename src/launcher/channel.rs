@@ -45,6 +45,8 @@ pub struct Channel {
     fixed: NonNull<FixedState>,
     /// The worker's spill file, read after the queue (and after `buffered`).
     spill: Option<SpillFile>,
+    /// Output was read and dropped (`discard_available`): nothing is left to keep.
+    dropped: bool,
 }
 
 impl Channel {
@@ -57,6 +59,7 @@ impl Channel {
             read_offset: 0,
             fixed,
             spill: None,
+            dropped: false,
         }
     }
 
@@ -119,6 +122,7 @@ impl Channel {
     /// want only the job's outcome (kept in the fixed state), so that its worker never blocks on
     /// a full queue.
     pub fn discard_available(&mut self) {
+        self.dropped = true;
         if let Some(live) = self.live.as_mut() {
             // (an idle step that gives up at once; ends at an empty or detached queue)
             while let Ok(Ok(_)) = live.queue.receive_or_idle(|| Err(())) {}
@@ -163,6 +167,102 @@ impl Channel {
         true
     }
 }
+
+impl Channel {
+    /// This session ends with the job unread and its result to be kept
+    /// (`FixedState::keep_s`): move everything the worker has put into the queue to a file of
+    /// ours, and have the rest (the spill file, and all it still sends) filed in the cluster-wide
+    /// registry, where its owner reads it with `pg_background_result(job_id)`. False when there is
+    /// nothing to keep or keeping failed (the job is then let go as usual).
+    pub fn keep(&mut self) -> bool {
+        // SAFETY: as in `Channel::fixed` (a copy of the pointer: `self` is borrowed below).
+        let fixed = unsafe { self.fixed.as_ref() };
+        let Ok(index) = usize::try_from(fixed.job_slot) else {
+            return false;
+        };
+        if fixed.keep_s <= 0 || self.dropped || self.read_offset > 0 {
+            return false;
+        }
+        if self.spill.as_ref().is_some_and(SpillFile::opened) {
+            // its reading has begun
+            return false;
+        }
+        if let Some(live) = self.live.as_mut() {
+            fixed.leaving.store(true, Ordering::SeqCst);
+            // Read the queue to its end: whatever the worker sends from now on goes to its file
+            // (see `Sending` in `crate::worker::spill`); a send it began before is waited for.
+            let start = crate::ffi::now();
+            loop {
+                let sending = fixed.in_send.load(Ordering::SeqCst);
+                // (an idle step that gives up at once)
+                while let Ok(Ok(message)) = live.queue.receive_or_idle(|| Err(())) {
+                    let len = u32::try_from(message.len()).expect("shm_mq message over 4 GB");
+                    self.buffered.extend_from_slice(&len.to_ne_bytes());
+                    self.buffered.extend_from_slice(message);
+                }
+                if !sending {
+                    break;
+                }
+                if crate::ffi::ms_since(start) > KEEP_DRAIN_MS {
+                    return false;
+                }
+                // SAFETY: a plain sleep of this process.
+                unsafe { pgrx::pg_sys::pg_usleep(100) };
+            }
+        }
+        // The head first: a worker files its spill file only for a result filed as kept.
+        let head = match &self.buffered[..] {
+            [] => None,
+            messages => match super::spill::write_set(c"head", messages) {
+                None => return false,
+                written => written,
+            },
+        };
+        if !crate::jobs::keep_head(index, fixed.job_id, fixed.keep_s, head) {
+            if let Some((mut set, _)) = head {
+                crate::spill::delete_all(&mut set);
+            }
+            return false;
+        }
+        // Then the spill file: ours to file if complete, else the worker's when it finishes.
+        use crate::shm::spill as state;
+        let body = loop {
+            let now = fixed.spill_state.load(Ordering::Acquire);
+            let next = match now {
+                state::READY => state::TAKEN,
+                state::NONE | state::WRITING if self.live.is_some() => state::KEEP,
+                // ours already (TAKEN), or none (EMPTY, or a released job that wrote none)
+                _ => break Some(self.spill.take().and_then(SpillFile::hand_over)),
+            };
+            if fixed
+                .spill_state
+                .compare_exchange(now, next, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                break match next {
+                    // the worker files it when it finishes
+                    state::KEEP => None,
+                    // SAFETY: READY: the worker is done with the set (as in SpillFile::take).
+                    _ => Some(Some((
+                        unsafe { *fixed.fileset.as_ptr() },
+                        fixed.spill_bytes.load(Ordering::Acquire),
+                    ))),
+                };
+            }
+        };
+        if let Some(body) = body {
+            if !crate::jobs::keep_body_of(index, fixed.job_id, body) {
+                if let Some((mut set, _)) = body {
+                    crate::spill::delete_all(&mut set);
+                }
+            }
+        }
+        true
+    }
+}
+
+/// Longest wait of a leaving launcher for a message the worker is putting into the queue.
+const KEEP_DRAIN_MS: i64 = 10_000;
 
 /// The worker's output ended before its ReadyForQuery. When it detached because a cancel or
 /// terminate interrupted a send on its full queue, the error could not be sent but is in

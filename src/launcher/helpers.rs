@@ -83,6 +83,8 @@ fn labelled(label: Option<&str>) -> LaunchOptions<'_> {
         with_cookie: true,
         results_disabled: false,
         params: None,
+        // (these jobs are waited for and detached, never left unread)
+        keep_s: Some(0),
     }
 }
 
@@ -279,6 +281,7 @@ fn launch_bound(sql: &str, fcinfo: pg_sys::FunctionCallInfo) -> Result<i32, Erro
     let params = bind::collect(fcinfo, 1)?;
     let options = LaunchOptions {
         params: Some(&params),
+        keep_s: Some(0),
         ..LaunchOptions::default()
     };
     Ok(launch_with(sql, 0, options)?.0)

@@ -61,6 +61,9 @@ pub struct LaunchOptions<'a> {
     pub results_disabled: bool,
     /// Bound parameters (`crate::params` encoding): the SQL is then one statement with `$n`.
     pub params: Option<&'a [u8]>,
+    /// Seconds to keep the result once this session has gone without reading it; `None`:
+    /// `pg_background.keep_result`.
+    pub keep_s: Option<i32>,
 }
 
 /// The parameters' chunk starts with their length in bytes (a `u64`).
@@ -83,6 +86,39 @@ fn new_cookie() -> i64 {
 /// Start a worker running `sql` and return its PID (classic API).
 pub fn launch(sql: &str, queue_size: i32) -> Result<i32, Error> {
     launch_with(sql, queue_size, LaunchOptions::default()).map(|(pid, _)| pid)
+}
+
+/// Start a worker running `sql` whose result is kept `keep_s` seconds (`None`:
+/// `pg_background.keep_result`, at least one second) after this session ends unread; returns its
+/// job id.
+pub fn launch_kept(
+    sql: &str,
+    queue_size: i32,
+    label: Option<&str>,
+    keep_s: Option<i32>,
+) -> Result<i64, Error> {
+    let keep_s = keep_s.unwrap_or_else(|| guc::KEEP_RESULT.get()).max(1);
+    let options = LaunchOptions {
+        label,
+        keep_s: Some(keep_s),
+        ..LaunchOptions::default()
+    };
+    let (pid, _) = launch_with(sql, queue_size, options)?;
+    job_id(pid)
+}
+
+/// The cluster-wide id of this session's job `pid`.
+pub fn job_id(pid: i32) -> Result<i64, Error> {
+    registry::check(pid, Cookie::Ignore)?;
+    let (slot, id) = registry::with_entry(pid, |e| (e.fixed().job_slot, e.fixed().job_id))?;
+    if slot < 0 {
+        return Err(if crate::jobs::available() {
+            Error::NotRegistered(pid)
+        } else {
+            Error::RegistryUnavailable("pg_background_job_id")
+        });
+    }
+    Ok(id as i64)
 }
 
 /// Start a worker running `sql`; returns its PID and cookie (0 without `with_cookie`).
@@ -135,11 +171,22 @@ fn launch_in(
     let size = estimate.total();
 
     let idle_timeout_ms = guc::WORKER_IDLE_TIMEOUT.get();
-    // In the cluster-wide registry from here on; forgotten again if the launch fails.
-    let slot = JobSlot(crate::jobs::register(
-        options.label.unwrap_or(""),
-        preview(sql),
-    ));
+    // In the cluster-wide registry from here on (waiting there for its turn when the caps on
+    // running jobs say so); forgotten again if the launch fails.
+    let caps = crate::jobs::Caps::current();
+    let slot = admission.file(options.label.unwrap_or(""), preview(sql), caps)?;
+    let keep_s = match options.keep_s.unwrap_or_else(|| guc::KEEP_RESULT.get()) {
+        _ if options.results_disabled => 0,
+        0 => 0,
+        _ if slot.0.is_none() => {
+            return Err(if crate::jobs::available() {
+                Error::TooManyJobs(crate::jobs::SLOTS as i32)
+            } else {
+                Error::RegistryUnavailable("keeping a result (pg_background.keep_result)")
+            })
+        }
+        s => s,
+    };
     let context = JobContext::new();
     let segment = DsmSegment::create(size);
     let toc = Toc::create(&segment, size);
@@ -151,6 +198,8 @@ fn launch_in(
         idle_timeout_ms,
         ring_size,
         slot.0,
+        // (a queue we cannot watch has no spill writer, which keeping needs)
+        if ring_size == 0 { 0 } else { keep_s },
     );
     fixed.label.set(options.label.unwrap_or(""));
     let sql_chunk = toc.allocate(TocKey::Sql, sql.len() + 1);
@@ -194,7 +243,7 @@ fn launch_in(
         None => loop {
             match pool::Worker::register(segment.handle(), idle_timeout_ms > 0, identity) {
                 // other sessions' workers end without telling us: poll
-                Err(Error::CouldNotRegister) => admission.wait_or(Error::CouldNotRegister)?,
+                Err(Error::CouldNotRegister) => admission.wait_for_worker_slot(&slot, caps)?,
                 other => break other?,
             }
         },
@@ -249,7 +298,9 @@ struct JobSlot(Option<(usize, u64)>);
 
 impl JobSlot {
     fn keep(mut self) {
-        self.0 = None;
+        if let Some((index, id)) = self.0.take() {
+            crate::jobs::handed_over(index, id);
+        }
     }
 }
 
@@ -263,6 +314,12 @@ impl Drop for JobSlot {
 
 /// `pg_background.on_capacity`: whether a launch that cannot start a worker now fails, or
 /// waits (interruptibly, up to `pg_background.capacity_wait_timeout`) and tries again.
+///
+/// Three things can stop a launch: the session's own `pg_background.max_workers` (its workers
+/// tell it when they end), the cluster-wide caps `pg_background.max_jobs` and
+/// `max_jobs_per_role` (a launch then waits in the registry, first come first served, woken
+/// when a job ends), and the server's free worker slots (which nothing announces: the launch
+/// polls, keeping its place in the registry's line).
 struct Admission {
     wait: bool,
     timeout_ms: i32,
@@ -281,9 +338,9 @@ impl Admission {
         }
     }
 
-    /// `Err(error)` in error mode; else sleep a little (on the latch, interruptibly), or give
-    /// up with 53000 once the wait has lasted `capacity_wait_timeout`.
-    fn wait_or(&self, error: Error) -> Result<(), Error> {
+    /// `Err(error)` in error mode, or 53000 once the wait has lasted `capacity_wait_timeout`;
+    /// else how long the next sleep may last (at most `poll_ms`).
+    fn may_wait(&self, error: Error, poll_ms: i64) -> Result<i64, Error> {
         if !self.wait {
             return Err(error);
         }
@@ -291,14 +348,92 @@ impl Admission {
         if self.timeout_ms > 0 && waited_ms >= i64::from(self.timeout_ms) {
             return Err(Error::CapacityTimeout(self.timeout_ms));
         }
-        let left_ms = match self.timeout_ms {
-            0 => ADMISSION_POLL_MS,
-            t => (i64::from(t) - waited_ms).clamp(1, ADMISSION_POLL_MS),
-        };
-        crate::ffi::sleep_on_latch(left_ms, crate::ffi::WaitEvent::Capacity);
+        Ok(match self.timeout_ms {
+            0 => poll_ms,
+            t => (i64::from(t) - waited_ms).clamp(1, poll_ms),
+        })
+    }
+
+    /// [`Self::may_wait`], then sleep a little (on the latch, interruptibly).
+    fn wait_or(&self, error: Error) -> Result<(), Error> {
+        let ms = self.may_wait(error, ADMISSION_POLL_MS)?;
+        crate::ffi::sleep_on_latch(ms, crate::ffi::WaitEvent::Capacity);
         Ok(())
     }
+
+    /// File the job in the cluster-wide registry and wait there for its turn when the caps
+    /// on running jobs are reached (or fail, in error mode). With a cap set, the registry must
+    /// be there; without one, a job the registry cannot take runs unregistered.
+    fn file(&self, label: &str, query: &str, caps: crate::jobs::Caps) -> Result<JobSlot, Error> {
+        use crate::jobs::Filed;
+        match crate::jobs::register(label, query, caps, self.wait) {
+            Filed::Unavailable if caps.any() => Err(Error::RegistryUnavailable(
+                "pg_background.max_jobs and pg_background.max_jobs_per_role",
+            )),
+            Filed::Full if caps.any() => Err(Error::TooManyJobs(crate::jobs::SLOTS as i32)),
+            Filed::Unavailable | Filed::Full => Ok(JobSlot(None)),
+            Filed::Slot { index, id, refusal } => {
+                let slot = JobSlot(Some((index, id)));
+                if let Some(refusal) = refusal {
+                    self.wait_for_turn(index, id, caps, refusal)?;
+                }
+                Ok(slot)
+            }
+        }
+    }
+
+    /// Wait in the registry until job `(index, id)` is admitted.
+    fn wait_for_turn(
+        &self,
+        index: usize,
+        id: u64,
+        caps: crate::jobs::Caps,
+        mut refusal: crate::jobs::Refusal,
+    ) -> Result<(), Error> {
+        use crate::jobs::Refusal;
+        let event = crate::ffi::WaitEvent::Capacity.info();
+        let outcome = loop {
+            let error = match refusal {
+                Refusal::Role(limit) => Error::TooManyRoleJobs(limit),
+                Refusal::Cluster(limit) => Error::TooManyJobs(limit),
+                Refusal::Behind => Error::TooManyJobs(caps.total),
+            };
+            // (woken when a job ends or a launch ahead is admitted; the timeout only bounds
+            // the wait for a launcher that vanished without a word, which cannot happen short
+            // of a crash)
+            match self.may_wait(error, TURN_POLL_MS) {
+                Err(e) => break Err(e),
+                Ok(ms) => crate::jobs::sleep_for_turn(ms, event),
+            }
+            match crate::jobs::admit(index, id, caps, self.wait) {
+                None => break Ok(()),
+                Some(again) => refusal = again,
+            }
+        };
+        crate::jobs::stop_sleeping();
+        outcome
+    }
+
+    /// No free worker slot for an admitted job: fail (error mode), or give the place back,
+    /// sleep a little and wait for the turn again (the earliest waiting launch goes first).
+    fn wait_for_worker_slot(&self, slot: &JobSlot, caps: crate::jobs::Caps) -> Result<(), Error> {
+        if let Some((index, id)) = slot.0 {
+            if self.wait {
+                crate::jobs::requeue(index, id);
+            }
+            self.wait_or(Error::CouldNotRegister)?;
+            if let Some(refusal) = crate::jobs::admit(index, id, caps, self.wait) {
+                self.wait_for_turn(index, id, caps, refusal)?;
+            }
+            Ok(())
+        } else {
+            self.wait_or(Error::CouldNotRegister)
+        }
+    }
 }
+
+/// Longest sleep of a launch waiting for its turn in the registry between two looks.
+const TURN_POLL_MS: i64 = 1000;
 
 /// The first 120 bytes of `sql`, cut at a character boundary (`list_v2.sql_preview`).
 fn preview(sql: &str) -> &str {
@@ -315,6 +450,7 @@ fn write_fixed_state<'seg>(
     idle_timeout_ms: i32,
     ring_size: u64,
     job: Option<(usize, u64)>,
+    keep_s: i32,
 ) -> &'seg FixedState {
     let mut current_user_id = pg_sys::Oid::INVALID;
     let mut sec_context = 0;
@@ -351,6 +487,9 @@ fn write_fixed_state<'seg>(
             fileset: crate::shm::SpillSet::new(),
             job_slot: job.map_or(-1, |(index, _)| index as i32),
             job_id: job.map_or(0, |(_, id)| id),
+            keep_s,
+            leaving: core::sync::atomic::AtomicBool::new(false),
+            in_send: core::sync::atomic::AtomicBool::new(false),
         }
     };
     let chunk = toc.allocate(TocKey::Fixed, core::mem::size_of::<FixedState>());

@@ -331,3 +331,28 @@ pub fn release_finished() {
         }
     })
 }
+
+/// At this session's exit: keep the results of unread jobs launched to be kept
+/// ([`Channel::keep`]); returns the addresses of their fixed states (no longer to be let go).
+pub fn keep_at_exit() -> Vec<usize> {
+    REGISTRY.with(|r| {
+        let mut r = r.borrow_mut();
+        r.values_mut()
+            .filter(|e| !e.results_disabled && e.fixed().keep_s > 0)
+            .filter_map(|e| {
+                let address = e.fixed() as *const crate::shm::FixedState as usize;
+                e.channel.keep().then_some(address)
+            })
+            .collect()
+    })
+}
+
+/// The PID under which this session tracks job `job_id` of the cluster-wide registry.
+pub fn pid_of_job(job_id: u64) -> Option<i32> {
+    REGISTRY.with(|r| {
+        r.borrow()
+            .values()
+            .find(|e| e.fixed().job_slot >= 0 && e.fixed().job_id == job_id)
+            .map(|e| e.pid)
+    })
+}

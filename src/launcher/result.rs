@@ -247,6 +247,36 @@ pub fn read(
 pub(super) fn read_into(pid: i32, target: Target) -> Result<(), Error> {
     // From here on the results are consumed: an error drops the entry (and detaches).
     let mut entry = registry::take(pid)?;
+    consume(pid, target, &mut FromEntry(&mut entry, pid))?;
+    drop(entry);
+    Ok(())
+}
+
+/// Where a reader's messages come from.
+trait Source {
+    fn next_message(&mut self) -> Result<&[u8], Error>;
+}
+
+/// The job of this session (and its worker's PID).
+struct FromEntry<'e>(&'e mut registry::Entry, i32);
+
+impl Source for FromEntry<'_> {
+    fn next_message(&mut self) -> Result<&[u8], Error> {
+        next_message(self.0, self.1)
+    }
+}
+
+/// A kept result: its end before ReadyForQuery is a lost connection.
+impl Source for super::spill::Kept {
+    fn next_message(&mut self) -> Result<&[u8], Error> {
+        let pid = self.worker_pid();
+        self.next().ok_or(Error::LostConnection(pid))
+    }
+}
+
+/// Consume the messages `next` gives (those of worker `pid`) into `target`, up to the
+/// ReadyForQuery.
+fn consume(pid: i32, target: Target, source: &mut impl Source) -> Result<(), Error> {
     let natts = target.natts();
     let mut reader = Reader {
         pid,
@@ -260,10 +290,39 @@ pub(super) fn read_into(pid: i32, target: Target) -> Result<(), Error> {
         nulls: vec![false; natts],
         scratch: Vec::new(),
     };
-    while let Flow::More = reader.handle(next_message(&mut entry, pid)?)? {}
-    reader.finish()?;
-    drop(entry);
-    Ok(())
+    while let Flow::More = reader.handle(source.next_message()?)? {}
+    reader.finish()
+}
+
+/// `pg_background_result(job_id bigint)`: the result of a job of this session, or the kept
+/// result of a job whose launching session has ended (waiting for the job to finish), read
+/// once.
+pub fn read_job(job_id: i64, fcinfo: pg_sys::FunctionCallInfo) -> Result<(), Error> {
+    let id = u64::try_from(job_id).map_err(|_| Error::NoSuchJob(job_id))?;
+    if let Some(pid) = registry::pid_of_job(id) {
+        return read(pid, registry::Cookie::Ignore, fcinfo);
+    }
+    let target = Target::from_call(fcinfo)?;
+    let claimed = loop {
+        use crate::jobs::NotKept;
+        match crate::jobs::claim(id) {
+            Ok(claimed) => break claimed,
+            // (woken when a kept result is complete; interruptible)
+            Err(NotKept::Pending) => crate::jobs::sleep_for_result(1000),
+            Err(e) => {
+                crate::jobs::stop_sleeping();
+                return Err(match e {
+                    NotKept::Denied => Error::JobPermissionDenied(job_id),
+                    NotKept::Unknown => Error::NoSuchJob(job_id),
+                    _ => Error::ResultNotKept(job_id),
+                });
+            }
+        }
+    };
+    crate::jobs::stop_sleeping();
+    let mut kept = super::spill::Kept::new(claimed, id);
+    let pid = kept.worker_pid();
+    consume(pid, target, &mut kept)
 }
 
 /// What every reader does with the messages besides rows and command tags: relay errors and

@@ -11,6 +11,8 @@ use pgrx::prelude::*;
 /// A complete spill file this session owns. Deleted when dropped, or at the session's exit.
 pub struct SpillFile {
     set: pg_sys::FileSet,
+    /// The file's name in the set.
+    name: &'static core::ffi::CStr,
     /// Bytes of complete messages not read yet.
     left: u64,
     /// Opened at the first read.
@@ -57,51 +59,74 @@ impl SpillFile {
         // SAFETY: READY (acquired above) comes after the worker wrote the set; nobody writes it
         // any more. A plain copy: the set is plain data naming the files.
         let set = unsafe { *fixed.fileset.as_ptr() };
+        let bytes = fixed.spill_bytes.load(Ordering::Acquire);
+        Some(Self::own(set, crate::spill::FILE_NAME, bytes))
+    }
+
+    /// Own file `name` of `set`, of `bytes` bytes of complete messages.
+    pub fn own(set: pg_sys::FileSet, name: &'static core::ffi::CStr, bytes: u64) -> Self {
         register_exit_callback();
         OWNED.with(|o| o.borrow_mut().push(set));
-        Some(Self {
+        Self {
             set,
-            left: fixed.spill_bytes.load(Ordering::Acquire),
+            name,
+            left: bytes,
             file: core::ptr::null_mut(),
             message: Vec::new(),
-        })
+        }
+    }
+
+    /// Whether its reading has begun.
+    pub fn opened(&self) -> bool {
+        !self.file.is_null()
+    }
+
+    /// Give the file up without deleting it (for a result kept after this session): its set
+    /// and the bytes not read yet. Only for a file not opened yet.
+    pub fn hand_over(self) -> Option<(pg_sys::FileSet, u64)> {
+        if !self.file.is_null() {
+            return None;
+        }
+        let this = core::mem::ManuallyDrop::new(self);
+        OWNED.with(|o| o.borrow_mut().retain(|s| !same(s, &this.set)));
+        Some((this.set, this.left))
     }
 
     /// The next message in the file; `None` at its end (also when it is shorter than announced:
     /// the worker could not write all of it).
     pub fn next(&mut self) -> Option<&[u8]> {
+        self.advance().then_some(&self.message[..])
+    }
+
+    /// Read the next message into `message`; false at the file's end.
+    fn advance(&mut self) -> bool {
         let mut header = [0u8; crate::spill::HEADER];
         if self.left < header.len() as u64 {
-            return None;
+            return false;
         }
         if self.file.is_null() {
-            let set = &mut self.set;
+            let (set, name) = (&mut self.set, self.name);
             // SAFETY: the worker closed the file before READY; opened read-only, in
             // TopMemoryContext under the spill owner (it outlives transactions), closed in drop.
             self.file = crate::spill::with_owner(|| unsafe {
-                pg_sys::BufFileOpenFileSet(
-                    set,
-                    crate::spill::FILE_NAME.as_ptr(),
-                    crate::spill::O_RDONLY,
-                    false,
-                )
+                pg_sys::BufFileOpenFileSet(set, name.as_ptr(), crate::spill::O_RDONLY, false)
             });
         }
         if !self.read_exact(header.as_mut_ptr(), header.len()) {
-            return None;
+            return false;
         }
         let len = crate::spill::announced(header);
         let total = (header.len() + len) as u64;
         if len == 0 || total > self.left {
-            return None;
+            return false;
         }
         self.message.resize(len, 0);
         let buffer = self.message.as_mut_ptr();
         if !self.read_exact(buffer, len) {
-            return None;
+            return false;
         }
         self.left -= total;
-        Some(&self.message)
+        true
     }
 
     fn read_exact(&mut self, into: *mut u8, len: usize) -> bool {
@@ -128,6 +153,10 @@ impl Drop for SpillFile {
 
 #[pg_guard]
 unsafe extern "C-unwind" fn delete_at_exit(_code: core::ffi::c_int, _arg: pg_sys::Datum) {
+    // first, the results kept after this session (no longer watched here)
+    for fixed in super::registry::keep_at_exit() {
+        LIVE.with(|l| l.borrow_mut().retain(|&a| a != fixed));
+    }
     for fixed in LIVE.with(|l| core::mem::take(&mut *l.borrow_mut())) {
         // SAFETY: the segments are still mapped (they are detached after this callback).
         let_go(unsafe { &*(fixed as *const FixedState) });
@@ -177,5 +206,90 @@ fn let_go(fixed: &FixedState) {
         // SAFETY: as in `SpillFile::take`: READY means the worker is done with the set.
         let mut set = unsafe { *fixed.fileset.as_ptr() };
         crate::spill::delete_all(&mut set);
+    }
+}
+
+/// Write `messages` (each a native-endian `u32` length and its bytes, the spill file's format)
+/// to file `name` of a new set of this process's; the set and its bytes, or `None` when that
+/// failed (then nothing is left behind).
+pub fn write_set(
+    name: &'static core::ffi::CStr,
+    messages: &[u8],
+) -> Option<(pg_sys::FileSet, u64)> {
+    // SAFETY: all-zero bytes are a valid FileSet (plain integers), initialised below.
+    let mut set: pg_sys::FileSet = unsafe { core::mem::zeroed() };
+    let set_ptr = &mut set as *mut pg_sys::FileSet;
+    let written = pgrx::PgTryBuilder::new(|| {
+        crate::spill::with_owner(|| {
+            // SAFETY: a new set of ours (`set_ptr` points to `set`, alive and not otherwise
+            // used meanwhile), one file written in full and closed; the buffer and the file live
+            // under the spill owner, in TopMemoryContext.
+            unsafe {
+                pg_sys::FileSetInit(set_ptr);
+                let file = pg_sys::BufFileCreateFileSet(set_ptr, name.as_ptr());
+                pg_sys::BufFileWrite(file, messages.as_ptr().cast_mut().cast(), messages.len());
+                pg_sys::BufFileClose(file);
+            }
+        });
+        true
+    })
+    .catch_others(|_| false)
+    .execute();
+    if !written {
+        if set.creator_pid != 0 {
+            crate::spill::delete_all(&mut set);
+        }
+        return None;
+    }
+    Some((set, messages.len() as u64))
+}
+
+/// A kept result being read: its head, then its body; deleted (and gone from the registry)
+/// when dropped, read in full or not.
+pub struct Kept {
+    index: usize,
+    job_id: u64,
+    worker_pid: i32,
+    files: std::collections::VecDeque<SpillFile>,
+}
+
+impl Kept {
+    pub fn new(claimed: crate::jobs::Claimed, job_id: u64) -> Self {
+        let mut files = std::collections::VecDeque::new();
+        if let Some((set, bytes)) = claimed.head {
+            files.push_back(SpillFile::own(set, c"head", bytes));
+        }
+        if let Some((set, bytes)) = claimed.body {
+            files.push_back(SpillFile::own(set, crate::spill::FILE_NAME, bytes));
+        }
+        Self {
+            index: claimed.index,
+            job_id,
+            worker_pid: claimed.worker_pid,
+            files,
+        }
+    }
+
+    pub fn worker_pid(&self) -> i32 {
+        self.worker_pid
+    }
+
+    /// The next message; `None` after the last.
+    pub fn next(&mut self) -> Option<&[u8]> {
+        loop {
+            if self.files.front_mut()?.advance() {
+                break;
+            }
+            // this one has ended (deleted as it goes)
+            self.files.pop_front();
+        }
+        self.files.front().map(|f| &f.message[..])
+    }
+}
+
+impl Drop for Kept {
+    fn drop(&mut self) {
+        self.files.clear();
+        crate::jobs::read_out(self.index, self.job_id);
     }
 }

@@ -19,7 +19,8 @@ pub const MAGIC: u64 = 0x5047_4252;
 /// segment whose version it does not know. 2: rows as tuples (`M` messages), which a launcher of
 /// version 1 would not read. 3: warm workers (`idle_timeout_ms`, [`Control`]). 4: spill (the
 /// `spill_*` fields, `ring_size`, `fileset`) and the cluster-wide registry (`job_slot`, `job_id`).
-pub const LAYOUT_VERSION: u32 = 4;
+/// 5: results kept after the launcher left (`keep_s`, `leaving`, `in_send`, [`spill::KEEP`]).
+pub const LAYOUT_VERSION: u32 = 5;
 
 /// Keys of the table of contents.
 #[repr(u64)]
@@ -108,6 +109,14 @@ pub struct FixedState {
     /// id there.
     pub job_slot: i32,
     pub job_id: u64,
+    /// Seconds the result is kept once the launcher has left without reading it (0: not kept).
+    pub keep_s: i32,
+    /// Set by a launcher that leaves with the result unread: every later message goes to the
+    /// spill file (see `crate::worker::spill`).
+    pub leaving: core::sync::atomic::AtomicBool,
+    /// Set by the worker while it hands a message to the queue, so that a leaving launcher
+    /// reads the queue to its very end.
+    pub in_send: core::sync::atomic::AtomicBool,
 }
 
 /// States of a job's spill file ([`FixedState::spill_state`]). The worker moves NONE → WRITING
@@ -121,6 +130,11 @@ pub mod spill {
     pub const READY: u32 = 2;
     pub const TAKEN: u32 = 3;
     pub const ABANDONED: u32 = 4;
+    /// The launcher left and keeps the result: the worker files its spill file (or none) in
+    /// the cluster-wide registry when it finishes.
+    pub const KEEP: u32 = 5;
+    /// The worker finished without a file.
+    pub const EMPTY: u32 = 6;
 }
 
 /// A `FileSet` (`storage/fileset.h`) in shared memory: plain data (creator PID, number,

@@ -73,7 +73,10 @@ fn writer() -> Option<&'static Writer> {
 /// changes for a job that sends nothing, a queue whose layout we did not recognise, or
 /// `spill_after = -1`.
 pub fn install(fixed: &FixedState, queue: NonNull<pg_sys::shm_mq>) {
-    if fixed.results_disabled || fixed.ring_size == 0 || fixed.spill_after_ms < 0 {
+    if fixed.results_disabled || fixed.ring_size == 0 {
+        return;
+    }
+    if fixed.spill_after_ms < 0 && fixed.keep_s == 0 {
         return;
     }
     // SAFETY: reading the pointer the redirect just set (the queue output's static methods).
@@ -169,6 +172,18 @@ pub fn finish() {
     // SAFETY: taken out of the cell: no new reference will be made; this is the leaked Box.
     let w = unsafe { Box::from_raw(ptr.as_ptr()) };
     if !w.spilling.get() {
+        // SAFETY: as below.
+        let fixed = unsafe { w.fixed.as_ref() };
+        let finished = fixed.spill_state.compare_exchange(
+            state::NONE,
+            state::EMPTY,
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        );
+        if finished == Err(state::KEEP) {
+            // the launcher left (with everything the job sent) and waits for our word
+            crate::jobs::keep_body(fixed, None);
+        }
         return;
     }
     // Closing flushes the last buffered block. If that fails, the reader finds the file
@@ -186,9 +201,16 @@ pub fn finish() {
             Ordering::Acquire,
         )
         .is_ok();
-    if !handed {
+    if handed {
+        return;
+    }
+    let set = w.set.get();
+    let bytes = fixed.spill_bytes.load(Ordering::Acquire);
+    let kept = fixed.spill_state.load(Ordering::Acquire) == state::KEEP
+        && set.is_some_and(|set| crate::jobs::keep_body(fixed, Some((set, bytes))));
+    if !kept {
         // The launcher has let go of the job: nobody will read the file.
-        if let Some(mut set) = w.set.get() {
+        if let Some(mut set) = set {
             crate::spill::delete_all(&mut set);
         }
     }
@@ -200,6 +222,28 @@ enum Route {
     Done,
 }
 
+/// [`FixedState::in_send`] while a message may go to the queue.
+///
+/// With the launcher's [`FixedState::leaving`] it makes a handshake (both sequentially
+/// consistent): the worker sets `in_send` and then reads `leaving`; the launcher sets `leaving`
+/// and then reads `in_send`. So either the worker sees `leaving` (and the message goes to the
+/// file), or the launcher sees `in_send` and reads the queue until the message is in it and
+/// `in_send` is clear again.
+struct Sending<'a>(&'a FixedState);
+
+impl<'a> Sending<'a> {
+    fn start(fixed: &'a FixedState) -> Self {
+        fixed.in_send.store(true, Ordering::SeqCst);
+        Self(fixed)
+    }
+}
+
+impl Drop for Sending<'_> {
+    fn drop(&mut self) {
+        self.0.in_send.store(false, Ordering::SeqCst);
+    }
+}
+
 /// `pq_putmessage` while the job runs.
 #[pg_guard]
 unsafe extern "C-unwind" fn put(msgtype: c_char, s: *const c_char, len: usize) -> c_int {
@@ -208,6 +252,8 @@ unsafe extern "C-unwind" fn put(msgtype: c_char, s: *const c_char, len: usize) -
     };
     // SAFETY: the server passes `len` readable bytes at `s`.
     let body = unsafe { core::slice::from_raw_parts(s.cast::<u8>(), len) };
+    // (cleared however this returns: a leaving launcher waits for it)
+    let _sending = Sending::start(w.fixed());
     match w.route(msgtype as u8, body) {
         Route::Done => 0,
         Route::Queue => {
@@ -286,8 +332,11 @@ impl Writer {
         if self.refused.get() || self.set.get().is_none() {
             return Route::Queue;
         }
-        // (a message reported from inside an interrupted wait goes to the file at once)
-        let spill = self.waiting.replace(false) || !self.wait_for_room(1 + body.len());
+        // (a message reported from inside an interrupted wait goes to the file at once; so do
+        // all once the launcher leaves with the result kept)
+        let spill = self.waiting.replace(false)
+            || self.fixed().leaving.load(Ordering::SeqCst)
+            || !self.wait_for_room(1 + body.len());
         if spill && self.start() {
             self.append(msgtype, body);
             return Route::Done;
@@ -308,13 +357,23 @@ impl Writer {
             if self.gauge.detached() || cost <= self.gauge.free() {
                 return true;
             }
-            let waited = ffi::ms_since(since);
-            if waited >= self.after_ms {
+            if self.fixed().leaving.load(Ordering::SeqCst) {
                 return false;
             }
+            let waited = ffi::ms_since(since);
+            // (a negative spill_after: wait as long as it takes; this writer is there only to
+            // keep the result once the launcher leaves)
+            if self.after_ms >= 0 && waited >= self.after_ms {
+                return false;
+            }
+            let sleep_ms = if self.after_ms >= 0 {
+                self.after_ms - waited
+            } else {
+                1000
+            };
             self.waiting.set(true);
             // (the reader sets our latch whenever it releases bytes)
-            ffi::sleep_on_latch(self.after_ms - waited, WaitEvent::QueuePut);
+            ffi::sleep_on_latch(sleep_ms, WaitEvent::QueuePut);
             self.waiting.set(false);
             let now_released = self.gauge.read();
             if now_released != released {
@@ -326,16 +385,16 @@ impl Writer {
 
     /// Open the file; false when the launcher has already let go (then nobody reads).
     fn start(&self) -> bool {
-        let claimed = self
-            .fixed()
-            .spill_state
-            .compare_exchange(
+        // (a launcher that left keeping the result wants the file, filed at `finish`)
+        let claimed = matches!(
+            self.fixed().spill_state.compare_exchange(
                 state::NONE,
                 state::WRITING,
                 Ordering::AcqRel,
                 Ordering::Acquire,
-            )
-            .is_ok();
+            ),
+            Ok(_) | Err(state::KEEP)
+        );
         if !claimed {
             self.refused.set(true);
             return false;
