@@ -242,3 +242,239 @@ fn a_session_waiting_for_its_job_shows_a_named_wait() {
     assert!(done);
     read_all(&mut c, &[pid]);
 }
+
+/// `pg_background.max_jobs` set cluster-wide (ALTER SYSTEM, reloaded) while it lives; reset when
+/// dropped, also when the test fails. Only the tests of this file, which run alone, set it.
+struct ClusterCap;
+
+impl ClusterCap {
+    fn set(jobs: i32) -> Self {
+        Self::apply(&format!("ALTER SYSTEM SET pg_background.max_jobs = {jobs}"), &jobs.to_string());
+        ClusterCap
+    }
+
+    fn apply(command: &str, expect: &str) {
+        let mut c = connect();
+        c.batch_execute(command).unwrap();
+        c.batch_execute("SELECT pg_reload_conf()").unwrap();
+        // a session that starts after the postmaster has read the file has the new value
+        wait_for("the setting to reach new sessions", || {
+            connect()
+                .query_one("SHOW pg_background.max_jobs", &[])
+                .unwrap()
+                .get::<_, String>(0)
+                == expect
+        });
+    }
+}
+
+impl Drop for ClusterCap {
+    fn drop(&mut self) {
+        Self::apply("ALTER SYSTEM RESET pg_background.max_jobs", "-1");
+    }
+}
+
+/// A session in wait mode whose launch of `sql` runs in a thread: (thread, session PID).
+fn launching(sql: &str, count: i32) -> (thread::JoinHandle<(Client, Vec<i32>)>, i32) {
+    let mut c = connect();
+    let pid = backend_pid(&mut c);
+    c.batch_execute("SET pg_background.on_capacity = wait").unwrap();
+    let sql = sql.to_owned();
+    let launches = thread::spawn(move || {
+        let pids: Vec<i32> = c
+            .query_one(
+                "SELECT array_agg(pg_background_launch($1) ORDER BY i) FROM generate_series(1, $2) i",
+                &[&sql, &count],
+            )
+            .unwrap()
+            .get(0);
+        (c, pids)
+    });
+    (launches, pid)
+}
+
+/// Jobs the registry shows as queued (launches waiting for their turn, or starting).
+fn queued_jobs(observer: &mut Client) -> i64 {
+    observer
+        .query_one("SELECT count(*) FROM pg_background_jobs WHERE state = 'queued'", &[])
+        .unwrap()
+        .get(0)
+}
+
+#[test]
+fn ten_launches_beyond_the_clusters_cap_from_several_sessions_wait_and_all_complete() {
+    let _alone = one_at_a_time();
+    let Scene {
+        mut observer,
+        key,
+        mut lock,
+        ..
+    } = scene();
+    let _cap = ClusterCap::set(2);
+    let sql = blocked_job(key);
+    // four sessions launch three jobs each: two run, ten wait in the registry
+    let mut sessions = Vec::new();
+    for _ in 0..4 {
+        sessions.push(launching(&sql, 3));
+    }
+    wait_for("two jobs to run", || blocked_jobs(&mut observer, key) == 2);
+    wait_for("the other launches to wait", || {
+        sessions
+            .iter()
+            .filter(|(_, pid)| launch_waits(&mut observer, *pid))
+            .count()
+            >= 3
+    });
+    assert_eq!(blocked_jobs(&mut observer, key), 2, "the cap holds");
+    assert!(queued_jobs(&mut observer) >= 3);
+    lock.execute("SELECT pg_advisory_unlock($1)", &[&key])
+        .unwrap();
+    for (launches, _) in sessions {
+        let (mut c, pids) = launches.join().unwrap();
+        assert_eq!(pids.len(), 3);
+        read_all(&mut c, &pids);
+    }
+    assert_eq!(queued_jobs(&mut observer), 0);
+}
+
+#[test]
+fn beyond_the_clusters_cap_a_launch_fails_at_once_in_error_mode() {
+    let _alone = one_at_a_time();
+    let Scene {
+        key, mut lock, mut c, ..
+    } = scene();
+    let _cap = ClusterCap::set(1);
+    let mut other = connect();
+    let first = launch(&mut other, &blocked_job(key));
+    let err = c
+        .query_one("SELECT pg_background_launch('SELECT 1')", &[])
+        .unwrap_err();
+    assert_error(&err, "53400", "too many background jobs running in the cluster");
+    assert_eq!(
+        err.as_db_error().and_then(|e| e.detail()),
+        Some("pg_background.max_jobs is 1.")
+    );
+    // a waiting launch gives up at its timeout
+    c.batch_execute("SET pg_background.on_capacity = wait; SET pg_background.capacity_wait_timeout = 50")
+        .unwrap();
+    let err = c
+        .query_one("SELECT pg_background_launch('SELECT 1')", &[])
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "53000", "{err}");
+    lock.execute("SELECT pg_advisory_unlock($1)", &[&key])
+        .unwrap();
+    read_all(&mut other, &[first]);
+}
+
+#[test]
+fn waiting_launches_start_first_come_first_served() {
+    let _alone = one_at_a_time();
+    let Scene {
+        mut observer,
+        key,
+        mut lock,
+        mut c,
+        ..
+    } = scene();
+    c.batch_execute(
+        "DROP TABLE IF EXISTS admission_order;
+         CREATE TABLE admission_order (n serial, who text)",
+    )
+    .unwrap();
+    let _cap = ClusterCap::set(1);
+    let first = launch(&mut c, &blocked_job(key));
+    wait_for("the first job to run", || blocked_jobs(&mut observer, key) == 1);
+    // five sessions queue up, one after the other
+    let mut sessions = Vec::new();
+    for who in ["a", "b", "c", "d", "e"] {
+        let (launches, pid) = launching(
+            &format!("INSERT INTO admission_order (who) VALUES ('{who}')"),
+            1,
+        );
+        wait_for("the launch to wait for its turn", || {
+            launch_waits(&mut observer, pid)
+        });
+        sessions.push(launches);
+    }
+    lock.execute("SELECT pg_advisory_unlock($1)", &[&key])
+        .unwrap();
+    for launches in sessions {
+        let (mut c, pids) = launches.join().unwrap();
+        let tags: Vec<String> = c
+            .query(
+                &format!("SELECT * FROM pg_background_result({}) AS (t text)", pids[0]),
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(tags, ["INSERT 0 1"]);
+    }
+    read_all(&mut c, &[first]);
+    let order: Vec<String> = c
+        .query("SELECT who FROM admission_order ORDER BY n", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(order, ["a", "b", "c", "d", "e"]);
+    c.batch_execute("DROP TABLE admission_order").unwrap();
+}
+
+#[test]
+fn a_roles_cap_holds_its_jobs_and_leaves_other_roles_alone() {
+    let _alone = one_at_a_time();
+    connect()
+        .batch_execute(
+            "DROP ROLE IF EXISTS cap_carol;
+             CREATE ROLE cap_carol LOGIN IN ROLE pgbackground_role;
+             ALTER ROLE cap_carol SET pg_background.max_jobs_per_role = 1;",
+        )
+        .unwrap();
+    let Scene {
+        mut observer,
+        key,
+        mut lock,
+        mut c,
+        ..
+    } = scene();
+    let sql = blocked_job(key);
+    let mut carol = connect_as("cap_carol");
+    let carols = launch(&mut carol, &sql);
+    // a second session of the role: refused, or waits
+    let mut carol2 = connect_as("cap_carol");
+    let err = carol2
+        .query_one("SELECT pg_background_launch('SELECT 1')", &[])
+        .unwrap_err();
+    assert_error(&err, "53400", "too many background jobs running for the current role");
+    // the role cannot lift its own cap
+    let err = carol2
+        .batch_execute("SET pg_background.max_jobs_per_role = 10")
+        .unwrap_err();
+    assert_eq!(sqlstate(&err), "42501", "{err}");
+    let carol2_pid = backend_pid(&mut carol2);
+    carol2
+        .batch_execute("SET pg_background.on_capacity = wait")
+        .unwrap();
+    let waiting = thread::spawn(move || {
+        let pid: i32 = carol2
+            .query_one("SELECT pg_background_launch('SELECT ''later''')", &[])
+            .unwrap()
+            .get(0);
+        (carol2, pid)
+    });
+    wait_for("the role's second launch to wait", || {
+        launch_waits(&mut observer, carol2_pid)
+    });
+    // another role is not held
+    let mine = launch(&mut c, &sql);
+    wait_for("both roles' jobs to run", || blocked_jobs(&mut observer, key) == 2);
+    assert!(launch_waits(&mut observer, carol2_pid));
+    lock.execute("SELECT pg_advisory_unlock($1)", &[&key])
+        .unwrap();
+    let (mut carol2, later) = waiting.join().unwrap();
+    read_all(&mut carol2, &[later]);
+    read_all(&mut carol, &[carols]);
+    read_all(&mut c, &[mine]);
+}
