@@ -135,7 +135,7 @@ fn a_finished_unread_job_releases_its_segment_and_stays_readable() {
     );
     let rows = a
         .query(
-            "SELECT r FROM pg_background_result($1) AS (r text)",
+            "SELECT r FROM pg_background_result($1::int4) AS (r text)",
             &[&pid],
         )
         .unwrap();
