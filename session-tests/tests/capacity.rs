@@ -193,24 +193,14 @@ fn a_launch_waits_for_a_worker_slot_that_another_session_frees() {
         }
         assert!(held.len() <= 1000, "no slot limit reached");
     }
-    let mut c = connect();
-    let launcher = backend_pid(&mut c);
-    c.batch_execute("SET pg_background.on_capacity = wait")
-        .unwrap();
-    let waiting = thread::spawn(move || {
-        let pid: i32 = c
-            .query_one("SELECT pg_background_launch('SELECT ''in'' ')", &[])
-            .unwrap()
-            .get(0);
-        (c, pid)
-    });
+    let (waiting, launcher) = launching("SELECT 'in' ", 1);
     wait_for("the launch to wait for a slot", || {
         launch_waits(&mut observer, launcher)
     });
     lock.execute("SELECT pg_advisory_unlock($1)", &[&key])
         .unwrap();
-    let (mut c, pid) = waiting.join().unwrap();
-    read_all(&mut c, &[pid]);
+    let (mut c, pids) = waiting.join().unwrap();
+    read_all(&mut c, &pids);
     read_all(&mut greedy, &held);
 }
 
@@ -249,7 +239,10 @@ struct ClusterCap;
 
 impl ClusterCap {
     fn set(jobs: i32) -> Self {
-        Self::apply(&format!("ALTER SYSTEM SET pg_background.max_jobs = {jobs}"), &jobs.to_string());
+        Self::apply(
+            &format!("ALTER SYSTEM SET pg_background.max_jobs = {jobs}"),
+            &jobs.to_string(),
+        );
         ClusterCap
     }
 
@@ -274,11 +267,21 @@ impl Drop for ClusterCap {
     }
 }
 
-/// A session in wait mode whose launch of `sql` runs in a thread: (thread, session PID).
+/// A new session in wait mode whose `count` launches of `sql` run in a thread: (thread,
+/// session PID).
 fn launching(sql: &str, count: i32) -> (thread::JoinHandle<(Client, Vec<i32>)>, i32) {
-    let mut c = connect();
+    launching_in(connect(), sql, count)
+}
+
+/// [`launching`] in session `c`.
+fn launching_in(
+    mut c: Client,
+    sql: &str,
+    count: i32,
+) -> (thread::JoinHandle<(Client, Vec<i32>)>, i32) {
     let pid = backend_pid(&mut c);
-    c.batch_execute("SET pg_background.on_capacity = wait").unwrap();
+    c.batch_execute("SET pg_background.on_capacity = wait")
+        .unwrap();
     let sql = sql.to_owned();
     let launches = thread::spawn(move || {
         let pids: Vec<i32> = c
@@ -296,7 +299,10 @@ fn launching(sql: &str, count: i32) -> (thread::JoinHandle<(Client, Vec<i32>)>, 
 /// Jobs the registry shows as queued (launches waiting for their turn, or starting).
 fn queued_jobs(observer: &mut Client) -> i64 {
     observer
-        .query_one("SELECT count(*) FROM pg_background_jobs WHERE state = 'queued'", &[])
+        .query_one(
+            "SELECT count(*) FROM pg_background_jobs WHERE state = 'queued'",
+            &[],
+        )
         .unwrap()
         .get(0)
 }
@@ -341,7 +347,10 @@ fn ten_launches_beyond_the_clusters_cap_from_several_sessions_wait_and_all_compl
 fn beyond_the_clusters_cap_a_launch_fails_at_once_in_error_mode() {
     let _alone = one_at_a_time();
     let Scene {
-        key, mut lock, mut c, ..
+        key,
+        mut lock,
+        mut c,
+        ..
     } = scene();
     let _cap = ClusterCap::set(1);
     let mut other = connect();
@@ -349,14 +358,20 @@ fn beyond_the_clusters_cap_a_launch_fails_at_once_in_error_mode() {
     let err = c
         .query_one("SELECT pg_background_launch('SELECT 1')", &[])
         .unwrap_err();
-    assert_error(&err, "53400", "too many background jobs running in the cluster");
+    assert_error(
+        &err,
+        "53400",
+        "too many background jobs running in the cluster",
+    );
     assert_eq!(
         err.as_db_error().and_then(|e| e.detail()),
         Some("pg_background.max_jobs is 1.")
     );
     // a waiting launch gives up at its timeout
-    c.batch_execute("SET pg_background.on_capacity = wait; SET pg_background.capacity_wait_timeout = 50")
-        .unwrap();
+    c.batch_execute(
+        "SET pg_background.on_capacity = wait; SET pg_background.capacity_wait_timeout = 50",
+    )
+    .unwrap();
     let err = c
         .query_one("SELECT pg_background_launch('SELECT 1')", &[])
         .unwrap_err();
@@ -383,7 +398,9 @@ fn waiting_launches_start_first_come_first_served() {
     .unwrap();
     let _cap = ClusterCap::set(1);
     let first = launch(&mut c, &blocked_job(key));
-    wait_for("the first job to run", || blocked_jobs(&mut observer, key) == 1);
+    wait_for("the first job to run", || {
+        blocked_jobs(&mut observer, key) == 1
+    });
     // five sessions queue up, one after the other
     let mut sessions = Vec::new();
     for who in ["a", "b", "c", "d", "e"] {
@@ -402,7 +419,10 @@ fn waiting_launches_start_first_come_first_served() {
         let (mut c, pids) = launches.join().unwrap();
         let tags: Vec<String> = c
             .query(
-                &format!("SELECT * FROM pg_background_result({}) AS (t text)", pids[0]),
+                &format!(
+                    "SELECT * FROM pg_background_result({}) AS (t text)",
+                    pids[0]
+                ),
                 &[],
             )
             .unwrap()
@@ -447,34 +467,30 @@ fn a_roles_cap_holds_its_jobs_and_leaves_other_roles_alone() {
     let err = carol2
         .query_one("SELECT pg_background_launch('SELECT 1')", &[])
         .unwrap_err();
-    assert_error(&err, "53400", "too many background jobs running for the current role");
+    assert_error(
+        &err,
+        "53400",
+        "too many background jobs running for the current role",
+    );
     // the role cannot lift its own cap
     let err = carol2
         .batch_execute("SET pg_background.max_jobs_per_role = 10")
         .unwrap_err();
     assert_eq!(sqlstate(&err), "42501", "{err}");
-    let carol2_pid = backend_pid(&mut carol2);
-    carol2
-        .batch_execute("SET pg_background.on_capacity = wait")
-        .unwrap();
-    let waiting = thread::spawn(move || {
-        let pid: i32 = carol2
-            .query_one("SELECT pg_background_launch('SELECT ''later''')", &[])
-            .unwrap()
-            .get(0);
-        (carol2, pid)
-    });
+    let (waiting, carol2_pid) = launching_in(carol2, "SELECT 'later'", 1);
     wait_for("the role's second launch to wait", || {
         launch_waits(&mut observer, carol2_pid)
     });
     // another role is not held
     let mine = launch(&mut c, &sql);
-    wait_for("both roles' jobs to run", || blocked_jobs(&mut observer, key) == 2);
+    wait_for("both roles' jobs to run", || {
+        blocked_jobs(&mut observer, key) == 2
+    });
     assert!(launch_waits(&mut observer, carol2_pid));
     lock.execute("SELECT pg_advisory_unlock($1)", &[&key])
         .unwrap();
     let (mut carol2, later) = waiting.join().unwrap();
-    read_all(&mut carol2, &[later]);
+    read_all(&mut carol2, &later);
     read_all(&mut carol, &[carols]);
     read_all(&mut c, &[mine]);
 }

@@ -115,7 +115,9 @@ fn a_large_result_is_read_in_full_from_another_session_after_its_launcher_left()
     // the session leaves while the job still sends: the worker writes the rest to its file
     let (id, worker) = launch_kept(&mut c, BIG, "10 min");
     leave(&mut observer, c, session);
-    wait_for("the result to be complete and kept", || kept(&mut observer, id));
+    wait_for("the result to be complete and kept", || {
+        kept(&mut observer, id)
+    });
     assert!(!alive(&mut observer, worker), "the worker has finished");
     let mut reader = connect();
     assert_eq!(read_big(&mut reader, id), (400_000, BIG_SUM, true));
@@ -131,16 +133,24 @@ fn a_finished_job_is_kept_when_its_launcher_is_terminated() {
     let mut observer = connect();
     let mut c = connect();
     let session = backend_pid(&mut c);
-    let (id, _) = launch_kept(&mut c, "SELECT g::text FROM generate_series(1, 3) g", "10 min");
+    let (id, _) = launch_kept(
+        &mut c,
+        "SELECT g::text FROM generate_series(1, 3) g",
+        "10 min",
+    );
     wait_for("the job to finish", || {
         observer
-            .query_one("SELECT state FROM pg_background_jobs WHERE job_id = $1", &[&id])
+            .query_one(
+                "SELECT state FROM pg_background_jobs WHERE job_id = $1",
+                &[&id],
+            )
             .unwrap()
             .get::<_, String>(0)
             == "finished"
     });
     // (the launcher has moved the job's output into session memory by now)
-    c.query("SELECT count(*) FROM pg_background_list", &[]).unwrap();
+    c.query("SELECT count(*) FROM pg_background_list", &[])
+        .unwrap();
     observer
         .execute("SELECT pg_terminate_backend($1)", &[&session])
         .unwrap();
@@ -155,7 +165,8 @@ fn a_reader_waits_for_a_kept_job_that_still_runs() {
     let mut observer = connect();
     let key = lock_key();
     let mut lock = connect();
-    lock.execute("SELECT pg_advisory_lock($1)", &[&key]).unwrap();
+    lock.execute("SELECT pg_advisory_lock($1)", &[&key])
+        .unwrap();
     let mut c = connect();
     let session = backend_pid(&mut c);
     let (id, _) = launch_kept(
@@ -171,7 +182,8 @@ fn a_reader_waits_for_a_kept_job_that_still_runs() {
     wait_for("the reader to wait for the job", || {
         waits_on(&mut observer, reader_pid, &event)
     });
-    lock.execute("SELECT pg_advisory_unlock($1)", &[&key]).unwrap();
+    lock.execute("SELECT pg_advisory_unlock($1)", &[&key])
+        .unwrap();
     assert_eq!(reading.join().unwrap(), ["done"]);
 }
 
@@ -180,7 +192,11 @@ fn a_kept_job_that_fails_gives_its_error_to_the_reader() {
     let mut observer = connect();
     let mut c = connect();
     let session = backend_pid(&mut c);
-    let (id, _) = launch_kept(&mut c, "SELECT (1 / (g - 3))::text FROM generate_series(1, 5) g", "10 min");
+    let (id, _) = launch_kept(
+        &mut c,
+        "SELECT (1 / (g - 3))::text FROM generate_series(1, 5) g",
+        "10 min",
+    );
     leave(&mut observer, c, session);
     wait_for("the result to be kept", || kept(&mut observer, id));
     let err = read_kept_text(&mut connect(), id).unwrap_err();
@@ -214,7 +230,8 @@ fn a_kept_result_expires() {
     let mut observer = connect();
     let mut c = connect();
     let session = backend_pid(&mut c);
-    c.batch_execute("SET pg_background.keep_result = '1s'").unwrap();
+    c.batch_execute("SET pg_background.keep_result = '1s'")
+        .unwrap();
     // (the setting keeps the results of every launch)
     let worker = launch(&mut c, BIG);
     let id: i64 = c
