@@ -18,7 +18,8 @@ LEAK_LAUNCHES=${LEAK_LAUNCHES:-100000}
 ensure_deps
 command -v gnuplot >/dev/null || apt-get install -y -qq gnuplot-nox >/dev/null
 if [ "${BENCH_BUILD:-release}" = release ]; then RELEASE=1 install_extension; else install_extension; fi
-start_cluster "${PGBG_BENCH_PORT:-55439}" max_worker_processes=128
+# (preloaded, as the job registry needs on 15 and 16: caps on running jobs, kept results)
+start_cluster "${PGBG_BENCH_PORT:-55439}" max_worker_processes=128 shared_preload_libraries=pg_background
 psql_ -d postgres -c "CREATE EXTENSION pg_background" -c "CREATE EXTENSION dblink" \
     -c "CREATE TABLE bench_log(id bigserial, at timestamptz DEFAULT now(), msg text)"
 
@@ -80,6 +81,11 @@ done
 # the cold path: a new worker process per job (pg_background.worker_idle_timeout = 0)
 log "round trip of SELECT 2+2 without warm workers, 1 client, ${SECONDS_PER_RUN}s x $REPEAT"
 rounds "rt_cold_c1=$(script roundtrip_pg_background_cold c1)" -- -c 1 -T "$SECONDS_PER_RUN"
+# what admission under a cap (a per-role cap: the registry is scanned at each launch) and a
+# result launched to be kept (read here by its job id) add to the warm round trip
+log "round trip of SELECT 2+2 under a cap, and kept, 1 client, ${SECONDS_PER_RUN}s x $REPEAT"
+rounds "rt_capped_c1=$(script roundtrip_capped c1)" "rt_kept_c1=$(script roundtrip_kept c1)" \
+       -- -c 1 -T "$SECONDS_PER_RUN"
 
 # 2. Streaming 1,000,000 int rows and 100 MB of 1 kB text rows, per queue size; and 1,000,000
 # int rows read only after the job has ended (through its spill file)
@@ -169,6 +175,8 @@ for c in $CLIENTS; do
     report_ratio "round trip, $c client(s): vs dblink open connection" "$(ratio "$(med rt_ours_c$c)" "$(med rt_dblink_open_c$c)")" "warm workers: >= 1"
 done
 report_ratio "round trip, 1 client, cold (no warm worker): vs the C extension (6.7 ms)" "$(ratio "$(med rt_cold_c1)" 6.7)" ">= 1.5"
+report_ratio "round trip, 1 client: under a per-role cap vs no cap" "$(ratio "$(med rt_capped_c1)" "$(med rt_ours_c1)")" ""
+report_ratio "round trip, 1 client: kept result read by job id vs by PID" "$(ratio "$(med rt_kept_c1)" "$(med rt_ours_c1)")" ""
 report_ratio "round trip, 1 client: warm worker vs cold" "$(ratio "$(med rt_ours_c1)" "$(med rt_cold_c1)")" ">= 30"
 report_ratio "round trip, min_dynamic_shared_memory: warm vs cold" "$(ratio "$(med rtpool_ours_c1)" "$(med rtpool_cold_c1)")" ">= 30"
 report_ratio "round trip, min_dynamic_shared_memory: warm vs dblink open" "$(ratio "$(med rtpool_ours_c1)" "$(med rtpool_dblink_open_c1)")" ">= 1"
