@@ -19,8 +19,9 @@ SELECT pg_background_launch_kept('SELECT 1', '8 days');
 SELECT pg_background_launch_kept(NULL);
 SELECT * FROM pg_background_result(1::int8) AS (v int);
 SELECT * FROM pg_background_result(-1::int8) AS (v int);
-SET pg_background.keep_result = '8d';
-SET pg_background.keep_result = '-1';
+SET pg_background.keep_result = '90min';
+SHOW pg_background.keep_result;
+RESET pg_background.keep_result;
 -- caps on running jobs: server-wide, and set per role only by superusers
 SET pg_background.max_jobs = 1;
 SHOW pg_background.max_jobs;
