@@ -171,6 +171,8 @@ thread_local! {
     static TRANCHE_NAMED: Cell<bool> = const { Cell::new(false) };
     /// The slot of the launch this backend is making, until its worker has it.
     static PENDING: Cell<Option<(usize, u64)>> = const { Cell::new(None) };
+    /// The kept result this backend reads.
+    static CLAIMED: Cell<Option<(usize, u64)>> = const { Cell::new(None) };
 }
 
 fn copy_text<const N: usize>(to: &mut [u8; N], s: &str) {
@@ -453,7 +455,10 @@ pub fn register(label: &str, query: &str, caps: Caps, fifo: bool) -> Filed {
     // SAFETY: reading this backend's identity.
     let (owner, database, pid) =
         unsafe { (pg_sys::GetUserId(), pg_sys::MyDatabaseId, pg_sys::MyProcPid) };
+    let mut expired = Vec::new();
     let filed = locked(true, |r| {
+        // (expired kept results give their slots back first)
+        expired = take_expired(r, now);
         let Some(index) = r
             .slots
             .iter()
@@ -496,6 +501,7 @@ pub fn register(label: &str, query: &str, caps: Caps, fifo: bool) -> Filed {
         Filed::Slot { index, id, refusal }
     })
     .unwrap_or(Filed::Unavailable);
+    delete_sets(expired);
     if let Filed::Slot { index, id, .. } = filed {
         PENDING.with(|p| p.set(Some((index, id))));
         at_exit_once();
@@ -559,7 +565,8 @@ pub fn forget(index: usize, id: u64) {
         }
     });
     let registry = locked(true, |r| {
-        if r.slots[index].job_id == id {
+        // (a job whose worker has started is the worker's to end)
+        if r.slots[index].job_id == id && r.slots[index].state == state::QUEUED {
             r.slots[index].state = state::FREE;
             r.slots[index].admitted = false;
         }
@@ -586,6 +593,10 @@ fn at_exit_once() {
     unsafe extern "C-unwind" fn at_exit(_code: core::ffi::c_int, _arg: pg_sys::Datum) {
         if let Some((index, id)) = PENDING.with(Cell::get) {
             forget(index, id);
+        }
+        // a kept result this session was reading: its files go with the session's spill files
+        if let Some((index, id)) = CLAIMED.with(Cell::get) {
+            read_out(index, id);
         }
     }
     static REGISTERED: std::sync::Once = std::sync::Once::new();
@@ -826,19 +837,26 @@ pub fn keep_body(fixed: &FixedState, body: Option<(pg_sys::FileSet, u64)>) -> bo
 /// Delete the kept results whose time is up (and give their slots back to the history).
 pub fn sweep() {
     let now = crate::ffi::now();
-    let expired = locked(true, |r| {
-        let mut expired = Vec::new();
-        for slot in r.slots.iter_mut() {
-            if slot.kept == kept::READY && slot.kept_until < now {
-                expired.extend(slot.head.file());
-                expired.extend(slot.body.file());
-                slot.kept = kept::NONE;
-            }
+    let expired = locked(true, |r| take_expired(r, now)).unwrap_or_default();
+    delete_sets(expired);
+}
+
+/// Take the expired kept results out of their slots (under the lock): their file sets.
+fn take_expired(r: &mut Registry, now: i64) -> Vec<pg_sys::FileSet> {
+    let mut expired = Vec::new();
+    for slot in r.slots.iter_mut() {
+        if slot.kept == kept::READY && slot.kept_until < now {
+            expired.extend(slot.head.file().map(|(set, _)| set));
+            expired.extend(slot.body.file().map(|(set, _)| set));
+            slot.kept = kept::NONE;
         }
-        expired
-    })
-    .unwrap_or_default();
-    for (mut set, _) in expired {
+    }
+    expired
+}
+
+/// Delete file sets (not under the lock).
+fn delete_sets(sets: Vec<pg_sys::FileSet>) {
+    for mut set in sets {
         crate::spill::delete_all(&mut set);
     }
 }
@@ -847,6 +865,9 @@ pub fn sweep() {
 pub struct Claimed {
     pub index: usize,
     pub worker_pid: i32,
+    /// The SQLSTATE and message the job ended with, if it failed (for a job whose output
+    /// ended before it could send its error, e.g. a worker that could not connect).
+    pub error: Option<(String, String)>,
     pub head: Option<(pg_sys::FileSet, u64)>,
     pub body: Option<(pg_sys::FileSet, u64)>,
 }
@@ -867,6 +888,7 @@ pub enum NotKept {
 /// check (a catalog look-up) is made between two looks under the lock.
 pub fn claim(job_id: u64) -> Result<Claimed, NotKept> {
     sweep();
+    at_exit_once();
     let find = |r: &Registry| {
         r.slots
             .iter()
@@ -888,9 +910,13 @@ pub fn claim(job_id: u64) -> Result<Claimed, NotKept> {
         match slot.kept {
             kept::READY => {
                 slot.kept = kept::READING;
+                CLAIMED.with(|c| c.set(Some((index, job_id))));
+                let error = Some((text_of(&slot.sqlstate), text_of(&slot.message)))
+                    .filter(|(sqlstate, _)| !sqlstate.is_empty());
                 Ok(Claimed {
                     index,
                     worker_pid: slot.worker_pid,
+                    error,
                     head: slot.head.file(),
                     body: slot.body.file(),
                 })
@@ -904,6 +930,11 @@ pub fn claim(job_id: u64) -> Result<Claimed, NotKept> {
 
 /// The reader of a kept result is done with it (its files are deleted): it is gone.
 pub fn read_out(index: usize, job_id: u64) {
+    CLAIMED.with(|c| {
+        if c.get() == Some((index, job_id)) {
+            c.set(None);
+        }
+    });
     locked(true, |r| {
         let slot = &mut r.slots[index];
         if slot.job_id == job_id && slot.kept == kept::READING {

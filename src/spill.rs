@@ -74,6 +74,29 @@ pub fn with_owner<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Which file set of a job.
+#[derive(Clone, Copy)]
+pub enum Part {
+    /// The launcher's, for a kept result's head.
+    Head,
+    /// The worker's spill file.
+    Body,
+}
+
+/// The number of a registered job's file set, in place of `FileSetInit`'s per-process counter
+/// (which wraps below `INT_MAX`): kept results outlive their processes, and a later process with
+/// the same PID must not name the same directory. `None` for an unregistered job.
+pub fn set_number(fixed: &crate::shm::FixedState, part: Part) -> Option<u32> {
+    if fixed.job_slot < 0 {
+        return None;
+    }
+    let bit = match part {
+        Part::Head => 0,
+        Part::Body => 1,
+    };
+    Some(0x8000_0000 | ((fixed.job_id << 1) as u32 & 0x7fff_fffe) | bit)
+}
+
 /// Remove the files of `set` and their directory (any process may: the names derive from the
 /// set, and every backend runs as the same operating system user).
 pub fn delete_all(set: &mut pg_sys::FileSet) {

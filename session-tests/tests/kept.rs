@@ -17,9 +17,10 @@ fn roles() {
     CREATED.call_once(|| {
         connect()
             .batch_execute(
-                "DROP ROLE IF EXISTS kept_alice, kept_bob;
+                "DROP ROLE IF EXISTS kept_alice, kept_bob, kept_carol;
                  CREATE ROLE kept_alice LOGIN IN ROLE pgbackground_role;
-                 CREATE ROLE kept_bob LOGIN IN ROLE pgbackground_role;",
+                 CREATE ROLE kept_bob LOGIN IN ROLE pgbackground_role;
+                 CREATE ROLE kept_carol LOGIN IN ROLE pgbackground_role;",
             )
             .unwrap();
     });
@@ -201,6 +202,29 @@ fn a_kept_job_that_fails_gives_its_error_to_the_reader() {
     wait_for("the result to be kept", || kept(&mut observer, id));
     let err = read_kept_text(&mut connect(), id).unwrap_err();
     assert_error(&err, "22012", "division by zero");
+}
+
+#[test]
+fn a_kept_job_whose_worker_cannot_even_connect_gives_that_error() {
+    roles();
+    let mut observer = connect();
+    let mut carol = connect_as("kept_carol");
+    let session = backend_pid(&mut carol);
+    // the session stays; its worker cannot log in as the role any more
+    observer
+        .batch_execute("ALTER ROLE kept_carol NOLOGIN")
+        .unwrap();
+    let id: i64 = carol
+        .query_one("SELECT pg_background_launch_kept('SELECT 1')", &[])
+        .unwrap()
+        .get(0);
+    leave(&mut observer, carol, session);
+    observer
+        .batch_execute("ALTER ROLE kept_carol LOGIN")
+        .unwrap();
+    wait_for("the result to be kept", || kept(&mut observer, id));
+    let err = read_kept_text(&mut connect(), id).unwrap_err();
+    assert_error(&err, "28000", "role \"kept_carol\" is not permitted to log in");
 }
 
 #[test]

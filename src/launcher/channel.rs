@@ -213,7 +213,11 @@ impl Channel {
         // The head first: a worker files its spill file only for a result filed as kept.
         let head = match &self.buffered[..] {
             [] => None,
-            messages => match super::spill::write_set(c"head", messages) {
+            messages => match super::spill::write_set(
+                c"head",
+                crate::spill::set_number(fixed, crate::spill::Part::Head),
+                messages,
+            ) {
                 None => return false,
                 written => written,
             },

@@ -246,6 +246,9 @@ impl Entry {
 /// (PIDs are unique among live processes); its unread results are dropped with a WARNING,
 /// never a FATAL as in the C extension.
 pub fn insert(entry: Entry) {
+    if entry.fixed().keep_s > 0 {
+        keep_at_exit_once();
+    }
     let pid = entry.pid;
     let old = REGISTRY.with(|r| r.borrow_mut().insert(pid, entry));
     if old.is_some() {
@@ -332,19 +335,37 @@ pub fn release_finished() {
     })
 }
 
-/// At this session's exit: keep the results of unread jobs launched to be kept
-/// ([`Channel::keep`]); returns the addresses of their fixed states (no longer to be let go).
-pub fn keep_at_exit() -> Vec<usize> {
+/// At this session's exit, before its spill files are let go (`spill::delete_at_exit`, which
+/// this callback precedes: it is registered later): keep the results of unread jobs launched to
+/// be kept ([`Channel::keep`]). Each kept job is no longer watched at once, so that an error
+/// while keeping a later one (which ends this callback) leaves it kept.
+#[pgrx::pg_guard]
+unsafe extern "C-unwind" fn keep_at_exit(_code: core::ffi::c_int, _arg: pg_sys::Datum) {
     REGISTRY.with(|r| {
-        let mut r = r.borrow_mut();
-        r.values_mut()
-            .filter(|e| !e.results_disabled && e.fixed().keep_s > 0)
-            .filter_map(|e| {
-                let address = e.fixed() as *const crate::shm::FixedState as usize;
-                e.channel.keep().then_some(address)
-            })
-            .collect()
+        // (an exit that interrupted a walk of the registry: keep nothing rather than fail)
+        let Ok(mut r) = r.try_borrow_mut() else {
+            return;
+        };
+        for e in r.values_mut() {
+            if e.results_disabled || e.fixed().keep_s <= 0 {
+                continue;
+            }
+            let address = e.fixed() as *const crate::shm::FixedState as usize;
+            if e.channel.keep() {
+                super::spill::unwatch(address);
+            }
+        }
     })
+}
+
+/// Register [`keep_at_exit`] (once per process) when a job to be kept is filed.
+fn keep_at_exit_once() {
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    // SAFETY: registered once per process, after the spill callback (registered when the
+    // session's first job was watched, before it was filed here): so it runs before it.
+    REGISTERED.call_once(|| unsafe {
+        pg_sys::before_shmem_exit(Some(keep_at_exit), pg_sys::Datum::from(0))
+    });
 }
 
 /// The PID under which this session tracks job `job_id` of the cluster-wide registry.

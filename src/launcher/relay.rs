@@ -98,13 +98,24 @@ pub fn relay(body: &[u8], pid: i32) -> Result<(), Error> {
 /// Raise the error a worker recorded in its fixed state (in the server encoding already) as if
 /// it had been relayed: same SQLSTATE, message, detail, hint and context lines.
 pub fn raise_recorded(err: &SharedError, pid: i32) -> ! {
-    let context = match err.context.get() {
+    let fields = [
+        err.message.get(),
+        err.detail.get(),
+        err.hint.get(),
+        err.context.get(),
+    ];
+    raise_fields(&err.sqlstate.get(), &fields, pid)
+}
+
+/// Raise an error of worker `pid` from its SQLSTATE and its [message, detail, hint, context]
+/// (empty: none), as if it had been relayed.
+pub fn raise_fields(sqlstate: &str, fields: &[String; 4], pid: i32) -> ! {
+    let [message, detail, hint, inner] = fields;
+    let context = match inner {
         inner if inner.is_empty() => format!("background worker, pid {pid}"),
         inner => format!("{inner}\nbackground worker, pid {pid}"),
     };
-    let sqlstate = err.sqlstate.get();
     let code = <[u8; 5]>::try_from(sqlstate.as_bytes()).unwrap_or(*b"XX000");
-    let (message, detail, hint) = (err.message.get(), err.detail.get(), err.hint.get());
     // SAFETY: a zeroed ErrorData as HandleParallelMessage starts from, with palloc'd strings
     // in the current memory context, which lives until the error has been raised.
     unsafe {
@@ -119,9 +130,9 @@ pub fn raise_recorded(err: &SharedError, pid: i32) -> ! {
         let mut edata: pg_sys::ErrorData = core::mem::zeroed();
         edata.elevel = PgLogLevel::ERROR as i32;
         edata.sqlerrcode = crate::protocol::pack_sql_state(&code);
-        edata.message = mem.pstrdup(&message);
-        edata.detail = text_or_null(&detail);
-        edata.hint = text_or_null(&hint);
+        edata.message = mem.pstrdup(message);
+        edata.detail = text_or_null(detail);
+        edata.hint = text_or_null(hint);
         raise(&edata, mem.pstrdup(&context))
     }
 }

@@ -266,11 +266,19 @@ impl Source for FromEntry<'_> {
     }
 }
 
-/// A kept result: its end before ReadyForQuery is a lost connection.
+/// A kept result: its end before ReadyForQuery is the error the job ended with (recorded in the
+/// registry; a worker that could not connect sent nothing), else a lost connection.
 impl Source for super::spill::Kept {
     fn next_message(&mut self) -> Result<&[u8], Error> {
+        if self.advance() {
+            return Ok(self.message());
+        }
         let pid = self.worker_pid();
-        self.next().ok_or(Error::LostConnection(pid))
+        if let Some((sqlstate, message)) = self.error().cloned() {
+            let fields = [message, String::new(), String::new(), String::new()];
+            super::relay::raise_fields(&sqlstate, &fields, pid);
+        }
+        Err(Error::LostConnection(pid))
     }
 }
 

@@ -153,10 +153,6 @@ impl Drop for SpillFile {
 
 #[pg_guard]
 unsafe extern "C-unwind" fn delete_at_exit(_code: core::ffi::c_int, _arg: pg_sys::Datum) {
-    // first, the results kept after this session (no longer watched here)
-    for fixed in super::registry::keep_at_exit() {
-        LIVE.with(|l| l.borrow_mut().retain(|&a| a != fixed));
-    }
     for fixed in LIVE.with(|l| core::mem::take(&mut *l.borrow_mut())) {
         // SAFETY: the segments are still mapped (they are detached after this callback).
         let_go(unsafe { &*(fixed as *const FixedState) });
@@ -200,6 +196,12 @@ unsafe extern "C-unwind" fn abandon(_segment: *mut pg_sys::dsm_segment, fixed: p
     }
 }
 
+/// Stop watching the job whose fixed state is at `address`: its result is kept after this
+/// session (see `Channel::keep`), its files are the registry's.
+pub fn unwatch(address: usize) {
+    LIVE.with(|l| l.borrow_mut().retain(|&a| a != address));
+}
+
 /// Let go of a job's spill file: delete it if the worker finished it and we had not taken it.
 fn let_go(fixed: &FixedState) {
     if fixed.spill_state.swap(state::ABANDONED, Ordering::AcqRel) == state::READY {
@@ -210,10 +212,12 @@ fn let_go(fixed: &FixedState) {
 }
 
 /// Write `messages` (each a native-endian `u32` length and its bytes, the spill file's format)
-/// to file `name` of a new set of this process's; the set and its bytes, or `None` when that
-/// failed (then nothing is left behind).
+/// to file `name` of a new set of this process's (numbered `number`, if given); the set and its
+/// bytes, or `None` when that failed and nothing is left behind. (At a process's exit an error
+/// cannot be caught: it ends the exit callback, and the set stays until the server's restart.)
 pub fn write_set(
     name: &'static core::ffi::CStr,
+    number: Option<u32>,
     messages: &[u8],
 ) -> Option<(pg_sys::FileSet, u64)> {
     // SAFETY: all-zero bytes are a valid FileSet (plain integers), initialised below.
@@ -226,6 +230,9 @@ pub fn write_set(
             // under the spill owner, in TopMemoryContext.
             unsafe {
                 pg_sys::FileSetInit(set_ptr);
+                if let Some(number) = number {
+                    (*set_ptr).number = number;
+                }
                 let file = pg_sys::BufFileCreateFileSet(set_ptr, name.as_ptr());
                 pg_sys::BufFileWrite(file, messages.as_ptr().cast_mut().cast(), messages.len());
                 pg_sys::BufFileClose(file);
@@ -250,6 +257,7 @@ pub struct Kept {
     index: usize,
     job_id: u64,
     worker_pid: i32,
+    error: Option<(String, String)>,
     files: std::collections::VecDeque<SpillFile>,
 }
 
@@ -266,6 +274,7 @@ impl Kept {
             index: claimed.index,
             job_id,
             worker_pid: claimed.worker_pid,
+            error: claimed.error,
             files,
         }
     }
@@ -274,16 +283,26 @@ impl Kept {
         self.worker_pid
     }
 
-    /// The next message; `None` after the last.
-    pub fn next(&mut self) -> Option<&[u8]> {
-        loop {
-            if self.files.front_mut()?.advance() {
-                break;
+    /// The error the job ended with, if its registry slot recorded one.
+    pub fn error(&self) -> Option<&(String, String)> {
+        self.error.as_ref()
+    }
+
+    /// Read the next message ([`Self::message`]); false after the last.
+    pub fn advance(&mut self) -> bool {
+        while let Some(file) = self.files.front_mut() {
+            if file.advance() {
+                return true;
             }
             // this one has ended (deleted as it goes)
             self.files.pop_front();
         }
-        self.files.front().map(|f| &f.message[..])
+        false
+    }
+
+    /// The message last read.
+    pub fn message(&self) -> &[u8] {
+        self.files.front().map_or(&[], |f| &f.message[..])
     }
 }
 

@@ -194,6 +194,9 @@ unsafe extern "C-unwind" fn end_job_at_exit(_code: core::ffi::c_int, _arg: pg_sy
     let fixed = FIXED.load(Ordering::Acquire);
     // SAFETY: FIXED is NULL or points into the segment, still mapped (see `mark_done`).
     if let Some(fixed) = unsafe { fixed.as_ref() } {
+        // (a worker that fails before its job starts has no spill writer to do this)
+        spill::finish();
+        spill::settle(fixed);
         crate::jobs::ended(fixed);
     }
 }

@@ -123,6 +123,9 @@ pub fn prepare() {
     unsafe {
         let shared = w.fixed.as_ref().fileset.as_ptr();
         pg_sys::FileSetInit(shared);
+        if let Some(number) = crate::spill::set_number(w.fixed.as_ref(), crate::spill::Part::Body) {
+            (*shared).number = number;
+        }
         w.set.set(Some(*shared));
     }
     static EXIT_CALLBACK: std::sync::Once = std::sync::Once::new();
@@ -173,17 +176,7 @@ pub fn finish() {
     let w = unsafe { Box::from_raw(ptr.as_ptr()) };
     if !w.spilling.get() {
         // SAFETY: as below.
-        let fixed = unsafe { w.fixed.as_ref() };
-        let finished = fixed.spill_state.compare_exchange(
-            state::NONE,
-            state::EMPTY,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        );
-        if finished == Err(state::KEEP) {
-            // the launcher left (with everything the job sent) and waits for our word
-            crate::jobs::keep_body(fixed, None);
-        }
+        settle(unsafe { w.fixed.as_ref() });
         return;
     }
     // Closing flushes the last buffered block. If that fails, the reader finds the file
@@ -208,11 +201,30 @@ pub fn finish() {
     let bytes = fixed.spill_bytes.load(Ordering::Acquire);
     let kept = fixed.spill_state.load(Ordering::Acquire) == state::KEEP
         && set.is_some_and(|set| crate::jobs::keep_body(fixed, Some((set, bytes))));
-    if !kept {
+    if kept {
+        // filed: nothing more to settle
+        fixed.spill_state.store(state::ABANDONED, Ordering::Release);
+    } else {
         // The launcher has let go of the job: nobody will read the file.
         if let Some(mut set) = set {
             crate::spill::delete_all(&mut set);
         }
+    }
+}
+
+/// The job ends without a spill file (also when it never got as far as [`install`], e.g. a
+/// FATAL while connecting): say so to the launcher, or, when the launcher has left keeping the
+/// result, file that there is no file (else the kept result would wait for it for ever).
+pub fn settle(fixed: &FixedState) {
+    let finished = fixed.spill_state.compare_exchange(
+        state::NONE,
+        state::EMPTY,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    );
+    if finished == Err(state::KEEP) {
+        crate::jobs::keep_body(fixed, None);
+        fixed.spill_state.store(state::ABANDONED, Ordering::Release);
     }
 }
 
