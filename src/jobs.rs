@@ -880,8 +880,8 @@ pub enum NotKept {
     Denied,
     /// Its launcher is still there (and reads it), it was not kept, or it was read or expired.
     Unavailable,
-    /// Kept, but the job still runs: wait.
-    Pending,
+    /// Kept, but the job still runs (in this worker, 0 before it started): wait.
+    Pending(i32),
 }
 
 /// Take the kept result of job `job_id` for reading (once): READY → READING. The privilege
@@ -921,7 +921,7 @@ pub fn claim(job_id: u64) -> Result<Claimed, NotKept> {
                     body: slot.body.file(),
                 })
             }
-            kept::PENDING => Err(NotKept::Pending),
+            kept::PENDING => Err(NotKept::Pending(slot.worker_pid)),
             _ => Err(NotKept::Unavailable),
         }
     })
@@ -943,7 +943,12 @@ pub fn read_out(index: usize, job_id: u64) {
     });
 }
 
-/// Sleep until a kept result may be complete, at most `ms` (interruptibly).
-pub fn sleep_for_result(ms: i64) {
-    sleep_for_turn(ms, crate::ffi::WaitEvent::Job.info());
+/// Be woken (our latch set) when a kept result may have become complete: call before looking,
+/// then sleep on the latch; [`stop_sleeping`] when done.
+pub fn prepare_to_wait() {
+    if let Some(r) = registry() {
+        // SAFETY: the registry's condition variable; the broadcast that follows a filing sets
+        // our latch and takes us off its list (this is called again before each look).
+        unsafe { pg_sys::ConditionVariablePrepareToSleep(&mut (*r.as_ptr()).turn) };
+    }
 }

@@ -189,6 +189,31 @@ fn a_reader_waits_for_a_kept_job_that_still_runs() {
 }
 
 #[test]
+fn a_reader_holding_a_lock_the_kept_job_waits_for_gets_a_deadlock_error() {
+    let mut observer = connect();
+    observer
+        .batch_execute("DROP TABLE IF EXISTS kept_locked; CREATE TABLE kept_locked (v int)")
+        .unwrap();
+    let mut reader = connect();
+    reader
+        .batch_execute("BEGIN; LOCK TABLE kept_locked IN ACCESS EXCLUSIVE MODE")
+        .unwrap();
+    let mut c = connect();
+    let session = backend_pid(&mut c);
+    let (id, worker) = launch_kept(&mut c, "SELECT count(*)::text FROM kept_locked", "10 min");
+    leave(&mut observer, c, session);
+    wait_for("the job to wait for the reader's lock", || {
+        waits_on(&mut observer, worker, "relation")
+    });
+    let err = read_kept_text(&mut reader, id).unwrap_err();
+    assert_error(&err, "40P01", "deadlock detected");
+    reader.batch_execute("ROLLBACK").unwrap();
+    // not consumed: read once the job could finish
+    assert_eq!(read_kept_text(&mut reader, id).unwrap(), ["0"]);
+    observer.batch_execute("DROP TABLE kept_locked").unwrap();
+}
+
+#[test]
 fn a_kept_job_that_fails_gives_its_error_to_the_reader() {
     let mut observer = connect();
     let mut c = connect();
@@ -224,7 +249,11 @@ fn a_kept_job_whose_worker_cannot_even_connect_gives_that_error() {
         .unwrap();
     wait_for("the result to be kept", || kept(&mut observer, id));
     let err = read_kept_text(&mut connect(), id).unwrap_err();
-    assert_error(&err, "28000", "role \"kept_carol\" is not permitted to log in");
+    assert_error(
+        &err,
+        "28000",
+        "role \"kept_carol\" is not permitted to log in",
+    );
 }
 
 #[test]

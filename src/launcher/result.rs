@@ -313,10 +313,18 @@ pub fn read_job(job_id: i64, fcinfo: pg_sys::FunctionCallInfo) -> Result<(), Err
     let target = Target::from_call(fcinfo)?;
     let claimed = loop {
         use crate::jobs::NotKept;
+        crate::jobs::prepare_to_wait();
         match crate::jobs::claim(id) {
             Ok(claimed) => break claimed,
-            // (woken when a kept result is complete; interruptible)
-            Err(NotKept::Pending) => crate::jobs::sleep_for_result(1000),
+            // Woken when a kept result is complete; interruptible; and, as for a job of this
+            // session, an error (40P01) if the job waits for a lock this session holds.
+            Err(NotKept::Pending(worker)) => {
+                let mut waiter = super::deadlock::Waiter::new(worker);
+                if let Err(e) = waiter.wait(crate::ffi::WaitEvent::Job) {
+                    crate::jobs::stop_sleeping();
+                    return Err(e);
+                }
+            }
             Err(e) => {
                 crate::jobs::stop_sleeping();
                 return Err(match e {
