@@ -37,6 +37,18 @@ fn scene() -> Scene {
     }
 }
 
+/// Let go of advisory lock `key` that session `lock` holds.
+fn unlock(lock: &mut Client, key: i64) {
+    lock.execute("SELECT pg_advisory_unlock($1)", &[&key])
+        .unwrap();
+}
+
+/// The error of a launch that session `c` expects to be refused.
+fn launch_error(c: &mut Client) -> postgres::Error {
+    c.query_one("SELECT pg_background_launch('SELECT 1')", &[])
+        .unwrap_err()
+}
+
 /// A job that waits for `key`, then returns one row.
 fn blocked_job(key: i64) -> String {
     format!("SELECT pg_advisory_lock_shared({key})::text")
@@ -104,8 +116,7 @@ fn launches_beyond_the_sessions_limit_wait_and_all_complete() {
     wait_for("two jobs to run", || blocked_jobs(&mut observer, key) == 2);
     // the others wait in the launch, not in the server
     assert!(launch_waits(&mut observer, launcher));
-    lock.execute("SELECT pg_advisory_unlock($1)", &[&key])
-        .unwrap();
+    unlock(&mut lock, key);
     let (mut c, pids) = launches.join().unwrap();
     assert_eq!(pids.len(), 12);
     read_all(&mut c, &pids);
@@ -127,9 +138,7 @@ fn a_waiting_launch_gives_up_at_its_timeout_and_can_be_cancelled() {
     )
     .unwrap();
     let first = launch(&mut c, &blocked_job(key));
-    let err = c
-        .query_one("SELECT pg_background_launch('SELECT 1')", &[])
-        .unwrap_err();
+    let err = launch_error(&mut c);
     assert_error(
         &err,
         "53000",
@@ -152,19 +161,15 @@ fn a_waiting_launch_gives_up_at_its_timeout_and_can_be_cancelled() {
         .unwrap();
     let (mut c, err) = waiting.join().unwrap();
     assert_eq!(sqlstate(&err), "57014", "{err}");
-    lock.execute("SELECT pg_advisory_unlock($1)", &[&key])
-        .unwrap();
+    unlock(&mut lock, key);
     read_all(&mut c, &[first]);
     // on_capacity = error (the default): at once, as in the C extension
     c.batch_execute("RESET pg_background.on_capacity").unwrap();
     let mut lock = holder(key);
     let again = launch(&mut c, &blocked_job(key));
-    let err = c
-        .query_one("SELECT pg_background_launch('SELECT 1')", &[])
-        .unwrap_err();
+    let err = launch_error(&mut c);
     assert_error(&err, "53400", "too many background workers");
-    lock.execute("SELECT pg_advisory_unlock($1)", &[&key])
-        .unwrap();
+    unlock(&mut lock, key);
     read_all(&mut c, &[again]);
 }
 
@@ -197,8 +202,7 @@ fn a_launch_waits_for_a_worker_slot_that_another_session_frees() {
     wait_for("the launch to wait for a slot", || {
         launch_waits(&mut observer, launcher)
     });
-    lock.execute("SELECT pg_advisory_unlock($1)", &[&key])
-        .unwrap();
+    unlock(&mut lock, key);
     let (mut c, pids) = waiting.join().unwrap();
     read_all(&mut c, &pids);
     read_all(&mut greedy, &held);
@@ -226,8 +230,7 @@ fn a_session_waiting_for_its_job_shows_a_named_wait() {
     wait_for("the session to wait for its job", || {
         waits_on(&mut observer, launcher, &event)
     });
-    lock.execute("SELECT pg_advisory_unlock($1)", &[&key])
-        .unwrap();
+    unlock(&mut lock, key);
     let (mut c, done) = waiting.join().unwrap();
     assert!(done);
     read_all(&mut c, &[pid]);
@@ -333,8 +336,7 @@ fn ten_launches_beyond_the_clusters_cap_from_several_sessions_wait_and_all_compl
     });
     assert_eq!(blocked_jobs(&mut observer, key), 2, "the cap holds");
     assert!(queued_jobs(&mut observer) >= 3);
-    lock.execute("SELECT pg_advisory_unlock($1)", &[&key])
-        .unwrap();
+    unlock(&mut lock, key);
     for (launches, _) in sessions {
         let (mut c, pids) = launches.join().unwrap();
         assert_eq!(pids.len(), 3);
@@ -355,9 +357,7 @@ fn beyond_the_clusters_cap_a_launch_fails_at_once_in_error_mode() {
     let _cap = ClusterCap::set(1);
     let mut other = connect();
     let first = launch(&mut other, &blocked_job(key));
-    let err = c
-        .query_one("SELECT pg_background_launch('SELECT 1')", &[])
-        .unwrap_err();
+    let err = launch_error(&mut c);
     assert_error(
         &err,
         "53400",
@@ -372,12 +372,9 @@ fn beyond_the_clusters_cap_a_launch_fails_at_once_in_error_mode() {
         "SET pg_background.on_capacity = wait; SET pg_background.capacity_wait_timeout = 50",
     )
     .unwrap();
-    let err = c
-        .query_one("SELECT pg_background_launch('SELECT 1')", &[])
-        .unwrap_err();
+    let err = launch_error(&mut c);
     assert_eq!(sqlstate(&err), "53000", "{err}");
-    lock.execute("SELECT pg_advisory_unlock($1)", &[&key])
-        .unwrap();
+    unlock(&mut lock, key);
     read_all(&mut other, &[first]);
 }
 
@@ -413,8 +410,7 @@ fn waiting_launches_start_first_come_first_served() {
         });
         sessions.push(launches);
     }
-    lock.execute("SELECT pg_advisory_unlock($1)", &[&key])
-        .unwrap();
+    unlock(&mut lock, key);
     for launches in sessions {
         let (mut c, pids) = launches.join().unwrap();
         let tags: Vec<String> = c
@@ -464,9 +460,7 @@ fn a_roles_cap_holds_its_jobs_and_leaves_other_roles_alone() {
     let carols = launch(&mut carol, &sql);
     // a second session of the role: refused, or waits
     let mut carol2 = connect_as("cap_carol");
-    let err = carol2
-        .query_one("SELECT pg_background_launch('SELECT 1')", &[])
-        .unwrap_err();
+    let err = launch_error(&mut carol2);
     assert_error(
         &err,
         "53400",
@@ -487,8 +481,7 @@ fn a_roles_cap_holds_its_jobs_and_leaves_other_roles_alone() {
         blocked_jobs(&mut observer, key) == 2
     });
     assert!(launch_waits(&mut observer, carol2_pid));
-    lock.execute("SELECT pg_advisory_unlock($1)", &[&key])
-        .unwrap();
+    unlock(&mut lock, key);
     let (mut carol2, later) = waiting.join().unwrap();
     read_all(&mut carol2, &later);
     read_all(&mut carol, &[carols]);
