@@ -87,8 +87,6 @@ struct Slot {
 #[repr(C)]
 #[derive(Clone, Copy)]
 struct Part {
-    /// Filed (with or without a file).
-    filed: bool,
     /// There is a file.
     present: bool,
     bytes: u64,
@@ -99,7 +97,6 @@ impl Part {
     fn of(file: Option<(pg_sys::FileSet, u64)>) -> Self {
         // SAFETY: all-zero bytes are a valid FileSet (plain integers).
         let mut part: Part = unsafe { core::mem::zeroed() };
-        part.filed = true;
         if let Some((set, bytes)) = file {
             part.present = true;
             part.set = set;
@@ -116,7 +113,8 @@ impl Part {
 /// States of a kept result.
 pub mod kept {
     pub const NONE: u32 = 0;
-    /// The launcher left; the head or the body is not filed yet (the worker still runs).
+    /// The launcher left and filed the head; the body is not filed yet (the worker still
+    /// runs).
     pub const PENDING: u32 = 1;
     /// Complete, waiting to be read until `kept_until`.
     pub const READY: u32 = 2;
@@ -441,11 +439,14 @@ fn refusal(r: &Registry, me: usize, total: i32, fifo: bool) -> Option<Refusal> {
     ahead.then_some(Refusal::Behind)
 }
 
-/// Wake the launches that wait for their turn.
-fn broadcast(r: *mut Registry) {
-    // SAFETY: the registry's condition variable, initialised with it; callable with or
-    // without the lock.
-    unsafe { pg_sys::ConditionVariableBroadcast(&mut (*r).turn) };
+/// Wake the sessions that wait on the registry: launches for their turn, readers for a kept
+/// result.
+fn broadcast() {
+    if let Some(r) = NonNull::new(REGISTRY.load(Ordering::Acquire)) {
+        // SAFETY: the registry's condition variable, initialised with it; callable with or
+        // without the lock.
+        unsafe { pg_sys::ConditionVariableBroadcast(&mut (*r.as_ptr()).turn) };
+    }
 }
 
 /// File a new job (state `queued`), admitted at once unless `caps` (or, with `fifo`, a launch
@@ -481,8 +482,6 @@ pub fn register(label: &str, query: &str, caps: Caps, fifo: bool) -> Filed {
         slot.role_cap = caps.per_role;
         slot.kept = kept::NONE;
         slot.kept_until = 0;
-        slot.head.filed = false;
-        slot.body.filed = false;
         slot.owner = owner;
         slot.database = database;
         slot.launcher_pid = pid;
@@ -511,17 +510,17 @@ pub fn register(label: &str, query: &str, caps: Caps, fifo: bool) -> Filed {
 
 /// Try again to admit a waiting launch: `None` once it is admitted.
 pub fn admit(index: usize, id: u64, caps: Caps, fifo: bool) -> Option<Refusal> {
-    let (refusal, registry) = locked(true, |r| {
+    let (refusal, admitted) = locked(true, |r| {
         if r.slots[index].job_id != id || !waits(&r.slots[index]) {
-            return (None, core::ptr::null_mut());
+            return (None, false);
         }
         let refusal = refusal(r, index, caps.total, fifo);
         r.slots[index].admitted = refusal.is_none();
-        (refusal, r as *mut Registry)
+        (refusal, refusal.is_none())
     })?;
-    if refusal.is_none() && !registry.is_null() {
+    if admitted {
         // the launches behind this one may be able to start too
-        broadcast(registry);
+        broadcast();
     }
     refusal
 }
@@ -559,29 +558,27 @@ pub fn stop_sleeping() {
 
 /// A launch that failed before its worker could start: the slot is free again.
 pub fn forget(index: usize, id: u64) {
-    PENDING.with(|p| {
-        if p.get() == Some((index, id)) {
-            p.set(None);
-        }
-    });
-    let registry = locked(true, |r| {
+    clear(&PENDING, (index, id));
+    locked(true, |r| {
         // (a job whose worker has started is the worker's to end)
         if r.slots[index].job_id == id && r.slots[index].state == state::QUEUED {
             r.slots[index].state = state::FREE;
             r.slots[index].admitted = false;
         }
-        r as *mut Registry
     });
-    if let Some(registry) = registry {
-        broadcast(registry);
-    }
+    broadcast();
 }
 
 /// The launch handed slot `(index, id)` to its worker.
 pub fn handed_over(index: usize, id: u64) {
-    PENDING.with(|p| {
-        if p.get() == Some((index, id)) {
-            p.set(None);
+    clear(&PENDING, (index, id));
+}
+
+/// Forget this backend's note of slot `(index, id)` in `note` (if it is that one).
+fn clear(note: &'static std::thread::LocalKey<Cell<Option<(usize, u64)>>>, slot: (usize, u64)) {
+    note.with(|n| {
+        if n.get() == Some(slot) {
+            n.set(None);
         }
     });
 }
@@ -677,7 +674,7 @@ pub fn ended(fixed: &FixedState) {
         state::FAILED
     };
     let now = crate::ffi::now();
-    let registry = locked(true, |r| {
+    locked(true, |r| {
         let slot = &mut r.slots[index];
         if slot.job_id == id && !is_over(slot.state) && slot.state != state::FREE {
             slot.state = outcome;
@@ -685,11 +682,9 @@ pub fn ended(fixed: &FixedState) {
             copy_text(&mut slot.sqlstate, &sqlstate);
             copy_text(&mut slot.message, &message);
         }
-        r as *mut Registry
     });
-    if let Some(registry) = registry {
-        broadcast(registry);
-    }
+    // a waiting launch may now start
+    broadcast();
 }
 
 /// Every job in the registry, finished ones within `pg_background.job_history`; `None` when the
@@ -782,14 +777,6 @@ pub fn available() -> bool {
     registry().is_some()
 }
 
-/// A kept result that became complete: it waits `keep_s` from now.
-fn complete_if_filed(slot: &mut Slot, now: i64) {
-    if slot.kept == kept::PENDING && slot.head.filed && slot.body.filed {
-        slot.kept = kept::READY;
-        slot.kept_until = now + i64::from(slot.keep_s) * 1_000_000;
-    }
-}
-
 /// The launcher leaves job `(index, id)` unread: keep its result for `keep_s` seconds once
 /// complete. `head`: what it had moved out of the queue; the spill file follows
 /// ([`keep_body`], [`keep_body_of`]).
@@ -802,31 +789,32 @@ pub fn keep_head(index: usize, id: u64, keep_s: i32, head: Option<(pg_sys::FileS
         slot.kept = kept::PENDING;
         slot.keep_s = keep_s;
         slot.head = Part::of(head);
-        slot.body.filed = false;
         true
     })
     .unwrap_or(false)
 }
 
-/// File the spill file of a kept result (or that there is none); false when the result is
-/// not kept (then the caller deletes the file).
+/// File the spill file of a kept result (or that there is none): the result is complete and
+/// waits `keep_s` from now. False when the result is not kept (then the caller deletes the
+/// file).
 pub fn keep_body_of(index: usize, id: u64, body: Option<(pg_sys::FileSet, u64)>) -> bool {
     let now = crate::ffi::now();
-    let registry = locked(true, |r| {
+    let filed = locked(true, |r| {
         let slot = &mut r.slots[index];
         if slot.job_id != id || slot.kept != kept::PENDING {
-            return None;
+            return false;
         }
         slot.body = Part::of(body);
-        complete_if_filed(slot, now);
-        Some(r as *mut Registry)
+        slot.kept = kept::READY;
+        slot.kept_until = now + i64::from(slot.keep_s) * 1_000_000;
+        true
     })
-    .flatten();
-    if let Some(registry) = registry {
+    .unwrap_or(false);
+    if filed {
         // a session may wait to read it
-        broadcast(registry);
+        broadcast();
     }
-    registry.is_some()
+    filed
 }
 
 /// The worker of a job whose launcher left files its spill file, or that it wrote none.
@@ -930,11 +918,7 @@ pub fn claim(job_id: u64) -> Result<Claimed, NotKept> {
 
 /// The reader of a kept result is done with it (its files are deleted): it is gone.
 pub fn read_out(index: usize, job_id: u64) {
-    CLAIMED.with(|c| {
-        if c.get() == Some((index, job_id)) {
-            c.set(None);
-        }
-    });
+    clear(&CLAIMED, (index, job_id));
     locked(true, |r| {
         let slot = &mut r.slots[index];
         if slot.job_id == job_id && slot.kept == kept::READING {

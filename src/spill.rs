@@ -13,6 +13,10 @@ use pgrx::pg_sys;
 /// The file's name in its set.
 pub const FILE_NAME: &core::ffi::CStr = c"result";
 
+/// The name of a kept result's head: what its launcher had moved out of the queue (in a set of
+/// the launcher's).
+pub const HEAD_NAME: &core::ffi::CStr = c"head";
+
 /// `open(2)` modes and `lseek(2)` whence, as `fcntl.h` and `unistd.h` define them on Linux.
 pub const O_RDONLY: core::ffi::c_int = 0;
 pub const O_RDWR: core::ffi::c_int = 2;

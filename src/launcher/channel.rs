@@ -139,11 +139,7 @@ impl Channel {
         loop {
             // (an idle step that gives up at once: never wait for a message)
             match live.queue.receive_or_idle(|| Err(())) {
-                Ok(Ok(message)) => {
-                    let len = u32::try_from(message.len()).expect("shm_mq message over 4 GB");
-                    self.buffered.extend_from_slice(&len.to_ne_bytes());
-                    self.buffered.extend_from_slice(message);
-                }
+                Ok(Ok(message)) => buffer(&mut self.buffered, message),
                 // the worker has detached and everything is here
                 Ok(Err(_)) => break,
                 // not complete yet
@@ -196,9 +192,7 @@ impl Channel {
                 let sending = fixed.in_send.load(Ordering::SeqCst);
                 // (an idle step that gives up at once)
                 while let Ok(Ok(message)) = live.queue.receive_or_idle(|| Err(())) {
-                    let len = u32::try_from(message.len()).expect("shm_mq message over 4 GB");
-                    self.buffered.extend_from_slice(&len.to_ne_bytes());
-                    self.buffered.extend_from_slice(message);
+                    buffer(&mut self.buffered, message);
                 }
                 if !sending {
                     break;
@@ -214,7 +208,7 @@ impl Channel {
         let head = match &self.buffered[..] {
             [] => None,
             messages => match super::spill::write_set(
-                c"head",
+                crate::spill::HEAD_NAME,
                 crate::spill::set_number(fixed, crate::spill::Part::Head),
                 messages,
             ) {
@@ -263,6 +257,14 @@ impl Channel {
         }
         true
     }
+}
+
+/// Append a message moved out of the queue to `buffered` (its length as a native-endian `u32`,
+/// then its bytes: the spill file's format).
+fn buffer(buffered: &mut Vec<u8>, message: &[u8]) {
+    let len = u32::try_from(message.len()).expect("shm_mq message over 4 GB");
+    buffered.extend_from_slice(&len.to_ne_bytes());
+    buffered.extend_from_slice(message);
 }
 
 /// Longest wait of a leaving launcher for a message the worker is putting into the queue.

@@ -346,10 +346,8 @@ unsafe extern "C-unwind" fn keep_at_exit(_code: core::ffi::c_int, _arg: pg_sys::
         let Ok(mut r) = r.try_borrow_mut() else {
             return;
         };
+        // (`keep` looks at each job: only unread ones launched to be kept are)
         for e in r.values_mut() {
-            if e.results_disabled || e.fixed().keep_s <= 0 {
-                continue;
-            }
             let address = e.fixed() as *const crate::shm::FixedState as usize;
             if e.channel.keep() {
                 super::spill::unwatch(address);

@@ -265,7 +265,7 @@ impl Kept {
     pub fn new(claimed: crate::jobs::Claimed, job_id: u64) -> Self {
         let mut files = std::collections::VecDeque::new();
         if let Some((set, bytes)) = claimed.head {
-            files.push_back(SpillFile::own(set, c"head", bytes));
+            files.push_back(SpillFile::own(set, crate::spill::HEAD_NAME, bytes));
         }
         if let Some((set, bytes)) = claimed.body {
             files.push_back(SpillFile::own(set, crate::spill::FILE_NAME, bytes));
