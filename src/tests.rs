@@ -43,6 +43,45 @@ mod tests {
         assert_eq!(row, Ok((Some("finished".to_owned()), Some(2))));
     }
 
+    /// The offsets read from the server's private `shm_mq` header match this server, proven
+    /// through the queue's public functions (see `shm::mq::layout_proven`); without it no job
+    /// would spill.
+    #[pg_test]
+    fn the_message_queue_layout_is_proven_on_this_server() {
+        assert!(crate::shm::mq::layout_proven());
+    }
+
+    /// A worker's handle lives in TopMemoryContext and is freed with its owner: a thousand
+    /// launches leave that context no bigger than a few dozen did.
+    #[pg_test]
+    fn worker_handles_are_freed_with_their_jobs() {
+        let used = || {
+            Spi::get_one::<i64>(
+                "SELECT sum(used_bytes)::int8 FROM pg_backend_memory_contexts \
+                 WHERE name = 'TopMemoryContext'",
+            )
+            .unwrap()
+            .unwrap()
+        };
+        let run = |n: usize| {
+            for _ in 0..n {
+                let pid = launch("SELECT 1");
+                Spi::run(&format!(
+                    "SELECT * FROM pg_background_result({pid}) AS (r int)"
+                ))
+                .unwrap();
+            }
+        };
+        run(50);
+        let before = used();
+        run(1000);
+        let grown = used() - before;
+        assert!(
+            grown < 16 * 1024,
+            "TopMemoryContext grew by {grown} bytes over 1000 jobs"
+        );
+    }
+
     #[pg_test]
     fn round_trip_returns_the_rows_of_the_last_statement() {
         let pid = launch("SELECT 1; SELECT 2+2");

@@ -6,7 +6,7 @@
 use crate::error::Error;
 use crate::shm::{BGW_TYPE, ENTRY_POINT, LIBRARY_NAME};
 use core::ptr::NonNull;
-use pgrx::pg_sys;
+use pgrx::{pg_sys, PgMemoryContexts};
 
 /// What the postmaster says about our worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,18 +17,11 @@ pub enum WorkerStatus {
     PostmasterDied,
 }
 
-/// `BackgroundWorkerHandle`, which the headers leave opaque: `postmaster/bgworker.c` defines
-/// it as the slot number and the slot's generation on every release since 9.4.
-#[repr(C)]
-struct HandleData {
-    slot: core::ffi::c_int,
-    generation: u64,
-}
-
-/// Our registration of one worker. A copy of the server's handle in our own memory: it lives
-/// as long as the worker's owner (`pool::Worker`), which may be longer than any job's context.
+/// Our registration of one worker: the server's own `BackgroundWorkerHandle`, which the headers
+/// leave opaque, allocated in `TopMemoryContext` so that it lives as long as the worker's owner
+/// (`pool::Worker`), which may be longer than any job's context. Freed when dropped.
 pub struct WorkerHandle {
-    handle: Box<HandleData>,
+    handle: NonNull<pg_sys::BackgroundWorkerHandle>,
 }
 
 /// Copy `src` into a fixed C buffer, cut at a character boundary, always NUL-terminated
@@ -74,31 +67,20 @@ impl WorkerHandle {
         }
         let mut handle: *mut pg_sys::BackgroundWorkerHandle = core::ptr::null_mut();
         // SAFETY: a fully initialised BackgroundWorker; on success the postmaster owns a copy
-        // and `handle` points at a palloc'd handle.
-        let ok = unsafe { pg_sys::RegisterDynamicBackgroundWorker(&mut worker, &mut handle) };
+        // and `handle` points at a handle palloc'd in the current memory context, which is
+        // TopMemoryContext for the call (restored even if the call raises an ERROR).
+        let ok = unsafe {
+            PgMemoryContexts::TopMemoryContext
+                .switch_to(|_| pg_sys::RegisterDynamicBackgroundWorker(&mut worker, &mut handle))
+        };
         match NonNull::new(handle) {
-            Some(handle) if ok => {
-                // SAFETY: a handle the postmaster code just palloc'd, of the layout above; we
-                // copy it and free the original.
-                let copy = unsafe {
-                    let data = handle.cast::<HandleData>().as_ptr();
-                    let copy = HandleData {
-                        slot: (*data).slot,
-                        generation: (*data).generation,
-                    };
-                    pg_sys::pfree(handle.as_ptr().cast());
-                    copy
-                };
-                Ok(Self {
-                    handle: Box::new(copy),
-                })
-            }
+            Some(handle) if ok => Ok(Self { handle }),
             _ => Err(Error::CouldNotRegister),
         }
     }
 
     pub fn as_ptr(&self) -> NonNull<pg_sys::BackgroundWorkerHandle> {
-        NonNull::from(&*self.handle).cast()
+        self.handle
     }
 
     /// Ask the postmaster to stop the worker (SIGTERM through the postmaster, for exactly this
@@ -119,6 +101,14 @@ impl WorkerHandle {
             pg_sys::BgwHandleStatus::BGWH_POSTMASTER_DIED => WorkerStatus::PostmasterDied,
             _ => WorkerStatus::Stopped,
         }
+    }
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        // SAFETY: the handle was palloc'd in TopMemoryContext by the server and is ours alone;
+        // nothing uses it after its owner is gone (the queue watching it is dropped first).
+        unsafe { pg_sys::pfree(self.handle.as_ptr().cast()) };
     }
 }
 

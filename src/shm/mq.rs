@@ -131,11 +131,12 @@ pub fn redirect_output(mq: NonNull<pg_sys::shm_mq>, segment: &impl Segment) {
     }
 }
 
-/// Offsets in `struct shm_mq` (`storage/ipc/shm_mq.c`, the same from PostgreSQL 9.4 to 18 on
-/// 64-bit platforms): the server exports no way to ask how full a queue is, which a worker must
-/// know to choose between the queue and its spill file *before* it begins a message (a message
-/// once begun cannot be withdrawn). [`checked_ring_size`] verifies the layout on every queue
-/// the launcher creates; a queue that does not match is never measured.
+/// Offsets in `struct shm_mq` (`storage/ipc/shm_mq.c`) on 64-bit platforms: the server exports
+/// no way to ask how full a queue is, which a worker must know to choose between the queue and
+/// its spill file *before* it begins a message (a message once begun cannot be withdrawn). The
+/// struct is private to shm_mq.c, so no header can confirm these offsets at build time;
+/// [`layout_proven`] confirms each of them at run time through the queue's public functions,
+/// once per process, before any queue is measured.
 mod layout {
     pub const RECEIVER: usize = 8;
     pub const SENDER: usize = 16;
@@ -153,6 +154,86 @@ const _: () = assert!(
     "the shm_mq layout is that of 64-bit platforms"
 );
 
+/// Whether this server's `shm_mq` has the layout of [`layout`]: a queue in this process's own
+/// memory, with this process as both sender and receiver, is created, attached, sent one
+/// message, read and detached through the public functions, and after each step the field the
+/// step must have changed is read at its offset. Computed once per process.
+pub fn layout_proven() -> bool {
+    use core::sync::atomic::{AtomicU8, Ordering};
+    // 0: not tested yet, 1: proven, 2: differs
+    static PROVEN: AtomicU8 = AtomicU8::new(0);
+    match PROVEN.load(Ordering::Relaxed) {
+        1 => true,
+        2 => false,
+        _ => {
+            let proven = prove_layout();
+            PROVEN.store(if proven { 1 } else { 2 }, Ordering::Relaxed);
+            if !proven {
+                pgrx::ereport!(
+                    pgrx::PgLogLevel::WARNING,
+                    pgrx::PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
+                    "pg_background cannot measure this server's message queues",
+                    "Results that do not fit in a job's queue wait for the reader instead of \
+                     spilling to a temporary file."
+                );
+            }
+            proven
+        }
+    }
+}
+
+fn prove_layout() -> bool {
+    const SIZE: usize = 1024;
+    const MESSAGE: &[u8] = b"pg_background";
+    let mut memory = vec![0u64; SIZE / 8];
+    let base = memory.as_mut_ptr().cast::<u8>();
+    // SAFETY: `base` is SIZE bytes, 8-aligned, owned by this function and outliving every use
+    // below: the queue needs no shared memory when one process is both of its ends. Both
+    // handles are attached without a segment (no detach callback) and detached again before
+    // `memory` is freed; the field reads are aligned and within the first HEADER bytes.
+    unsafe {
+        let word = |offset: usize| base.add(offset).cast::<u64>().read_volatile();
+        let byte = |offset: usize| base.add(offset).read_volatile();
+        let mq = pg_sys::shm_mq_create(base.cast(), SIZE);
+        let Some(ring) = header_ring_size(NonNull::new_unchecked(mq), SIZE) else {
+            return false;
+        };
+        let me = pg_sys::MyProc as u64;
+        pg_sys::shm_mq_set_receiver(mq, pg_sys::MyProc);
+        let mut proven = word(layout::RECEIVER) == me;
+        pg_sys::shm_mq_set_sender(mq, pg_sys::MyProc);
+        proven &= word(layout::SENDER) == me;
+        let sender = pg_sys::shm_mq_attach(mq, core::ptr::null_mut(), core::ptr::null_mut());
+        let receiver = pg_sys::shm_mq_attach(mq, core::ptr::null_mut(), core::ptr::null_mut());
+        // (sending sets the receiver's latch, ours: a wake-up every wait tolerates)
+        proven &= check(pg_sys::shm_mq_send(
+            sender,
+            MESSAGE.len(),
+            MESSAGE.as_ptr().cast(),
+            true,
+            true,
+        ))
+        .is_ok();
+        let cost = message_cost(MESSAGE.len());
+        proven &= word(layout::BYTES_WRITTEN) == cost
+            && word(layout::HEADER) == MESSAGE.len() as u64
+            && core::slice::from_raw_parts(base.add(layout::HEADER + 8), MESSAGE.len()) == MESSAGE;
+        let mut len: pg_sys::Size = 0;
+        let mut data: *mut core::ffi::c_void = core::ptr::null_mut();
+        proven &= check(pg_sys::shm_mq_receive(receiver, &mut len, &mut data, true)).is_ok()
+            && len == MESSAGE.len();
+        // an empty queue makes the receiver release what it has consumed, then give up
+        proven &= check(pg_sys::shm_mq_receive(receiver, &mut len, &mut data, true))
+            == Err(MqError::WouldBlock)
+            && word(layout::BYTES_READ) == cost;
+        proven &= byte(layout::DETACHED) == 0;
+        pg_sys::shm_mq_detach(sender);
+        proven &= byte(layout::DETACHED) == 1;
+        pg_sys::shm_mq_detach(receiver);
+        proven && word(layout::RING_SIZE) == ring
+    }
+}
+
 /// Bytes a message of `len` bytes (type byte included) takes in a queue's ring: its length word
 /// and its data, each padded to MAXALIGN (`shm_mq_sendv`).
 pub fn message_cost(len: usize) -> u64 {
@@ -160,8 +241,18 @@ pub fn message_cost(len: usize) -> u64 {
 }
 
 /// The ring size of a queue `shm_mq_create` just laid out in `size` bytes, if its header is
-/// exactly what we expect (see [`layout`]); `None` otherwise.
+/// exactly what we expect (see [`layout`]); `None` otherwise, or when the layout is not
+/// [proven](layout_proven) on this server.
 pub fn checked_ring_size(mq: NonNull<pg_sys::shm_mq>, size: usize) -> Option<u64> {
+    if !layout_proven() {
+        return None;
+    }
+    header_ring_size(mq, size)
+}
+
+/// The ring size of a queue just laid out in `size` bytes, if its header holds what
+/// `shm_mq_create` writes at the offsets of [`layout`].
+fn header_ring_size(mq: NonNull<pg_sys::shm_mq>, size: usize) -> Option<u64> {
     let base = mq.as_ptr().cast::<u8>();
     // SAFETY: the queue header lies in the `size` bytes at `base` (size > HEADER, checked by
     // the caller's minimum); aligned reads of fields nobody else touches yet (no sender or
