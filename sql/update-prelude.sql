@@ -1,11 +1,11 @@
--- The start of every update script from a C release (1.0 … 1.10) to ours; the rest is the
--- install script with each CREATE FUNCTION made CREATE OR REPLACE, which keeps the grants of
--- the functions that already exist. What CREATE OR REPLACE cannot turn into the current
--- catalog is dropped first:
+-- The start of every update script, from a C release (1.0 … 1.10) or an earlier version of
+-- ours; the rest is the install script with each CREATE FUNCTION made CREATE OR REPLACE, which
+-- keeps the grants of the functions that already exist. What CREATE OR REPLACE cannot turn into
+-- the current catalog is dropped first:
 -- * 1.1's pg_background_discard_result, reverted in 1.2 but never dropped by the C updates;
 -- * the grant/revoke helpers, whose parameter was called user_name in 1.3 and 1.4, which had
---   no pinned search_path before 1.8, and which 1.10 granted to pgbackground_role (D17) — they
---   are recreated, executable by their owner only;
+--   no pinned search_path before 1.8, and which 1.10 granted to pgbackground_role (so that its
+--   members could grant themselves more) — they are recreated, executable by their owner only;
 -- * pg_background_drop_executor_role, recreated likewise.
 -- The role is created further down if it does not exist (1.0 … 1.4 had none).
 DROP FUNCTION IF EXISTS pg_background_discard_result(int4);

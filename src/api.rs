@@ -682,3 +682,37 @@ CREATE OR REPLACE VIEW pg_background_jobs AS SELECT * FROM pg_background_cluster
     name = "jobs_view",
     requires = [pg_background_cluster_jobs],
 );
+
+// ---------------------------------------------------------------------------------------------
+// Installation
+// ---------------------------------------------------------------------------------------------
+
+/// Tell the user who creates (or updates) the extension on a server where the cluster-wide job
+/// registry is missing (PostgreSQL 15 and 16 without preloading) what that costs and how to
+/// change it. The install script creates this function, calls it once and drops it again.
+#[pg_extern(sql = "
+CREATE FUNCTION pg_background_preload_notice() RETURNS void
+    VOLATILE PARALLEL UNSAFE
+    LANGUAGE C AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+SELECT pg_background_preload_notice();
+DROP FUNCTION pg_background_preload_notice();
+")]
+fn pg_background_preload_notice() {
+    if !crate::jobs::available() {
+        ErrorReport::new(
+            PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION,
+            "pg_background is not in shared_preload_libraries",
+            "pg_background_preload_notice",
+        )
+        .set_detail(
+            "On this server the pg_background_jobs view, job ids, results kept after a session \
+             ends and the caps on running jobs need the library preloaded (from PostgreSQL 17 \
+             on they do not). Launching jobs and reading their results work without it.",
+        )
+        .set_hint(
+            "Add pg_background to shared_preload_libraries in postgresql.conf (for example \
+             shared_preload_libraries = 'pg_background') and restart the server.",
+        )
+        .report(PgLogLevel::NOTICE);
+    }
+}

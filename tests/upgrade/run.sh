@@ -1,6 +1,7 @@
 # Part of scripts/test.sh: ALTER EXTENSION UPDATE from stand-ins of the C extension's catalogs
-# (1.0, 1.1, 1.4, 1.7, 1.8, 1.10) to ours, against the running cluster; each upgraded catalog
-# must equal a fresh install. Prints "upgrade: N passed, N failed".
+# (1.0, 1.1, 1.4, 1.7, 1.8, 1.10) and of our rust-0.1 to the current version, with the committed
+# update scripts, against the running cluster; each upgraded catalog must equal a fresh install.
+# Prints "upgrade: N passed, N failed".
 
 UPGRADE_DIR=$ROOT/tests/upgrade
 
@@ -33,11 +34,11 @@ ORDER BY 1;
 SQL
 }
 
-# The stand-in catalog of C version $1, written to the server's extension directory. 1.0 and 1.8
-# are files here; 1.1 and 1.4 are 1.0 with additions-1.1.sql and additions-1.4.sql; 1.7 is 1.8
+# The stand-in catalog of version $1, written to the server's extension directory. 1.0, 1.8 and
+# rust-0.1 are files here; 1.1 and 1.4 are 1.0 with additions-1.1.sql and additions-1.4.sql; 1.7 is 1.8
 # with the old queue size default; 1.10 is our own
 # install script bound to the C symbol names, with 1.10's helper search_path and its grant of
-# the SECURITY DEFINER helpers to pgbackground_role (D17).
+# the SECURITY DEFINER helpers to pgbackground_role.
 install_stand_in() {
     local v=$1 dir
     dir="$("$PG_CONFIG" --sharedir)/extension"
@@ -69,11 +70,12 @@ upgrade_from() {
     $u -c "CREATE EXTENSION pg_background VERSION '$v'" \
        -c "GRANT EXECUTE ON FUNCTION pg_background_launch(text, int4), pg_background_result(int4) TO pgbg_upgrade_app" >/dev/null
     check "$v: installed" "$v" "$($u -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_background'")"
-    # between the file swap and the update, the old catalog calls our library by the C names
-    check "$v: launch/result through the C symbols" "42" "$($u -c "$q")"
+    # between the file swap and the update, the old catalog calls our library by its symbols
+    # (the C extension's names, or those of rust-0.1)
+    check "$v: launch/result through the old catalog's symbols" "42" "$($u -c "$q")"
     check "$v: the app role can launch" "42" "$(psql_ -At -U pgbg_upgrade_app -d $db -c "$q")"
     if [ "$v" != 1.0 ] && [ "$v" != 1.1 ] && [ "$v" != 1.4 ]; then
-        check "$v: handle API through the C symbols" "7" \
+        check "$v: handle API through the old catalog's symbols" "7" \
             "$($u -c "SELECT r FROM pg_background_launch_v2('SELECT 7') h, LATERAL pg_background_result_v2((h).pid, (h).cookie) AS (r int)")"
     fi
     if [ "$v" = 1.10 ]; then
@@ -105,17 +107,14 @@ upgrade_from() {
 }
 
 run_upgrade_test() {
-    local passed=0 failed=0 v
-    check() {  # check NAME EXPECTED ACTUAL
-        if [ "$2" = "$3" ]; then passed=$((passed + 1)); echo "ok: $1";
-        else failed=$((failed + 1)); echo "FAILED: $1 (expected '$2', got '$3')"; fi
-    }
+    local v
+    checks_reset
     psql_ -d postgres -c "DROP DATABASE IF EXISTS pgbg_fresh" -c "CREATE DATABASE pgbg_fresh" \
         -c "DROP ROLE IF EXISTS pgbg_upgrade_app" -c "CREATE ROLE pgbg_upgrade_app LOGIN"
     psql_ -d pgbg_fresh -c "CREATE EXTENSION pg_background" >/dev/null
     extension_catalog pgbg_fresh > "$CLUSTER_DIR/fresh.txt"
     check "the catalog lists every member" "t" "$([ "$(wc -l < "$CLUSTER_DIR/fresh.txt")" -gt 40 ] && echo t || echo f)"
-    for v in 1.0 1.1 1.4 1.7 1.8 1.10; do
+    for v in 1.0 1.1 1.4 1.7 1.8 1.10 rust-0.1; do
         upgrade_from "$v"
     done
     # the 1.8 grant helper, called before the update, grants what the update keeps
@@ -129,7 +128,5 @@ run_upgrade_test() {
     rm -f "$("$PG_CONFIG" --sharedir)/extension/pg_background--1.8.sql"
     psql_ -d postgres -c "DROP DATABASE pgbg_upgrade" -c "DROP DATABASE pgbg_fresh" \
         -c "DROP ROLE pgbg_upgrade_app" >/dev/null
-    UPGRADE_PASSED=$passed UPGRADE_FAILED=$failed
-    echo "upgrade: $passed passed, $failed failed"
-    [ "$failed" -eq 0 ]
+    checks_report upgrade
 }
