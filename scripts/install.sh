@@ -1,10 +1,67 @@
 #!/usr/bin/env bash
-# Build pg_background (release) and install it, with the update scripts from the C releases,
-# into PostgreSQL MAJOR (15 by default; 16 and 18 as set up by scripts/common.sh). Idempotent.
-# Usage: bash scripts/install.sh [MAJOR]
-source "$(dirname "$0")/common.sh"
-ensure_deps
-ensure_pg "${1:-15}"
-use_pg "${1:-15}"
-RELEASE=1 install_extension
-log "installed into $("$PG_CONFIG" --pkglibdir) and $("$PG_CONFIG" --sharedir)/extension"
+# Build pg_background (release) and install it into the PostgreSQL that a pg_config names: the
+# library into its pkglibdir; the control file, the install script and every update script into
+# its extension directory. Nothing else is touched: no packages, no cluster, no settings.
+#
+#   bash scripts/install.sh --pg-config /usr/lib/postgresql/17/bin/pg_config
+#
+# Needs Rust (cargo), cargo-pgrx at the version of pgrx in Cargo.lock, a C toolchain with
+# libclang, and the server's development headers (what `pg_config --includedir-server` names).
+# Run it as a user who may write to those directories, or it asks sudo for the copy.
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+usage() {
+    sed -n 's/^#   //p' "${BASH_SOURCE[0]}" >&2
+    echo "options: --pg-config PATH (default: pg_config on PATH), --debug (a debug build)" >&2
+    exit 2
+}
+fail() { echo "install.sh: $*" >&2; exit 1; }
+
+PG_CONFIG=
+PROFILE=--release
+while [ $# -gt 0 ]; do
+    case $1 in
+        --pg-config) [ $# -ge 2 ] || usage; PG_CONFIG=$2; shift 2 ;;
+        --pg-config=*) PG_CONFIG=${1#*=}; shift ;;
+        --debug) PROFILE=; shift ;;
+        -h|--help) usage ;;
+        *) echo "install.sh: unknown argument: $1" >&2; usage ;;
+    esac
+done
+[ -n "$PG_CONFIG" ] || PG_CONFIG=$(command -v pg_config || true)
+[ -n "$PG_CONFIG" ] || fail "no pg_config on PATH; name the server with --pg-config /path/to/pg_config"
+[ -x "$PG_CONFIG" ] || fail "$PG_CONFIG is not an executable pg_config"
+
+version=$("$PG_CONFIG" --version) || fail "$PG_CONFIG --version failed"
+major=$(echo "$version" | sed -n 's/^PostgreSQL \([0-9][0-9]*\).*/\1/p')
+case $major in
+    15|16|17|18) ;;
+    *) fail "$version is not supported: pg_background builds for PostgreSQL 15, 16, 17 and 18" ;;
+esac
+server_include=$("$PG_CONFIG" --includedir-server)
+[ -f "$server_include/postgres.h" ] || fail "no server headers in $server_include
+  install the server's development package, e.g. postgresql-server-dev-$major (Debian, Ubuntu)
+  or postgresql$major-devel (RHEL-like systems with the PGDG repository)"
+
+command -v cargo >/dev/null || fail "cargo not found: install Rust (https://rustup.rs)"
+pgrx=$(awk '/^name = "pgrx"$/ {getline; gsub(/version = |"/, ""); print; exit}' "$ROOT/Cargo.lock")
+if ! cargo pgrx --version 2>/dev/null | grep -qx "cargo-pgrx $pgrx"; then
+    fail "cargo-pgrx $pgrx not found; install it with
+  cargo install cargo-pgrx --version $pgrx --locked"
+fi
+
+pkglibdir=$("$PG_CONFIG" --pkglibdir)
+extdir="$("$PG_CONFIG" --sharedir)/extension"
+sudo=()
+if [ ! -w "$pkglibdir" ] || [ ! -w "$extdir" ]; then
+    command -v sudo >/dev/null || fail "cannot write to $pkglibdir or $extdir, and there is no sudo"
+    sudo=(--sudo)
+fi
+
+echo "building pg_background for $version ($PG_CONFIG)"
+cd "$ROOT"
+# (the nested build reads pg_config from the environment; no `cargo pgrx init` needed)
+cargo pgrx install ${PROFILE:+"$PROFILE"} --pg-config "$PG_CONFIG" "${sudo[@]}"
+echo "installed $(ls "$extdir"/pg_background*.sql | wc -l) SQL scripts into $extdir and pg_background.so into $pkglibdir"
+echo "next: CREATE EXTENSION pg_background;   (see README.md, Install, for shared_preload_libraries)"

@@ -1,14 +1,23 @@
 #!/usr/bin/env bash
 # Run every test of pg_background on a fresh machine of this kind (Debian 12, root):
-# formatting and lints once, then for each PostgreSQL version (default: 15 16 18, or those given
-# as arguments, e.g. `scripts/test.sh 15`): pure-Rust unit tests and #[pg_test]s
-# (cargo pgrx test), the SQL contract (pg_regress) and the multi-session tests against a
-# throwaway cluster. Idempotent; ends with one line "all: N passed, N failed".
+# formatting and lints once, then for each PostgreSQL version (default: 15 16 17 18, or those
+# given as arguments, e.g. `scripts/test.sh 15`): pure-Rust unit tests and #[pg_test]s
+# (cargo pgrx test), the committed update scripts, the SQL contract (pg_regress), the
+# multi-session tests, updates from older versions and server shutdown against a throwaway
+# cluster; then the install command into Debian's 15 and the 17 build, pg_upgrade from 15 to 18,
+# the Debian package of 15 and the release files. Idempotent; ends with one line
+# "all: N passed, N failed".
 source "$(dirname "$0")/common.sh"
 source "$ROOT/scripts/regress.sh"
+source "$ROOT/tests/checks.sh"
 source "$ROOT/tests/upgrade/run.sh"
 source "$ROOT/tests/shutdown/run.sh"
+source "$ROOT/tests/install/run.sh"
+source "$ROOT/tests/pg_upgrade/run.sh"
+source "$ROOT/tests/package/run.sh"
+source "$ROOT/tests/release/run.sh"
 cd "$ROOT"
+STARTED=$(date +%s)
 
 VERSIONS=("$@")
 [ ${#VERSIONS[@]} -gt 0 ] || read -r -a VERSIONS <<< "${PGBG_PG_VERSIONS:-${SUPPORTED_PG[*]}}"
@@ -53,10 +62,12 @@ pgrx_tests() {
     return $status
 }
 
-# run_counted FUNCTION PREFIX: run a runner that leaves its counts in PREFIX_PASSED and
-# PREFIX_FAILED, and add them to the totals.
+# run_counted FUNCTION [PREFIX]: run a runner that leaves its counts in PREFIX_PASSED and
+# PREFIX_FAILED (CHECKS_PASSED and CHECKS_FAILED, tests/checks.sh, by default), and add them to
+# the totals.
 run_counted() {
-    local status=0 passed="$2_PASSED" failed="$2_FAILED"
+    local status=0 passed="${2:-CHECKS}_PASSED" failed="${2:-CHECKS}_FAILED"
+    CHECKS_PASSED=0 CHECKS_FAILED=0
     "$1" || status=$?
     TOTAL_PASSED=$((TOTAL_PASSED + ${!passed}))
     TOTAL_FAILED=$((TOTAL_FAILED + ${!failed}))
@@ -64,8 +75,28 @@ run_counted() {
 }
 
 regress() { run_counted run_regress REGRESS; }
-upgrade() { run_counted run_upgrade_test UPGRADE; }
-shutdown_test() { run_counted run_shutdown_test SHUTDOWN; }
+upgrade() { run_counted run_upgrade_test; }
+shutdown_test() { run_counted run_shutdown_test; }
+install_test() { run_counted run_install_test; }
+pg_upgrade_test() { run_counted run_pg_upgrade_test; }
+package_test() { run_counted run_package_test; }
+release_test() { run_counted run_release_test; }
+
+# the committed update scripts against the install script just installed
+update_scripts() {
+    local out status=0
+    out=$(bash "$ROOT/scripts/update-scripts.sh" --check \
+        "$("$PG_CONFIG" --sharedir)/extension/pg_background--$EXT_VERSION.sql") || status=$?
+    echo "$out"
+    CHECKS_PASSED=$(echo "$out" | grep -c '^ok: ' || true)
+    CHECKS_FAILED=$(echo "$out" | grep -c '^FAILED: ' || true)
+    return $status
+}
+headers_match() {
+    checks_reset
+    check "the server and the headers agree" 0 "$(check_headers_match_server >&2; echo $?)"
+}
+has_version() { [[ " ${VERSIONS[*]} " == *" $1 "* ]]; }
 
 session_tests() {
     psql_ -d postgres -c "DROP DATABASE IF EXISTS pgbg_sessions" -c "CREATE DATABASE pgbg_sessions"
@@ -82,16 +113,33 @@ for v in "${VERSIONS[@]}"; do
     step "PostgreSQL $v: cargo pgrx test (unit tests and #[pg_test])" pgrx_tests
     # `cargo pgrx test` left its test build installed; install the real one.
     step "PostgreSQL $v: install" install_extension
+    step "PostgreSQL $v: the committed update scripts are current" run_counted update_scripts
     start_cluster "${PGBG_TEST_PORT:-55433}" shared_preload_libraries=pg_background
+    step "PostgreSQL $v: the server and the headers the library was built with agree" run_counted headers_match
     step "PostgreSQL $v: pg_regress (SQL contract)" regress
     step "PostgreSQL $v: multi-session tests" session_tests
-    step "PostgreSQL $v: upgrade from the C extension (1.0 … 1.10)" upgrade
+    step "PostgreSQL $v: update from the C extension (1.0 … 1.10) and rust-0.1" upgrade
     # last: it stops and starts the cluster
     step "PostgreSQL $v: server shutdown (fast, smart) with jobs running" shutdown_test
     stop_cluster
 done
 
-log "summary (PostgreSQL ${VERSIONS[*]})"
+# Installing into servers we did not build, upgrading the server, packaging.
+if has_version 15 && has_version 18; then
+    step "pg_upgrade from PostgreSQL 15 to 18 with the extension in use" pg_upgrade_test
+fi
+for v in 15 17; do
+    if has_version $v; then
+        use_pg $v
+        step "PostgreSQL $v: scripts/install.sh --pg-config $PG_CONFIG (release build)" install_test
+    fi
+done
+if has_version 15; then
+    step "Debian package for PostgreSQL 15, installed with dpkg" package_test
+fi
+step "release files (META.json, versions, licence)" release_test
+
+log "summary (PostgreSQL ${VERSIONS[*]}, $(( ($(date +%s) - STARTED) / 60 )) min)"
 if [ ${#FAILED_STEPS[@]} -gt 0 ]; then
     printf 'failed step: %s\n' "${FAILED_STEPS[@]}"
     # a failed step that ran no counted test still counts as one failure

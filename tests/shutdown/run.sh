@@ -28,11 +28,8 @@ wait_until_sql() {
 }
 
 run_shutdown_test() {
-    local passed=0 failed=0 mode segments before t0 elapsed log_lines reader
-    check() {  # check NAME EXPECTED ACTUAL
-        if [ "$2" = "$3" ]; then passed=$((passed + 1)); echo "ok: $1";
-        else failed=$((failed + 1)); echo "FAILED: $1 (expected '$2', got '$3')"; fi
-    }
+    local mode segments before t0 elapsed log_lines reader
+    checks_reset
     psql_ -d postgres -c "DROP DATABASE IF EXISTS pgbg_shutdown" -c "CREATE DATABASE pgbg_shutdown"
     psql_ -d pgbg_shutdown -c "CREATE EXTENSION pg_background" -c "CREATE TABLE done(mode text)"
     for mode in fast smart; do
@@ -75,8 +72,5 @@ run_shutdown_test() {
     check "only what a job committed before the shutdown is there" "smart waited" \
         "$(psql_ -At -d pgbg_shutdown -c "SELECT string_agg(mode, ',' ORDER BY mode) FROM done")"
     psql_ -d postgres -c "DROP DATABASE pgbg_shutdown"
-    echo "shutdown: $passed passed, $failed failed"
-    SHUTDOWN_PASSED=$passed
-    SHUTDOWN_FAILED=$failed
-    [ "$failed" -eq 0 ]
+    checks_report shutdown
 }

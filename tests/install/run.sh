@@ -1,0 +1,49 @@
+# Part of scripts/test.sh: the README's install command, `scripts/install.sh --pg-config …`,
+# into the selected PostgreSQL (Debian's 15, which our scripts did not build, and the 17 that
+# they assemble): what it installs, CREATE EXTENSION in a cluster that does not preload the
+# library (a NOTICE before 17) and in one that does, and a job. Prints "install: N passed, N
+# failed".
+
+run_install_test() {
+    local pkglibdir extdir out from files
+    checks_reset
+    pkglibdir=$("$PG_CONFIG" --pkglibdir)
+    extdir="$("$PG_CONFIG" --sharedir)/extension"
+    rm -f "$pkglibdir/pg_background.so" "$extdir"/pg_background*
+    bash "$ROOT/scripts/install.sh" --pg-config "$PG_CONFIG"
+    check "$PG_MAJOR: install.sh succeeds" 0 $?
+    check "$PG_MAJOR: the library is installed" t "$([ -f "$pkglibdir/pg_background.so" ] && echo t)"
+    check "$PG_MAJOR: the control file names this version" "default_version = '$EXT_VERSION'" \
+        "$(grep '^default_version' "$extdir/pg_background.control")"
+    check "$PG_MAJOR: the install script is installed" t \
+        "$([ -s "$extdir/pg_background--$EXT_VERSION.sql" ] && echo t)"
+    files=0
+    for from in "$ROOT"/sql/pg_background--*--"$EXT_VERSION".sql; do
+        cmp -s "$from" "$extdir/$(basename "$from")" && files=$((files + 1))
+    done
+    check "$PG_MAJOR: every committed update script is installed as committed" \
+        "$(ls "$ROOT"/sql/pg_background--*--"$EXT_VERSION".sql | wc -l)" "$files"
+
+    start_cluster "${PGBG_TEST_PORT:-55433}"
+    out=$(psql_ -d postgres -c "CREATE EXTENSION pg_background" 2>&1)
+    if [ "$PG_MAJOR" -lt 17 ]; then
+        check "$PG_MAJOR: without preloading, CREATE EXTENSION says so" \
+            "NOTICE:  pg_background is not in shared_preload_libraries" "$(echo "$out" | head -n1)"
+        check "$PG_MAJOR: … and names the line to add" t \
+            "$(echo "$out" | grep -q "^HINT:  .*shared_preload_libraries = 'pg_background'" && echo t)"
+    else
+        check "$PG_MAJOR: CREATE EXTENSION without preloading needs no NOTICE" "" "$out"
+    fi
+    check "$PG_MAJOR: a job runs" 42 "$(psql_ -At -d postgres -c \
+        "SELECT * FROM pg_background_result(pg_background_launch('SELECT 41 + 1')) AS (r int)")"
+    stop_cluster
+
+    start_cluster "${PGBG_TEST_PORT:-55433}" shared_preload_libraries=pg_background
+    check "$PG_MAJOR: preloaded, CREATE EXTENSION says nothing" "" \
+        "$(psql_ -d postgres -c "CREATE EXTENSION pg_background" 2>&1)"
+    check "$PG_MAJOR: the jobs view shows a job" "finished 1" "$(psql_ -At -F ' ' -d postgres \
+        -c "SELECT * FROM pg_background_result(pg_background_launch('SELECT 1')) AS (r int)" \
+        -c "SELECT state, rows FROM pg_background_jobs ORDER BY job_id DESC LIMIT 1" | tail -n1)"
+    stop_cluster
+    checks_report install
+}

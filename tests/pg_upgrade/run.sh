@@ -1,0 +1,76 @@
+# Part of scripts/test.sh: pg_upgrade of a cluster that uses pg_background from PostgreSQL 15 to
+# 18 (with 18's pg_upgrade; both servers have the library installed): the extension's objects
+# and their grants, a role granted pgbackground_role and a role granted by the helper survive,
+# and jobs run on the upgraded cluster. Prints "pg_upgrade: N passed, N failed".
+
+run_pg_upgrade_test() {
+    local dir old_bin new_bin old_port=55441 new_port=55442 q
+    checks_reset
+    dir=$(mktemp -d /tmp/pg_background-pg_upgrade.XXXXXX)
+    chmod 755 "$dir"
+    chown postgres:postgres "$dir"
+    old_bin=$(dirname "$(pg_config_for 15)")
+    new_bin=$(dirname "$(pg_config_for 18)")
+    as_postgres() { (cd "$dir" && env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE runuser -u postgres -- "$@"); }
+    sql() { "$old_bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir" "$@"; }
+
+    # PostgreSQL 15: the extension in use
+    as_postgres "$old_bin/initdb" -D "$dir/old" -U postgres --auth=trust --no-sync -E UTF8 \
+        --locale=C.UTF-8 >/dev/null
+    echo "shared_preload_libraries = 'pg_background'" >> "$dir/old/postgresql.conf"
+    as_postgres "$old_bin/pg_ctl" -D "$dir/old" -l "$dir/old.log" -w \
+        -o "-p $old_port -k $dir -c listen_addresses=''" start >/dev/null
+    sql -p $old_port -d postgres <<'SQL'
+CREATE DATABASE app;
+CREATE ROLE app_user LOGIN;
+CREATE ROLE helper_user LOGIN;
+GRANT pgbackground_role TO app_user;
+SQL
+    sql -p $old_port -d app <<'SQL'
+CREATE EXTENSION pg_background;
+SELECT grant_pg_background_privileges('helper_user');
+CREATE TABLE audit (id int, note text);
+GRANT SELECT, INSERT ON audit TO app_user, helper_user;
+SQL
+    q="SELECT * FROM pg_background_result(pg_background_launch('INSERT INTO audit VALUES (1, ''before'')')) AS (r text)"
+    check "15: a job of app_user writes" "INSERT 0 1" "$(sql -At -p $old_port -U app_user -d app -c "$q")"
+    PGHOST=$dir PGPORT=$old_port PG_BIN=$old_bin extension_catalog app > "$dir/old-catalog.txt"
+    as_postgres "$old_bin/pg_ctl" -D "$dir/old" -m fast -w stop >/dev/null
+
+    # PostgreSQL 18: a new cluster (without data checksums, as the old one), pg_upgrade
+    as_postgres "$new_bin/initdb" -D "$dir/new" -U postgres --auth=trust --no-sync -E UTF8 \
+        --locale=C.UTF-8 --no-data-checksums >/dev/null
+    as_postgres "$new_bin/pg_upgrade" -b "$old_bin" -B "$new_bin" -d "$dir/old" -D "$dir/new" \
+        -p $old_port -P $new_port -s "$dir" -U postgres > "$dir/pg_upgrade.out" 2>&1
+    local status=$?
+    check "pg_upgrade from 15 to 18 succeeds" 0 $status
+    [ $status = 0 ] || tail -n 30 "$dir/pg_upgrade.out"
+    echo "shared_preload_libraries = 'pg_background'" >> "$dir/new/postgresql.conf"
+    as_postgres "$new_bin/pg_ctl" -D "$dir/new" -l "$dir/new.log" -w \
+        -o "-p $new_port -k $dir -c listen_addresses=''" start >/dev/null
+    sql() { "$new_bin/psql" -X -q -v ON_ERROR_STOP=1 -h "$dir" "$@"; }
+    check "18: the server runs the upgraded cluster" 18 \
+        "$(sql -At -p $new_port -d app -c "SELECT current_setting('server_version_num')::int / 10000")"
+    check "18: the extension keeps its version" "$EXT_VERSION" \
+        "$(sql -At -p $new_port -d app -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_background'")"
+    PGHOST=$dir PGPORT=$new_port PG_BIN=$new_bin extension_catalog app > "$dir/new-catalog.txt"
+    if diff "$dir/old-catalog.txt" "$dir/new-catalog.txt"; then
+        check "18: the extension's objects and grants are those of 15" same same
+    else
+        check "18: the extension's objects and grants are those of 15" same different
+    fi
+    check "18: app_user is still a member of pgbackground_role" t \
+        "$(sql -At -p $new_port -d app -c "SELECT pg_has_role('app_user', 'pgbackground_role', 'MEMBER')")"
+    check "18: the rows written on 15 are there" "1 before" \
+        "$(sql -At -F ' ' -p $new_port -d app -c "SELECT * FROM audit")"
+    q="SELECT * FROM pg_background_result(pg_background_launch('INSERT INTO audit VALUES (2, ''after'')')) AS (r text)"
+    check "18: a job of app_user writes" "INSERT 0 1" "$(sql -At -p $new_port -U app_user -d app -c "$q")"
+    q="SELECT r FROM pg_background_launch_v2('SELECT count(*) FROM audit') h, LATERAL pg_background_result_v2((h).pid, (h).cookie) AS (r int8)"
+    check "18: a job of helper_user (granted by the helper on 15) reads" 2 \
+        "$(sql -At -p $new_port -U helper_user -d app -c "$q")"
+    check "18: the jobs view shows app_user's job" "app_user finished" \
+        "$(sql -At -F ' ' -p $new_port -d app -c "SELECT usename, state FROM pg_background_jobs WHERE usename = 'app_user'")"
+    as_postgres "$new_bin/pg_ctl" -D "$dir/new" -m fast -w stop >/dev/null
+    rm -rf "$dir"
+    checks_report pg_upgrade
+}
