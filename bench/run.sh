@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Benchmark of pg_background against plain SQL and dblink on the same throwaway cluster, with
-# every figure of SPEC part C as a ratio measured in the same run. Builds and installs the
+# every figure as a ratio to a baseline measured in the same run. Builds and installs the
 # release build (BENCH_BUILD=debug skips it), runs the pgbench scripts of bench/*.sql (templates:
 # @CONN@, @QUEUE@, @N@) REPEAT times each, interleaved, and prints medians, spreads and ratios.
 # Writes bench/results/latest.csv and bench/results/latest.png (gnuplot).
@@ -111,7 +111,7 @@ log "launch + detach, queue 64 kB and 16 MB, ${SECONDS_PER_RUN}s x $REPEAT"
 rounds "launch_q65536=$(script launch_detach q65536 65536)" "launch_q16777216=$(script launch_detach q16777216 16777216)" \
        -- -c 1 -T "$SECONDS_PER_RUN"
 
-# Autonomous logging calls (issue 8) next to launch + result and dblink
+# Autonomous logging calls next to launch + result and dblink
 log "autonomous logging INSERT, 1 client, ${SECONDS_PER_RUN}s x $REPEAT"
 rounds "log_plain=$(script log_plain x)" "log_autonomous=$(script log_autonomous x)" \
        "log_launch_result=$(script log_launch_result x)" "log_dblink_open=$(script log_dblink_open x)" \

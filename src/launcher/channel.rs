@@ -4,7 +4,8 @@
 //! A finished worker has nothing more to write, so everything still to be read lies in its queue
 //! (at most the queue's size). [`Channel::release`] moves those messages, the job's fixed state
 //! and its SQL into session memory and detaches the segment: an unread or never-read job then
-//! holds neither a segment nor a worker slot (fixes D14 and D15 of the C extension).
+//! holds neither a segment nor a worker slot (in the C extension, such jobs keep both until
+//! they are detached).
 //!
 //! A worker whose queue stayed full wrote the rest of its output to a spill file
 //! ([`SpillFile`]): its messages follow the queue's, once the queue has ended.
