@@ -109,7 +109,10 @@ debian_mirror() {
 check_headers_match_server() {
     local h config show expected
     h=$("$PG_CONFIG" --includedir-server)
-    config() { sed -n "s/^#define $1 \(.*\)$/\1/p" "$h/pg_config.h" "$h/pg_config_manual.h" | head -n1; }
+    config() {
+        sed -n "s/^#define $1[[:space:]]\+\([^[:space:]].*\)$/\1/p" "$h/pg_config.h" \
+            "$h/pg_config_manual.h" | head -n1
+    }
     show() { psql_ -At -d postgres -c "SELECT setting FROM pg_settings WHERE name = '$1'"; }
     expected="block_size=$(config BLCKSZ) wal_block_size=$(config XLOG_BLCKSZ)"
     expected+=" segment_size=$(config RELSEG_SIZE)"
