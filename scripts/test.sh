@@ -131,7 +131,7 @@ fi
 for v in 15 17; do
     if has_version $v; then
         use_pg $v
-        step "PostgreSQL $v: scripts/install.sh --pg-config $PG_CONFIG (release build)" install_test
+        step "PostgreSQL $v: the install command (release build) into $PG_CONFIG" install_test
     fi
 done
 if has_version 15; then
