@@ -58,3 +58,8 @@ BEGIN;
 LOCK TABLE audit;
 SELECT * FROM pg_background_result(pg_background_launch('SELECT count(*) FROM audit')) AS (n bigint);
 ROLLBACK;
+
+-- Every job of the cluster, from any session (the demo's cluster preloads the library, which
+-- the job registry needs on PostgreSQL 15 and 16).
+SELECT job_id, state, rows, sqlstate, left(query, 40) AS query
+  FROM pg_background_jobs ORDER BY job_id DESC LIMIT 5;

@@ -4,8 +4,8 @@
 source "$(dirname "$0")/common.sh"
 ensure_deps
 install_extension
-log "starting a throwaway cluster"
-start_cluster "${PGBG_DEMO_PORT:-55432}"
+log "starting a throwaway cluster (preloading the library, for the jobs view on 15)"
+start_cluster "${PGBG_DEMO_PORT:-55432}" shared_preload_libraries=pg_background
 log "running examples/quickstart.sql"
 "$PG_BIN/psql" -X -v ON_ERROR_STOP=1 -e -d postgres -f "$ROOT/examples/quickstart.sql"
 log "done (the cluster is removed again)"

@@ -689,7 +689,9 @@ CREATE OR REPLACE VIEW pg_background_jobs AS SELECT * FROM pg_background_cluster
 
 /// Tell the user who creates (or updates) the extension on a server where the cluster-wide job
 /// registry is missing (PostgreSQL 15 and 16 without preloading) what that costs and how to
-/// change it. The install script creates this function, calls it once and drops it again.
+/// change it. The install script creates this function, calls it once and drops it again. A
+/// WARNING, because the server raises `client_min_messages` to WARNING while it runs an
+/// extension's script: a NOTICE would never reach the user.
 #[pg_extern(sql = "
 CREATE FUNCTION pg_background_preload_notice() RETURNS void
     VOLATILE PARALLEL UNSAFE
@@ -713,6 +715,6 @@ fn pg_background_preload_notice() {
             "Add pg_background to shared_preload_libraries in postgresql.conf (for example \
              shared_preload_libraries = 'pg_background') and restart the server.",
         )
-        .report(PgLogLevel::NOTICE);
+        .report(PgLogLevel::WARNING);
     }
 }

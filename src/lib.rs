@@ -1,6 +1,6 @@
 //! pg_background: run SQL commands in PostgreSQL background workers.
 //!
-//! See README.md for the SQL reference and docs/architecture.md for how it works.
+//! See docs/reference.md for the SQL reference and docs/architecture.md for how it works.
 
 // pgrx's ErrorReport (what `#[pg_extern]` functions return to raise an ERROR with a chosen
 // SQLSTATE) is 200+ bytes; errors are the cold path, and boxing it would only be undone for pgrx.

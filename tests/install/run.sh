@@ -1,8 +1,8 @@
 # Part of scripts/test.sh: the README's install command into the selected PostgreSQL (Debian's
 # 15, which our scripts did not build, with `scripts/install.sh --pg-config …`; the 17 that they
 # assemble, with `make install PG_CONFIG=…`, which calls the same script): what it installs,
-# CREATE EXTENSION in a cluster that does not preload the library (a NOTICE before 17) and in one
-# that does, and a job. Prints "install: N passed, N failed".
+# CREATE EXTENSION in a cluster that does not preload the library (a WARNING before 17) and in
+# one that does, and a job. Prints "install: N passed, N failed".
 
 run_install_test() {
     local pkglibdir extdir out from files
@@ -33,11 +33,11 @@ run_install_test() {
     out=$(psql_ -d postgres -c "CREATE EXTENSION pg_background" 2>&1)
     if [ "$PG_MAJOR" -lt 17 ]; then
         check "$PG_MAJOR: without preloading, CREATE EXTENSION says so" \
-            "NOTICE:  pg_background is not in shared_preload_libraries" "$(echo "$out" | head -n1)"
+            "WARNING:  pg_background is not in shared_preload_libraries" "$(echo "$out" | head -n1)"
         check "$PG_MAJOR: … and names the line to add" t \
             "$(echo "$out" | grep -q "^HINT:  .*shared_preload_libraries = 'pg_background'" && echo t)"
     else
-        check "$PG_MAJOR: CREATE EXTENSION without preloading needs no NOTICE" "" "$out"
+        check "$PG_MAJOR: CREATE EXTENSION without preloading needs no warning" "" "$out"
     fi
     check "$PG_MAJOR: a job runs" 42 "$(psql_ -At -d postgres -c \
         "SELECT * FROM pg_background_result(pg_background_launch('SELECT 41 + 1')) AS (r int)")"

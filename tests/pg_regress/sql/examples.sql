@@ -1,4 +1,4 @@
--- The examples of README.md's handle API reference, one per function, as they appear there.
+-- The examples of docs/reference.md's handle API reference, one per function, as they appear there.
 CREATE TABLE big AS SELECT g FROM generate_series(1, 1000) g;
 
 -- launch_v2, wait_v2_timeout, result_v2
