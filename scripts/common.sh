@@ -105,7 +105,7 @@ debian_mirror() {
 # check_headers_match_server: the server that runs (PGHOST/PGPORT) and the headers the library
 # was built with agree on what the library's layout depends on. The server checks the major
 # version, NAMEDATALEN, FUNC_MAX_ARGS, INDEX_MAX_KEYS and FLOAT8PASSBYVAL itself when it loads
-# the library; this also covers the block sizes and assertions.
+# the library; this also covers the block sizes, alignment and assertions.
 check_headers_match_server() {
     local h config show expected
     h=$("$PG_CONFIG" --includedir-server)
@@ -113,11 +113,21 @@ check_headers_match_server() {
         sed -n "s/^#define $1[[:space:]]\+\([^[:space:]].*\)$/\1/p" "$h/pg_config.h" \
             "$h/pg_config_manual.h" | head -n1
     }
-    show() { psql_ -At -d postgres -c "SELECT setting FROM pg_settings WHERE name = '$1'"; }
+    show() {
+        case $1 in
+            row_int4_float8) psql_ -At -d postgres -c "SELECT pg_column_size(ROW(1::int4, 1::float8))" ;;
+            *) psql_ -At -d postgres -c "SELECT setting FROM pg_settings WHERE name = '$1'" ;;
+        esac
+    }
     expected="block_size=$(config BLCKSZ) wal_block_size=$(config XLOG_BLCKSZ)"
     expected+=" segment_size=$(config RELSEG_SIZE)"
     expected+=" max_identifier_length=$(( $(config NAMEDATALEN) - 1 ))"
     expected+=" max_function_args=$(config FUNC_MAX_ARGS) max_index_keys=$(config INDEX_MAX_KEYS)"
+    # alignment: a row (int4, float8) is a tuple header of MAXALIGN(23) bytes, the int4, and the
+    # float8 at the next multiple of ALIGNOF_DOUBLE
+    local maxalign=$(config MAXIMUM_ALIGNOF) double=$(config ALIGNOF_DOUBLE)
+    local header=$(( (23 + maxalign - 1) / maxalign * maxalign ))
+    expected+=" row_int4_float8=$(( (header + 4 + double - 1) / double * double + 8 ))"
     if grep -q '^#define USE_ASSERT_CHECKING' "$h/pg_config.h"; then
         expected+=" debug_assertions=on"
     else
