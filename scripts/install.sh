@@ -6,24 +6,30 @@
 #   bash scripts/install.sh --pg-config /usr/lib/postgresql/17/bin/pg_config
 #
 # Needs Rust (cargo), cargo-pgrx at the version of pgrx in Cargo.lock, a C toolchain with
-# libclang, and the server's development headers (what `pg_config --includedir-server` names).
-# Run it as a user who may write to those directories, or it asks sudo for the copy.
+# libclang, and the server's development headers (what `pg_config --includedir-server` names);
+# not `cargo pgrx init`. Run it as a user who may write to those directories, or it asks sudo
+# for the copy. With --destdir DIR the same files are laid out under DIR instead (their paths as
+# pg_config names them, below DIR), for packaging.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
 usage() {
     sed -n 's/^#   //p' "${BASH_SOURCE[0]}" >&2
-    echo "options: --pg-config PATH (default: pg_config on PATH), --debug (a debug build)" >&2
+    echo "options: --pg-config PATH (default: pg_config on PATH), --debug (a debug build)," >&2
+    echo "         --destdir DIR (lay the files out under DIR instead of installing them)" >&2
     exit 2
 }
 fail() { echo "install.sh: $*" >&2; exit 1; }
 
 PG_CONFIG=
 PROFILE=--release
+DESTDIR=
 while [ $# -gt 0 ]; do
     case $1 in
         --pg-config) [ $# -ge 2 ] || usage; PG_CONFIG=$2; shift 2 ;;
         --pg-config=*) PG_CONFIG=${1#*=}; shift ;;
+        --destdir) [ $# -ge 2 ] || usage; DESTDIR=$2; shift 2 ;;
+        --destdir=*) DESTDIR=${1#*=}; shift ;;
         --debug) PROFILE=; shift ;;
         -h|--help) usage ;;
         *) echo "install.sh: unknown argument: $1" >&2; usage ;;
@@ -32,6 +38,9 @@ done
 [ -n "$PG_CONFIG" ] || PG_CONFIG=$(command -v pg_config || true)
 [ -n "$PG_CONFIG" ] || fail "no pg_config on PATH; name the server with --pg-config /path/to/pg_config"
 [ -x "$PG_CONFIG" ] || fail "$PG_CONFIG is not an executable pg_config"
+# (the build runs in the source tree: make the paths absolute first)
+PG_CONFIG=$(cd "$(dirname "$PG_CONFIG")" && pwd)/$(basename "$PG_CONFIG")
+if [ -n "$DESTDIR" ]; then mkdir -p "$DESTDIR"; DESTDIR=$(cd "$DESTDIR" && pwd); fi
 
 version=$("$PG_CONFIG" --version) || fail "$PG_CONFIG --version failed"
 major=$(echo "$version" | sed -n 's/^PostgreSQL \([0-9][0-9]*\).*/\1/p')
@@ -46,11 +55,27 @@ server_include=$("$PG_CONFIG" --includedir-server)
 
 command -v cargo >/dev/null || fail "cargo not found: install Rust (https://rustup.rs)"
 pgrx=$(awk '/^name = "pgrx"$/ {getline; gsub(/version = |"/, ""); print; exit}' "$ROOT/Cargo.lock")
-if ! cargo pgrx --version 2>/dev/null | grep -qx "cargo-pgrx $pgrx"; then
+if [ "$(cargo pgrx --version 2>/dev/null)" != "cargo-pgrx $pgrx" ]; then
     fail "cargo-pgrx $pgrx not found; install it with
   cargo install cargo-pgrx --version $pgrx --locked"
 fi
 
+# pgrx builds against the pg_config that `cargo pgrx init` registered for this major, if any:
+# unless that is this one, name this one for the build.
+pgrx_config=${PGRX_HOME:-$HOME/.pgrx}/config.toml
+if ! grep -qsx "pg$major = \"$PG_CONFIG\"" "$pgrx_config"; then
+    export PGRX_PG_CONFIG_PATH=$PG_CONFIG
+fi
+
+echo "building pg_background for $version ($PG_CONFIG)"
+cd "$ROOT"
+if [ -n "$DESTDIR" ]; then
+    flags=(--pg-config "$PG_CONFIG" --out-dir "$DESTDIR")
+    [ -n "$PROFILE" ] || flags+=(--debug)   # (package builds release unless told)
+    cargo pgrx package "${flags[@]}" >/dev/null
+    echo "laid out under $DESTDIR: $(cd "$DESTDIR" && find . -type f | sort | tr '\n' ' ')"
+    exit 0
+fi
 pkglibdir=$("$PG_CONFIG" --pkglibdir)
 extdir="$("$PG_CONFIG" --sharedir)/extension"
 sudo=()
@@ -58,10 +83,6 @@ if [ ! -w "$pkglibdir" ] || [ ! -w "$extdir" ]; then
     command -v sudo >/dev/null || fail "cannot write to $pkglibdir or $extdir, and there is no sudo"
     sudo=(--sudo)
 fi
-
-echo "building pg_background for $version ($PG_CONFIG)"
-cd "$ROOT"
-# (the nested build reads pg_config from the environment; no `cargo pgrx init` needed)
 cargo pgrx install ${PROFILE:+"$PROFILE"} --pg-config "$PG_CONFIG" "${sudo[@]}"
 echo "installed $(ls "$extdir"/pg_background*.sql | wc -l) SQL scripts into $extdir and pg_background.so into $pkglibdir"
 echo "next: CREATE EXTENSION pg_background;   (see README.md, Install, for shared_preload_libraries)"

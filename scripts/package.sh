@@ -11,7 +11,7 @@
 #
 # The library is built against the headers of PATH (default: Debian's
 # /usr/lib/postgresql/MAJOR/bin/pg_config, else the build of MAJOR that scripts/common.sh sets
-# up), with cargo-pgrx and Rust as for scripts/install.sh. Needs dpkg-deb.
+# up) by scripts/install.sh --destdir, with what that needs. Needs dpkg-deb.
 source "$(dirname "$0")/common.sh"
 
 MAJOR=${1:-}
@@ -22,8 +22,10 @@ if [ -z "$pg_config" ]; then
     pg_config=/usr/lib/postgresql/$MAJOR/bin/pg_config
     [ -x "$pg_config" ] || pg_config=$(pg_config_for "$MAJOR")
 fi
-"$pg_config" --version | grep -q "^PostgreSQL $MAJOR\." \
-    || { echo "package.sh: $pg_config is not PostgreSQL $MAJOR" >&2; exit 1; }
+case $("$pg_config" --version) in
+    "PostgreSQL $MAJOR."*) ;;
+    *) echo "package.sh: $pg_config is not PostgreSQL $MAJOR" >&2; exit 1 ;;
+esac
 
 name=postgresql-$MAJOR-pg-background-rs
 arch=$(dpkg --print-architecture)
@@ -32,7 +34,7 @@ work=$(mktemp -d /tmp/pg_background-package.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 
 log "building the release library for $("$pg_config" --version) ($pg_config)"
-(cd "$ROOT" && cargo pgrx package --pg-config "$pg_config" --out-dir "$work/built" >/dev/null)
+bash "$ROOT/scripts/install.sh" --pg-config "$pg_config" --destdir "$work/built" >/dev/null
 
 # The files cargo-pgrx laid out under the build server's paths, moved to Debian's.
 stage=$work/stage
@@ -55,10 +57,10 @@ gzip -9n < "$ROOT/CHANGELOG.md" > "$doc/changelog.gz"
 depends="postgresql-$MAJOR"
 glibc=$(objdump -T "$lib/pg_background.so" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -n1)
 for needed in $(objdump -p "$lib/pg_background.so" | awk '$1 == "NEEDED" {print $2}'); do
-    path=$(ldconfig -p | awk -v n="$needed" '$1 == n && /x86-64|x86_64/ {print $NF; exit}')
+    path=$(ldconfig -p | awk -v n="$needed" '$1 == n && /x86-64/ && !found {print $NF; found = 1}')
     [ -n "$path" ] || continue
-    pkg=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null | head -n1 | cut -d: -f1) \
-        || pkg=$(dpkg -S "$path" 2>/dev/null | head -n1 | cut -d: -f1) || true
+    pkg=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null || dpkg -S "$path" 2>/dev/null || true)
+    pkg=$(printf '%s\n' "$pkg" | sed -n '1s/:.*//p')
     case $pkg in
         "") ;;
         libc6) depends+=", libc6 (>= $glibc)" ;;

@@ -95,6 +95,7 @@ update_scripts() {
 headers_match() {
     checks_reset
     check "the server and the headers agree" 0 "$(check_headers_match_server >&2; echo $?)"
+    checks_report headers
 }
 has_version() { [[ " ${VERSIONS[*]} " == *" $1 "* ]]; }
 

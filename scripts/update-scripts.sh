@@ -23,6 +23,7 @@ if [ "${1:-}" = --check ]; then check=1; shift; fi
 install_script=${1:-}
 if [ -z "$install_script" ]; then
     install_script=$(mktemp /tmp/pg_background-schema.XXXXXX.sql)
+    trap 'rm -f "$install_script"' EXIT
     (cd "$ROOT" && cargo pgrx schema pg15 --out "$install_script" >/dev/null)
 fi
 [ -s "$install_script" ] || { echo "update-scripts.sh: no install script at $install_script" >&2; exit 1; }

@@ -702,7 +702,7 @@ DROP FUNCTION pg_background_preload_notice();
 fn pg_background_preload_notice() {
     if !crate::jobs::available() {
         ErrorReport::new(
-            PgSqlErrorCode::ERRCODE_SUCCESSFUL_COMPLETION,
+            PgSqlErrorCode::ERRCODE_WARNING,
             "pg_background is not in shared_preload_libraries",
             "pg_background_preload_notice",
         )

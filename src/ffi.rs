@@ -398,3 +398,24 @@ pub fn now() -> pg_sys::TimestampTz {
 pub fn ms_since(start: pg_sys::TimestampTz) -> i64 {
     (now() - start) / 1000
 }
+
+/// Run `f` with `TopMemoryContext` as the current memory context, for what must outlive every
+/// transaction; the previous context is current again afterwards, also when an ERROR unwinds
+/// out of `f`.
+pub fn in_top_memory_context<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(pg_sys::MemoryContext);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            // SAFETY: putting back the context we replaced.
+            unsafe { pg_sys::CurrentMemoryContext = self.0 };
+        }
+    }
+    // SAFETY: plain assignments of the server's current context, restored by `Restore` on every
+    // way out.
+    let _restore = unsafe {
+        let restore = Restore(pg_sys::CurrentMemoryContext);
+        pg_sys::CurrentMemoryContext = pg_sys::TopMemoryContext;
+        restore
+    };
+    f()
+}

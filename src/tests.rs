@@ -52,9 +52,11 @@ mod tests {
     }
 
     /// A worker's handle lives in TopMemoryContext and is freed with its owner: a thousand
-    /// launches leave that context no bigger than a few dozen did.
+    /// launches, each registering a new worker (no warm worker takes the next job), leave that
+    /// context no bigger than a few dozen did.
     #[pg_test]
     fn worker_handles_are_freed_with_their_jobs() {
+        Spi::run("SET pg_background.worker_idle_timeout = 0").unwrap();
         let used = || {
             Spi::get_one::<i64>(
                 "SELECT sum(used_bytes)::int8 FROM pg_backend_memory_contexts \

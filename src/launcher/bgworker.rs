@@ -6,7 +6,7 @@
 use crate::error::Error;
 use crate::shm::{BGW_TYPE, ENTRY_POINT, LIBRARY_NAME};
 use core::ptr::NonNull;
-use pgrx::{pg_sys, PgMemoryContexts};
+use pgrx::pg_sys;
 
 /// What the postmaster says about our worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -66,13 +66,11 @@ impl WorkerHandle {
             }
         }
         let mut handle: *mut pg_sys::BackgroundWorkerHandle = core::ptr::null_mut();
-        // SAFETY: a fully initialised BackgroundWorker; on success the postmaster owns a copy
-        // and `handle` points at a handle palloc'd in the current memory context, which is
-        // TopMemoryContext for the call (restored even if the call raises an ERROR).
-        let ok = unsafe {
-            PgMemoryContexts::TopMemoryContext
-                .switch_to(|_| pg_sys::RegisterDynamicBackgroundWorker(&mut worker, &mut handle))
-        };
+        let ok = crate::ffi::in_top_memory_context(|| {
+            // SAFETY: a fully initialised BackgroundWorker; on success the postmaster owns a
+            // copy and `handle` points at a handle palloc'd in the current memory context.
+            unsafe { pg_sys::RegisterDynamicBackgroundWorker(&mut worker, &mut handle) }
+        });
         match NonNull::new(handle) {
             Some(handle) if ok => Ok(Self { handle }),
             _ => Err(Error::CouldNotRegister),
@@ -106,8 +104,10 @@ impl WorkerHandle {
 
 impl Drop for WorkerHandle {
     fn drop(&mut self) {
-        // SAFETY: the handle was palloc'd in TopMemoryContext by the server and is ours alone;
-        // nothing uses it after its owner is gone (the queue watching it is dropped first).
+        // SAFETY: the handle was palloc'd in TopMemoryContext by the server and is ours alone.
+        // A queue set to watch it (`MqReceiver::watch_worker`) is detached before it in a job's
+        // entry; where a failed launch drops it first, the queue is only detached afterwards,
+        // and `shm_mq_detach` never reads the handle.
         unsafe { pg_sys::pfree(self.handle.as_ptr().cast()) };
     }
 }

@@ -174,7 +174,8 @@ pub fn layout_proven() -> bool {
                     pgrx::PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
                     "pg_background cannot measure this server's message queues",
                     "Results that do not fit in a job's queue wait for the reader instead of \
-                     spilling to a temporary file."
+                     spilling to a temporary file, and results are not kept after their \
+                     session ends."
                 );
             }
             proven

@@ -2,21 +2,38 @@
 # 15, which our scripts did not build, with `scripts/install.sh --pg-config …`; the 17 that they
 # assemble, with `make install PG_CONFIG=…`, which calls the same script): what it installs,
 # CREATE EXTENSION in a cluster that does not preload the library (a WARNING before 17) and in
-# one that does, and a job. Prints "install: N passed, N failed".
+# one that does, and a job. The command runs as on a machine where `cargo pgrx init` never ran
+# (an empty PGRX_HOME), and must change nothing but the extension's files. Prints "install: N
+# passed, N failed".
+
+# What the install command may not change: the packages, and every file of the server's
+# directories but the extension's own.
+install_footprint() {
+    dpkg -l | md5sum
+    find "$("$PG_CONFIG" --bindir)" "$("$PG_CONFIG" --pkglibdir)" "$("$PG_CONFIG" --sharedir)" \
+        "$("$PG_CONFIG" --includedir-server)" ! -name 'pg_background*' -printf '%p %s %T@\n' \
+        | sort | md5sum
+}
 
 run_install_test() {
-    local pkglibdir extdir out from files
+    local pkglibdir extdir out from files before status
     checks_reset
     pkglibdir=$("$PG_CONFIG" --pkglibdir)
     extdir="$("$PG_CONFIG" --sharedir)/extension"
     rm -f "$pkglibdir/pg_background.so" "$extdir"/pg_background*
+    before=$(install_footprint)
+    # the same empty PGRX_HOME as the package test, so that both share one release build
+    mkdir -p /tmp/pg_background-pgrx-home
     if [ "$PG_MAJOR" = 17 ]; then
-        make -C "$ROOT" install PG_CONFIG="$PG_CONFIG"
-        check "$PG_MAJOR: make install succeeds" 0 $?
+        PGRX_HOME=/tmp/pg_background-pgrx-home make -C "$ROOT" install PG_CONFIG="$PG_CONFIG"
+        status=$?
+        check "$PG_MAJOR: make install succeeds without cargo pgrx init" 0 $status
     else
-        bash "$ROOT/scripts/install.sh" --pg-config "$PG_CONFIG"
-        check "$PG_MAJOR: install.sh succeeds" 0 $?
+        PGRX_HOME=/tmp/pg_background-pgrx-home bash "$ROOT/scripts/install.sh" --pg-config "$PG_CONFIG"
+        status=$?
+        check "$PG_MAJOR: install.sh succeeds without cargo pgrx init" 0 $status
     fi
+    check "$PG_MAJOR: nothing but the extension's files changed" "$before" "$(install_footprint)"
     check "$PG_MAJOR: the library is installed" t "$([ -f "$pkglibdir/pg_background.so" ] && echo t)"
     check "$PG_MAJOR: the control file names this version" "default_version = '$EXT_VERSION'" \
         "$(grep '^default_version' "$extdir/pg_background.control")"

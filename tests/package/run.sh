@@ -35,7 +35,8 @@ run_package_test() {
     dpkg -r "$name" "$PACKAGE_C_STAND_IN" >/dev/null 2>&1 || true
 
     rm -f "$deb"
-    bash "$ROOT/scripts/package.sh" 15
+    mkdir -p /tmp/pg_background-pgrx-home
+    PGRX_HOME=/tmp/pg_background-pgrx-home bash "$ROOT/scripts/package.sh" 15
     check "package.sh 15 writes ${deb#"$ROOT"/}" t "$([ -s "$deb" ] && echo t)"
     check "the package conflicts with and replaces the C extension's" \
         "$PACKAGE_C_STAND_IN $PACKAGE_C_STAND_IN" \

@@ -8,7 +8,7 @@ PGXN_META_VERSION=0.7.0
 run_release_test() {
     local out
     checks_reset
-    if ! pgxn_meta --version 2>/dev/null | grep -qx "pgxn_meta $PGXN_META_VERSION"; then
+    if [ "$(pgxn_meta --version 2>/dev/null)" != "pgxn_meta $PGXN_META_VERSION" ]; then
         log "installing pgxn_meta $PGXN_META_VERSION (the PGXN META.json validator, about a minute)"
         cargo install pgxn_meta --version "$PGXN_META_VERSION" --locked >/dev/null 2>&1
     fi
