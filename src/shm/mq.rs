@@ -200,8 +200,9 @@ fn prove_layout() -> bool {
             return false;
         };
         let me = pg_sys::MyProc as u64;
+        // (each step checks the field it must change, and that its neighbour did not change)
         pg_sys::shm_mq_set_receiver(mq, pg_sys::MyProc);
-        let mut proven = word(layout::RECEIVER) == me;
+        let mut proven = word(layout::RECEIVER) == me && word(layout::SENDER) == 0;
         pg_sys::shm_mq_set_sender(mq, pg_sys::MyProc);
         proven &= word(layout::SENDER) == me;
         let sender = pg_sys::shm_mq_attach(mq, core::ptr::null_mut(), core::ptr::null_mut());
@@ -217,6 +218,7 @@ fn prove_layout() -> bool {
         .is_ok();
         let cost = message_cost(MESSAGE.len());
         proven &= word(layout::BYTES_WRITTEN) == cost
+            && word(layout::BYTES_READ) == 0
             && word(layout::HEADER) == MESSAGE.len() as u64
             && core::slice::from_raw_parts(base.add(layout::HEADER + 8), MESSAGE.len()) == MESSAGE;
         let mut len: pg_sys::Size = 0;
