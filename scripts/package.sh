@@ -56,16 +56,15 @@ gzip -9n < "$ROOT/CHANGELOG.md" > "$doc/changelog.gz"
 # links (libc6 at least at the newest glibc symbol version it uses).
 depends="postgresql-$MAJOR"
 glibc=$(objdump -T "$lib/pg_background.so" | grep -o 'GLIBC_[0-9.]*' | sed 's/GLIBC_//' | sort -V | tail -n1)
+declare -A seen=()
 for needed in $(objdump -p "$lib/pg_background.so" | awk '$1 == "NEEDED" {print $2}'); do
     path=$(ldconfig -p | awk -v n="$needed" '$1 == n && /x86-64/ && !found {print $NF; found = 1}')
     [ -n "$path" ] || continue
     pkg=$(dpkg -S "$(readlink -f "$path")" 2>/dev/null || dpkg -S "$path" 2>/dev/null || true)
     pkg=$(printf '%s\n' "$pkg" | sed -n '1s/:.*//p')
-    case $pkg in
-        "") ;;
-        libc6) depends+=", libc6 (>= $glibc)" ;;
-        *) case ", $depends," in *", $pkg,"*) ;; *) depends+=", $pkg" ;; esac ;;
-    esac
+    [ -n "$pkg" ] && [ -z "${seen[$pkg]:-}" ] || continue
+    seen[$pkg]=1
+    if [ "$pkg" = libc6 ]; then depends+=", libc6 (>= $glibc)"; else depends+=", $pkg"; fi
 done
 
 cat > "$stage/DEBIAN/control" <<EOF

@@ -85,19 +85,23 @@ fn read_kept_text(c: &mut Client, id: i64) -> Result<Vec<String>, postgres::Erro
 }
 
 /// Temporary file sets of processes `pids` in the default tablespace.
-fn file_sets(observer: &mut Client, pids: &[i32]) -> i64 {
+fn file_sets(observer: &mut Client, pids: &[i32]) -> Vec<String> {
     let patterns: Vec<String> = pids
         .iter()
         .map(|p| format!("pgsql_tmp{p}.%.fileset"))
         .collect();
     observer
-        .query_one(
-            "SELECT count(*) FROM pg_ls_dir('base/pgsql_tmp', true, false) AS f
+        .query(
+            "SELECT f || ': ' || coalesce((SELECT string_agg(g, ', ')
+                                             FROM pg_ls_dir('base/pgsql_tmp/' || f, true, false) g), '')
+               FROM pg_ls_dir('base/pgsql_tmp', true, false) AS f
               WHERE f LIKE ANY ($1)",
             &[&patterns],
         )
         .unwrap()
-        .get(0)
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
 }
 
 fn assert_not_available(err: &postgres::Error, id: i64) {
@@ -125,7 +129,10 @@ fn a_large_result_is_read_in_full_from_another_session_after_its_launcher_left()
     // read once, and its files are gone
     let err = read_kept_text(&mut reader, id).unwrap_err();
     assert_not_available(&err, id);
-    assert_eq!(file_sets(&mut observer, &[session, worker]), 0);
+    assert_eq!(
+        file_sets(&mut observer, &[session, worker]),
+        Vec::<String>::new()
+    );
     assert!(!kept(&mut observer, id));
 }
 
@@ -158,7 +165,7 @@ fn a_finished_job_is_kept_when_its_launcher_is_terminated() {
     wait_for("the session to end", || !alive(&mut observer, session));
     wait_for("the result to be kept", || kept(&mut observer, id));
     assert_eq!(read_kept_text(&mut connect(), id).unwrap(), ["1", "2", "3"]);
-    assert_eq!(file_sets(&mut observer, &[session]), 0);
+    assert_eq!(file_sets(&mut observer, &[session]), Vec::<String>::new());
 }
 
 #[test]
@@ -306,7 +313,10 @@ fn a_kept_result_expires() {
     let err = read_kept_text(&mut connect(), id).unwrap_err();
     assert_not_available(&err, id);
     assert!(!kept(&mut observer, id));
-    assert_eq!(file_sets(&mut observer, &[session, worker]), 0);
+    assert_eq!(
+        file_sets(&mut observer, &[session, worker]),
+        Vec::<String>::new()
+    );
 }
 
 #[test]
