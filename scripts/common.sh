@@ -21,7 +21,7 @@ pg_config_for() {
         16) echo "$PGBG_PG_DIR/pg16/pgserver/pginstall/bin/pg_config" ;;
         17) echo "$PGBG_PG_DIR/pg17/package/native/bin/pg_config" ;;
         18) echo "$PGBG_PG_DIR/pg18/pgserver/pginstall/bin/pg_config" ;;
-        *) echo "PostgreSQL $1 is not available on these machines (15 to 18 are)" >&2; return 1 ;;
+        *) echo "PostgreSQL $1 is not one these scripts set up (15 to 18 are)" >&2; return 1 ;;
     esac
 }
 
