@@ -44,14 +44,11 @@ pub fn announced(header: [u8; HEADER]) -> usize {
 /// transaction: a file that is written across transactions is closed before each one ends and
 /// opened again after, see `crate::worker::spill`.)
 pub fn with_owner<R>(f: impl FnOnce() -> R) -> R {
-    struct Restore(pg_sys::ResourceOwner, pg_sys::MemoryContext);
+    struct Restore(pg_sys::ResourceOwner);
     impl Drop for Restore {
         fn drop(&mut self) {
             // SAFETY: putting back what we replaced, also when `f` unwinds.
-            unsafe {
-                pg_sys::CurrentResourceOwner = self.0;
-                pg_sys::CurrentMemoryContext = self.1;
-            }
+            unsafe { pg_sys::CurrentResourceOwner = self.0 };
         }
     }
     thread_local! {
@@ -67,15 +64,14 @@ pub fn with_owner<R>(f: impl FnOnce() -> R) -> R {
         }
         cell.get()
     });
-    // SAFETY: plain assignments of the server's current owner and context, restored by
-    // `Restore` on every way out.
+    // SAFETY: a plain assignment of the server's current owner, restored by `Restore` on every
+    // way out.
     let _restore = unsafe {
-        let restore = Restore(pg_sys::CurrentResourceOwner, pg_sys::CurrentMemoryContext);
+        let restore = Restore(pg_sys::CurrentResourceOwner);
         pg_sys::CurrentResourceOwner = owner;
-        pg_sys::CurrentMemoryContext = pg_sys::TopMemoryContext;
         restore
     };
-    f()
+    crate::ffi::in_top_memory_context(f)
 }
 
 /// Which file set of a job.
