@@ -651,7 +651,7 @@ fn pg_background_cluster_jobs() -> Result<
     >,
     ErrorReport,
 > {
-    let jobs = crate::jobs::visible()?;
+    let jobs = crate::registry::visible()?;
     Ok(TableIterator::new(jobs.into_iter().map(|v| {
         let j = v.job;
         (
@@ -700,7 +700,7 @@ SELECT pg_background_preload_notice();
 DROP FUNCTION pg_background_preload_notice();
 ")]
 fn pg_background_preload_notice() {
-    if !crate::jobs::available() {
+    if !crate::registry::available() {
         ErrorReport::new(
             PgSqlErrorCode::ERRCODE_WARNING,
             "pg_background is not in shared_preload_libraries",

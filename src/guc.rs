@@ -39,8 +39,9 @@ pub static KEEP_RESULT: GucSetting<i32> = GucSetting::<i32>::new(0);
 /// Longest time a result is kept after its launcher left (seven days).
 pub const MAX_KEEP_RESULT: i32 = 7 * 24 * 3600;
 
-/// Largest `pg_background.max_jobs` and `max_jobs_per_role` (the registry's slots).
-pub const MAX_JOBS_LIMIT: i32 = crate::jobs::SLOTS as i32;
+/// Largest `pg_background.max_jobs` and `max_jobs_per_role`: the cluster-wide registry has a
+/// slot for this many jobs.
+pub const MAX_JOBS_LIMIT: i32 = 1024;
 
 /// Longest `pg_background.spill_after` (one hour).
 pub const MAX_SPILL_AFTER: i32 = 3_600_000;
@@ -178,5 +179,5 @@ pub fn init() {
         GucContext::Userset,
         GucFlags::UNIT_S,
     );
-    crate::ffi::reserve_guc_prefix(c"pg_background");
+    crate::server::reserve_guc_prefix(c"pg_background");
 }

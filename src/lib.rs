@@ -12,17 +12,23 @@ compile_error!(
 );
 
 mod api;
+mod c_symbols;
 mod catalog;
 mod error;
 mod ffi;
 mod guc;
-mod jobs;
 mod launcher;
 mod params;
 mod protocol;
+mod registry;
+mod server;
 mod shm;
 mod spill;
+mod text;
 mod worker;
+
+#[cfg(test)]
+mod layers;
 
 #[cfg(any(test, feature = "pg_test"))]
 mod tests;
@@ -34,7 +40,7 @@ pgrx::pg_module_magic!();
 #[pgrx::pg_guard]
 pub extern "C-unwind" fn _PG_init() {
     guc::init();
-    jobs::preload();
+    registry::preload();
 }
 
 #[cfg(test)]

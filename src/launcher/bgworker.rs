@@ -27,14 +27,11 @@ pub struct WorkerHandle {
 /// Copy `src` into a fixed C buffer, cut at a character boundary, always NUL-terminated
 /// (`BGW_MAXLEN - 1` bytes at most).
 fn fill(dst: &mut [core::ffi::c_char], src: &str) {
-    let mut end = src.len().min(dst.len() - 1);
-    while !src.is_char_boundary(end) {
-        end -= 1;
-    }
-    for (d, s) in dst.iter_mut().zip(src.as_bytes()[..end].iter()) {
+    let text = crate::text::clip(src, dst.len() - 1).as_bytes();
+    for (d, s) in dst.iter_mut().zip(text) {
         *d = *s as core::ffi::c_char;
     }
-    dst[end] = 0;
+    dst[text.len()] = 0;
 }
 
 impl WorkerHandle {
@@ -66,7 +63,7 @@ impl WorkerHandle {
             }
         }
         let mut handle: *mut pg_sys::BackgroundWorkerHandle = core::ptr::null_mut();
-        let ok = crate::ffi::in_top_memory_context(|| {
+        let ok = crate::server::in_top_memory_context(|| {
             // SAFETY: a fully initialised BackgroundWorker; on success the postmaster owns a
             // copy and `handle` points at a handle palloc'd in the current memory context.
             unsafe { pg_sys::RegisterDynamicBackgroundWorker(&mut worker, &mut handle) }

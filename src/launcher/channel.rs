@@ -11,12 +11,13 @@
 //! ([`SpillFile`]): its messages follow the queue's, once the queue has ended.
 
 use super::bgworker::{WorkerHandle, WorkerStatus};
-use super::spill::SpillFile;
 use crate::error::Error;
 use crate::shm::dsm::PinnedSegment;
 use crate::shm::mq::MqReceiver;
 use crate::shm::toc::Toc;
 use crate::shm::{FixedState, TocKey};
+use crate::spill;
+use crate::spill::reader::SpillFile;
 use core::ptr::NonNull;
 use core::sync::atomic::Ordering;
 
@@ -90,10 +91,10 @@ impl Channel {
     /// went before the error could be sent, else a lost connection.
     pub fn receive(&mut self, pid: i32, worker: &WorkerHandle) -> Result<&[u8], Error> {
         if self.read_offset < self.buffered.len() {
-            let start = self.read_offset + 4;
-            let mut len = [0u8; 4];
-            len.copy_from_slice(&self.buffered[self.read_offset..start]);
-            let end = start + u32::from_ne_bytes(len) as usize;
+            let start = self.read_offset + spill::HEADER;
+            let mut header = [0u8; spill::HEADER];
+            header.copy_from_slice(&self.buffered[self.read_offset..start]);
+            let end = start + spill::announced(header);
             self.read_offset = end;
             return Ok(&self.buffered[start..end]);
         }
@@ -102,7 +103,7 @@ impl Channel {
             let mut waiter = super::deadlock::Waiter::new(pid);
             if let Ok(message) = live
                 .queue
-                .receive_or_idle(|| waiter.wait(crate::ffi::WaitEvent::QueueReceive))?
+                .receive_or_idle(|| waiter.wait(crate::server::WaitEvent::QueueReceive))?
             {
                 return Ok(message);
             }
@@ -187,8 +188,8 @@ impl Channel {
         if let Some(live) = self.live.as_mut() {
             fixed.leaving.store(true, Ordering::SeqCst);
             // Read the queue to its end: whatever the worker sends from now on goes to its file
-            // (see `Sending` in `crate::worker::spill`); a send it began before is waited for.
-            let start = crate::ffi::now();
+            // (see `Sending` in `crate::spill::writer`); a send it began before is waited for.
+            let start = crate::server::now();
             loop {
                 let sending = fixed.in_send.load(Ordering::SeqCst);
                 // (an idle step that gives up at once)
@@ -198,7 +199,7 @@ impl Channel {
                 if !sending {
                     break;
                 }
-                if crate::ffi::ms_since(start) > KEEP_DRAIN_MS {
+                if crate::server::ms_since(start) > KEEP_DRAIN_MS {
                     return false;
                 }
                 // SAFETY: a plain sleep of this process.
@@ -208,7 +209,7 @@ impl Channel {
         // The head first: a worker files its spill file only for a result filed as kept.
         let head = match &self.buffered[..] {
             [] => None,
-            messages => match super::spill::write_set(
+            messages => match spill::reader::write_set(
                 crate::spill::HEAD_NAME,
                 crate::spill::set_number(fixed, crate::spill::Part::Head),
                 messages,
@@ -217,9 +218,9 @@ impl Channel {
                 written => written,
             },
         };
-        if !crate::jobs::keep_head(index, fixed.job_id, fixed.keep_s, head) {
+        if !crate::registry::keep_head(index, fixed.job_id, fixed.keep_s, head) {
             if let Some((mut set, _)) = head {
-                crate::spill::delete_all(&mut set);
+                crate::server::delete_file_set(&mut set);
             }
             return false;
         }
@@ -250,9 +251,9 @@ impl Channel {
             }
         };
         if let Some(body) = body {
-            if !crate::jobs::keep_body_of(index, fixed.job_id, body) {
+            if !crate::registry::keep_body_of(index, fixed.job_id, body) {
                 if let Some((mut set, _)) = body {
-                    crate::spill::delete_all(&mut set);
+                    crate::server::delete_file_set(&mut set);
                 }
             }
         }
@@ -260,11 +261,9 @@ impl Channel {
     }
 }
 
-/// Append a message moved out of the queue to `buffered` (its length as a native-endian `u32`,
-/// then its bytes: the spill file's format).
+/// Append a message moved out of the queue to `buffered`, in the spill file's format.
 fn buffer(buffered: &mut Vec<u8>, message: &[u8]) {
-    let len = u32::try_from(message.len()).expect("shm_mq message over 4 GB");
-    buffered.extend_from_slice(&len.to_ne_bytes());
+    buffered.extend_from_slice(&spill::header(message.len()).expect("shm_mq message over 4 GB"));
     buffered.extend_from_slice(message);
 }
 
@@ -281,7 +280,7 @@ fn ended_without_reply(fixed: NonNull<FixedState>, pid: i32, worker: &WorkerHand
         worker.status(),
         WorkerStatus::Stopped | WorkerStatus::PostmasterDied
     ) {
-        if let Err(e) = waiter.wait(crate::ffi::WaitEvent::Job) {
+        if let Err(e) = waiter.wait(crate::server::WaitEvent::Job) {
             return e;
         }
     }

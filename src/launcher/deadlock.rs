@@ -7,7 +7,7 @@
 //! detector would. A job blocked by other sessions is left alone.
 
 use crate::error::Error;
-use crate::ffi::WaitEvent;
+use crate::server::WaitEvent;
 use pgrx::pg_sys;
 
 /// One wait for a job: sleeps on the latch and checks for the deadlock between sleeps.
@@ -26,7 +26,7 @@ impl Waiter {
         // SAFETY: reading a setting of this backend.
         let deadlock_ms = i64::from(unsafe { pg_sys::DeadlockTimeout }).max(1);
         let sleep_ms = max_ms.map_or(deadlock_ms, |m| m.clamp(1, deadlock_ms));
-        if crate::ffi::sleep_on_latch(sleep_ms, event) && sleep_ms == deadlock_ms {
+        if crate::server::sleep_on_latch(sleep_ms, event) && sleep_ms == deadlock_ms {
             self.check()?;
         }
         Ok(())

@@ -1,7 +1,7 @@
 //! The convenience functions of 1.10, built on the handle API: outcome, run, run_query, drain,
 //! wait_any, cancel_by_label, purge, full_sql.
 
-use super::registry::{self, Cookie};
+use super::session_jobs::{self, Cookie};
 use super::{bind, inspect, result};
 use super::{
     cancel, cancel_with_grace, detach, launch_with, wait, wait_discarding_output, LaunchOptions,
@@ -46,7 +46,7 @@ pub fn outcome(pid: i32, cookie: i64) -> Outcome {
         return unknown;
     };
     let error = inspect::error_info(pid, cookie).ok().flatten();
-    let (state, label, launched_at) = registry::with_entry(pid, |e| {
+    let (state, label, launched_at) = session_jobs::with_entry(pid, |e| {
         (inspect::state(e).to_owned(), e.label.clone(), e.launched_at)
     })
     .unwrap_or(("unknown".to_owned(), None, 0));
@@ -164,7 +164,7 @@ pub fn drain(handles: &[(i32, i64)], timeout_ms: i32) -> Result<Vec<Outcome>, Er
     let start = unsafe { pg_sys::GetCurrentTimestamp() };
     let mut outcomes = Vec::with_capacity(handles.len());
     for &(pid, cookie) in handles {
-        if registry::check(pid, Cookie::ForControl(cookie)).is_ok() {
+        if session_jobs::check(pid, Cookie::ForControl(cookie)).is_ok() {
             let remaining = if timeout_ms > 0 {
                 // SAFETY: reading the clock.
                 let spent = (unsafe { pg_sys::GetCurrentTimestamp() } - start) / 1000;
@@ -186,7 +186,7 @@ pub fn wait_any(handles: &[(i32, i64)], timeout_ms: i32) -> Result<Option<(i32, 
     let known: Vec<(i32, i64)> = handles
         .iter()
         .copied()
-        .filter(|&(pid, cookie)| registry::check(pid, Cookie::ForControl(cookie)).is_ok())
+        .filter(|&(pid, cookie)| session_jobs::check(pid, Cookie::ForControl(cookie)).is_ok())
         .collect();
     let Some(&first) = known.first() else {
         return Ok(None);
@@ -231,7 +231,7 @@ pub fn like(text: &str, pattern: &str) -> bool {
 /// `pattern` (LIKE), waiting up to `grace_ms` for each; returns how many.
 pub fn cancel_by_label(pattern: &str, grace_ms: i32) -> Result<i32, Error> {
     let mut matching = Vec::new();
-    registry::for_each_visible(|e| {
+    session_jobs::for_each_visible(|e| {
         if e.label.as_deref().is_some_and(|l| like(l, pattern)) && inspect::state(e) != "stopped" {
             matching.push((e.pid, e.cookie));
         }
@@ -251,14 +251,14 @@ pub fn cancel_by_label(pattern: &str, grace_ms: i32) -> Result<i32, Error> {
 /// `pg_background_purge_v2`: detach the stopped workers only; returns how many.
 pub fn purge() -> i32 {
     let mut stopped = Vec::new();
-    registry::for_each_visible(|e| {
+    session_jobs::for_each_visible(|e| {
         if inspect::state(e) == "stopped" {
             stopped.push(e.pid);
         }
     });
     stopped
         .into_iter()
-        .filter(|&pid| registry::take(pid).is_ok())
+        .filter(|&pid| session_jobs::take(pid).is_ok())
         .count() as i32
 }
 
@@ -293,17 +293,16 @@ const CUT_MARK: &str = "[...]";
 
 /// `pg_background_full_sql_v2`: the job's whole SQL from its segment (cut at 64 KiB).
 pub fn full_sql(pid: i32, cookie: i64) -> Result<String, Error> {
-    registry::check(pid, Cookie::ForControl(cookie))?;
-    registry::with_entry(pid, |e| {
+    session_jobs::check(pid, Cookie::ForControl(cookie))?;
+    session_jobs::with_entry(pid, |e| {
         let sql = e.channel.sql();
         if sql.len() <= FULL_SQL_MAX {
             return sql;
         }
-        let mut end = FULL_SQL_MAX - CUT_MARK.len();
-        while !sql.is_char_boundary(end) {
-            end -= 1;
-        }
-        format!("{}{CUT_MARK}", &sql[..end])
+        format!(
+            "{}{CUT_MARK}",
+            crate::text::clip(&sql, FULL_SQL_MAX - CUT_MARK.len())
+        )
     })
 }
 

@@ -1,8 +1,8 @@
 //! What a session can see of its workers: `list_v2`, `stats_v2`, `get_progress_v2`.
 
 use super::bgworker::WorkerStatus;
-use super::registry::{self, Cookie};
 use super::result::Target;
+use super::session_jobs::{self, Cookie};
 use crate::error::Error;
 use crate::guc;
 use core::sync::atomic::Ordering;
@@ -10,7 +10,7 @@ use pgrx::pg_sys;
 use pgrx::IntoDatum;
 
 /// The 1.x state of a worker.
-pub fn state(e: &registry::Entry) -> &'static str {
+pub fn state(e: &session_jobs::Entry) -> &'static str {
     if e.worker_done() {
         return "stopped";
     }
@@ -45,7 +45,7 @@ pub fn list(fcinfo: pg_sys::FunctionCallInfo) -> Result<(), Error> {
     } else {
         return Err(Error::RowtypeMismatch { use_text: false });
     };
-    registry::for_each_visible(|e| {
+    session_jobs::for_each_visible(|e| {
         let mut values = vec![
             e.pid.into_datum(),
             e.cookie.into_datum(),
@@ -84,14 +84,14 @@ pub struct Stats {
 }
 
 pub fn stats() -> Stats {
-    let s = registry::stats();
+    let s = session_jobs::stats();
     let released = s.completed + s.failed + s.canceled;
     Stats {
         launched: s.launched,
         completed: s.completed,
         failed: s.failed,
         canceled: s.canceled,
-        active: registry::tracked() as i32,
+        active: session_jobs::tracked() as i32,
         avg_execution_ms: if released > 0 {
             s.total_us as f64 / 1000.0 / released as f64
         } else {
@@ -104,12 +104,12 @@ pub fn stats() -> Stats {
 /// `pg_background_get_progress_v2(pid, cookie)`: the last progress the job reported, or
 /// `None` for an unknown PID, a cookie mismatch or no progress yet. Privileges still apply.
 pub fn progress(pid: i32, cookie: i64) -> Result<Option<(i32, String)>, Error> {
-    match registry::check(pid, Cookie::ForControl(cookie)) {
+    match session_jobs::check(pid, Cookie::ForControl(cookie)) {
         Err(Error::NotAttached(_) | Error::CookieMismatch(_)) => return Ok(None),
         Err(e) => return Err(e),
         Ok(()) => {}
     }
-    registry::with_entry(pid, |e| {
+    session_jobs::with_entry(pid, |e| {
         let fixed = e.fixed();
         let pct = fixed.progress_pct.load(Ordering::Acquire);
         if pct < 0 {
@@ -128,8 +128,8 @@ pub struct ResultInfo {
 }
 
 pub fn result_info(pid: i32, cookie: i64) -> Result<ResultInfo, Error> {
-    registry::check(pid, Cookie::ForControl(cookie))?;
-    registry::with_entry(pid, |e| {
+    session_jobs::check(pid, Cookie::ForControl(cookie))?;
+    session_jobs::with_entry(pid, |e| {
         let fixed = e.fixed();
         let completed = e.worker_done() || state(e) == "stopped";
         let tag = fixed.last_tag.get();
@@ -152,8 +152,8 @@ pub struct ErrorInfo {
 }
 
 pub fn error_info(pid: i32, cookie: i64) -> Result<Option<ErrorInfo>, Error> {
-    registry::check(pid, Cookie::ForControl(cookie))?;
-    registry::with_entry(pid, |e| {
+    session_jobs::check(pid, Cookie::ForControl(cookie))?;
+    session_jobs::with_entry(pid, |e| {
         let err = &e.fixed().error;
         if !err.present.load(Ordering::Acquire) {
             return None;

@@ -13,10 +13,9 @@ mod deadlock;
 pub mod helpers;
 pub mod inspect;
 mod pool;
-mod registry;
 mod relay;
 pub mod result;
-mod spill;
+mod session_jobs;
 
 use crate::error::Error;
 use crate::guc;
@@ -29,9 +28,8 @@ use channel::Channel;
 use core::sync::atomic::Ordering;
 use pgrx::pg_sys;
 use pool::TerminateOnDrop;
-pub use registry::Cookie;
-use registry::Entry;
-pub use registry::JobContext;
+pub use session_jobs::Cookie;
+use session_jobs::Entry;
 
 /// The queue size a launch asked for, checked: `<= 0` means `pg_background.default_queue_size`.
 fn effective_queue_size(requested: i32) -> Result<usize, Error> {
@@ -65,9 +63,6 @@ pub struct LaunchOptions<'a> {
     /// `pg_background.keep_result`.
     pub keep_s: Option<i32>,
 }
-
-/// The parameters' chunk starts with their length in bytes (a `u64`).
-pub const PARAMS_HEADER: usize = 8;
 
 /// A random, non-zero cookie (`pg_strong_random`).
 fn new_cookie() -> i64 {
@@ -109,10 +104,10 @@ pub fn launch_kept(
 
 /// The cluster-wide id of this session's job `pid`.
 pub fn job_id(pid: i32) -> Result<i64, Error> {
-    registry::check(pid, Cookie::Ignore)?;
-    let (slot, id) = registry::with_entry(pid, |e| (e.fixed().job_slot, e.fixed().job_id))?;
+    session_jobs::check(pid, Cookie::Ignore)?;
+    let (slot, id) = session_jobs::with_entry(pid, |e| (e.fixed().job_slot, e.fixed().job_id))?;
     if slot < 0 {
-        return Err(if crate::jobs::available() {
+        return Err(if crate::registry::available() {
             Error::NotRegistered(pid)
         } else {
             Error::RegistryUnavailable("pg_background_job_id")
@@ -143,16 +138,16 @@ fn launch_in(
             return Err(Error::LabelTooLong(MAX_LABEL_LEN));
         }
     }
-    registry::release_finished();
+    session_jobs::release_finished();
     let admission = Admission::new();
     let limit = guc::MAX_WORKERS.get();
-    while registry::running() >= limit as usize {
+    while session_jobs::running() >= limit as usize {
         // our workers set our latch when they finish (the postmaster, or a warm worker itself)
         admission.wait_or(Error::TooManyWorkers { limit })?;
-        registry::release_finished();
+        session_jobs::release_finished();
     }
     let limit = guc::MAX_UNREAD_RESULTS.get();
-    if registry::unread() >= limit as usize {
+    if session_jobs::unread() >= limit as usize {
         return Err(Error::TooManyUnread { limit });
     }
 
@@ -166,28 +161,30 @@ fn launch_in(
         .chunk(queue_size)
         .keys(4);
     if let Some(params) = options.params {
-        estimate.chunk(PARAMS_HEADER + params.len()).keys(1);
+        estimate
+            .chunk(crate::shm::params_chunk_size(params))
+            .keys(1);
     }
     let size = estimate.total();
 
     let idle_timeout_ms = guc::WORKER_IDLE_TIMEOUT.get();
     // In the cluster-wide registry from here on (waiting there for its turn when the caps on
     // running jobs say so); forgotten again if the launch fails.
-    let caps = crate::jobs::Caps::current();
+    let caps = crate::registry::Caps::current();
     let slot = admission.file(options.label.unwrap_or(""), preview(sql), caps)?;
     let keep_s = match options.keep_s.unwrap_or_else(|| guc::KEEP_RESULT.get()) {
         _ if options.results_disabled => 0,
         0 => 0,
         _ if slot.0.is_none() => {
-            return Err(if crate::jobs::available() {
-                Error::TooManyJobs(crate::jobs::SLOTS as i32)
+            return Err(if crate::registry::available() {
+                Error::TooManyJobs(crate::registry::SLOTS as i32)
             } else {
                 Error::RegistryUnavailable("keeping a result (pg_background.keep_result)")
             })
         }
         s => s,
     };
-    let context = JobContext::new();
+    let context = session_jobs::job_context();
     let segment = DsmSegment::create(size);
     let toc = Toc::create(&segment, size);
     let queue = mq::create(toc.allocate(TocKey::Queue, queue_size), queue_size);
@@ -212,20 +209,13 @@ fn launch_in(
     // SAFETY: `gucs` has the `gucs_len` bytes that EstimateGUCStateSpace asked for.
     unsafe { pg_sys::SerializeGUCState(gucs_len, gucs.as_ptr().cast()) };
     if let Some(params) = options.params {
-        let chunk = toc.allocate(TocKey::Params, PARAMS_HEADER + params.len());
-        // SAFETY: the chunk has room for the length and the bytes; chunks are MAXALIGNed.
-        unsafe {
-            chunk.cast::<u64>().as_ptr().write(params.len() as u64);
-            core::ptr::copy_nonoverlapping(
-                params.as_ptr(),
-                chunk.as_ptr().add(PARAMS_HEADER),
-                params.len(),
-            );
-        }
+        let chunk = toc.allocate(TocKey::Params, crate::shm::params_chunk_size(params));
+        // SAFETY: allocated with the size for these parameters.
+        unsafe { crate::shm::write_params(chunk, params) };
     }
 
     let mut receiver = context.within(|| MqReceiver::attach(queue, &segment));
-    spill::watch(&segment, fixed);
+    crate::spill::reader::watch(&segment, fixed);
     // A warm worker of this session if one is idle and last ran a job as the same user in the
     // same security context, else a new process.
     let identity = (fixed.current_user_id, fixed.sec_context);
@@ -235,7 +225,7 @@ fn launch_in(
             pool::prune();
             None
         }
-        _ => pool::claim(segment.handle(), registry::contains, identity),
+        _ => pool::claim(segment.handle(), session_jobs::contains, identity),
     };
     let was_warm = warm.is_some();
     let (worker, control) = match warm {
@@ -274,7 +264,7 @@ fn launch_in(
     // SAFETY: reading the current user at launch.
     let owner = unsafe { pg_sys::GetUserId() };
     let cookie = if options.with_cookie { new_cookie() } else { 0 };
-    registry::insert(Entry {
+    session_jobs::insert(Entry {
         pid,
         owner,
         cookie,
@@ -289,7 +279,7 @@ fn launch_in(
         worker,
         _context: context,
     });
-    registry::count_launch();
+    session_jobs::count_launch();
     Ok((pid, cookie))
 }
 
@@ -299,7 +289,7 @@ struct JobSlot(Option<(usize, u64)>);
 impl JobSlot {
     fn keep(mut self) {
         if let Some((index, id)) = self.0.take() {
-            crate::jobs::handed_over(index, id);
+            crate::registry::handed_over(index, id);
         }
     }
 }
@@ -307,7 +297,7 @@ impl JobSlot {
 impl Drop for JobSlot {
     fn drop(&mut self) {
         if let Some((index, id)) = self.0 {
-            crate::jobs::forget(index, id);
+            crate::registry::forget(index, id);
         }
     }
 }
@@ -334,7 +324,7 @@ impl Admission {
         Self {
             wait: guc::ON_CAPACITY.get() == guc::OnCapacity::Wait,
             timeout_ms: guc::CAPACITY_WAIT_TIMEOUT.get(),
-            start: crate::ffi::now(),
+            start: crate::server::now(),
         }
     }
 
@@ -344,7 +334,7 @@ impl Admission {
         if !self.wait {
             return Err(error);
         }
-        let waited_ms = crate::ffi::ms_since(self.start);
+        let waited_ms = crate::server::ms_since(self.start);
         if self.timeout_ms > 0 && waited_ms >= i64::from(self.timeout_ms) {
             return Err(Error::CapacityTimeout(self.timeout_ms));
         }
@@ -357,20 +347,25 @@ impl Admission {
     /// [`Self::may_wait`], then sleep a little (on the latch, interruptibly).
     fn wait_or(&self, error: Error) -> Result<(), Error> {
         let ms = self.may_wait(error, ADMISSION_POLL_MS)?;
-        crate::ffi::sleep_on_latch(ms, crate::ffi::WaitEvent::Capacity);
+        crate::server::sleep_on_latch(ms, crate::server::WaitEvent::Capacity);
         Ok(())
     }
 
     /// File the job in the cluster-wide registry and wait there for its turn when the caps
     /// on running jobs are reached (or fail, in error mode). With a cap set, the registry must
     /// be there; without one, a job the registry cannot take runs unregistered.
-    fn file(&self, label: &str, query: &str, caps: crate::jobs::Caps) -> Result<JobSlot, Error> {
-        use crate::jobs::Filed;
-        match crate::jobs::register(label, query, caps, self.wait) {
+    fn file(
+        &self,
+        label: &str,
+        query: &str,
+        caps: crate::registry::Caps,
+    ) -> Result<JobSlot, Error> {
+        use crate::registry::Filed;
+        match crate::registry::register(label, query, caps, self.wait) {
             Filed::Unavailable if caps.any() => Err(Error::RegistryUnavailable(
                 "pg_background.max_jobs and pg_background.max_jobs_per_role",
             )),
-            Filed::Full if caps.any() => Err(Error::TooManyJobs(crate::jobs::SLOTS as i32)),
+            Filed::Full if caps.any() => Err(Error::TooManyJobs(crate::registry::SLOTS as i32)),
             Filed::Unavailable | Filed::Full => Ok(JobSlot(None)),
             Filed::Slot { index, id, refusal } => {
                 let slot = JobSlot(Some((index, id)));
@@ -387,11 +382,11 @@ impl Admission {
         &self,
         index: usize,
         id: u64,
-        caps: crate::jobs::Caps,
-        mut refusal: crate::jobs::Refusal,
+        caps: crate::registry::Caps,
+        mut refusal: crate::registry::Refusal,
     ) -> Result<(), Error> {
-        use crate::jobs::Refusal;
-        let event = crate::ffi::WaitEvent::Capacity.info();
+        use crate::registry::Refusal;
+        let event = crate::server::WaitEvent::Capacity.info();
         let outcome = loop {
             let error = match refusal {
                 Refusal::Role(limit) => Error::TooManyRoleJobs(limit),
@@ -403,26 +398,30 @@ impl Admission {
             // of a crash)
             match self.may_wait(error, TURN_POLL_MS) {
                 Err(e) => break Err(e),
-                Ok(ms) => crate::jobs::sleep_for_turn(ms, event),
+                Ok(ms) => crate::registry::sleep_for_turn(ms, event),
             }
-            match crate::jobs::admit(index, id, caps, self.wait) {
+            match crate::registry::admit(index, id, caps, self.wait) {
                 None => break Ok(()),
                 Some(again) => refusal = again,
             }
         };
-        crate::jobs::stop_sleeping();
+        crate::registry::stop_sleeping();
         outcome
     }
 
     /// No free worker slot for an admitted job: fail (error mode), or give the place back,
     /// sleep a little and wait for the turn again (the earliest waiting launch goes first).
-    fn wait_for_worker_slot(&self, slot: &JobSlot, caps: crate::jobs::Caps) -> Result<(), Error> {
+    fn wait_for_worker_slot(
+        &self,
+        slot: &JobSlot,
+        caps: crate::registry::Caps,
+    ) -> Result<(), Error> {
         if let Some((index, id)) = slot.0 {
             if self.wait {
-                crate::jobs::requeue(index, id);
+                crate::registry::requeue(index, id);
             }
             self.wait_or(Error::CouldNotRegister)?;
-            if let Some(refusal) = crate::jobs::admit(index, id, caps, self.wait) {
+            if let Some(refusal) = crate::registry::admit(index, id, caps, self.wait) {
                 self.wait_for_turn(index, id, caps, refusal)?;
             }
             Ok(())
@@ -437,11 +436,7 @@ const TURN_POLL_MS: i64 = 1000;
 
 /// The first 120 bytes of `sql`, cut at a character boundary (`list_v2.sql_preview`).
 fn preview(sql: &str) -> &str {
-    let mut end = sql.len().min(120);
-    while !sql.is_char_boundary(end) {
-        end -= 1;
-    }
-    &sql[..end]
+    crate::text::clip(sql, 120)
 }
 
 fn write_fixed_state<'seg>(
@@ -507,16 +502,16 @@ pub fn result_type(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Oid {
     unsafe { pg_sys::get_func_rettype((*(*fcinfo).flinfo).fn_oid) }
 }
 
-/// Number of this session's workers that still run (see [`registry::running`]).
+/// Number of this session's workers that still run (see [`session_jobs::running`]).
 #[cfg(any(test, feature = "pg_test"))]
 pub fn running() -> usize {
-    registry::running()
+    session_jobs::running()
 }
 
 /// Stop tracking `pid`: the worker goes on and commits; its further output is discarded.
 pub fn detach(pid: i32, cookie: Cookie) -> Result<(), Error> {
-    registry::check(pid, cookie)?;
-    drop(registry::take(pid)?);
+    session_jobs::check(pid, cookie)?;
+    drop(session_jobs::take(pid)?);
     Ok(())
 }
 
@@ -534,8 +529,8 @@ fn stopped(e: &Entry) -> bool {
 /// postmaster and the worker's own handle — never a signal to a bare PID, never SIGKILL. A
 /// worker that has already stopped is left alone, without error.
 pub fn cancel(pid: i32, cookie: i64) -> Result<(), Error> {
-    registry::check(pid, Cookie::ForControl(cookie))?;
-    registry::with_entry(pid, |e| {
+    session_jobs::check(pid, Cookie::ForControl(cookie))?;
+    session_jobs::with_entry(pid, |e| {
         if e.worker_done() || stopped(e) {
             return;
         }
@@ -548,16 +543,16 @@ pub fn cancel(pid: i32, cookie: i64) -> Result<(), Error> {
 /// `detach_all_v2`: detach every entry the current role has the privileges of; returns how many.
 pub fn detach_all() -> i32 {
     let mut pids = Vec::new();
-    registry::for_each_visible(|e| pids.push(e.pid));
+    session_jobs::for_each_visible(|e| pids.push(e.pid));
     pids.into_iter()
-        .filter(|&pid| registry::take(pid).is_ok())
+        .filter(|&pid| session_jobs::take(pid).is_ok())
         .count() as i32
 }
 
 /// `cancel_all_v2`: cancel every such worker still running; returns how many.
 pub fn cancel_all() -> i32 {
     let mut running = Vec::new();
-    registry::for_each_visible(|e| {
+    session_jobs::for_each_visible(|e| {
         if !e.worker_done() && !stopped(e) {
             running.push((e.pid, e.cookie));
         }
@@ -587,7 +582,7 @@ pub fn cancel_with_grace(pid: i32, cookie: i64, grace_ms: i32) -> Result<(), Err
 /// `wait_v2` / `wait_v2_timeout`: wait until the worker process has exited (with a timeout,
 /// at most that long); true if it has. Interruptible; neither consumes nor detaches.
 pub fn wait(pid: i32, cookie: i64, timeout_ms: Option<i32>) -> Result<bool, Error> {
-    registry::check(pid, Cookie::ForControl(cookie))?;
+    session_jobs::check(pid, Cookie::ForControl(cookie))?;
     wait_stopped(pid, timeout_ms.map(|t| t.clamp(0, MAX_WAIT_MS)), false)
 }
 
@@ -599,21 +594,21 @@ pub fn wait_discarding_output(
     cookie: i64,
     timeout_ms: Option<i32>,
 ) -> Result<bool, Error> {
-    registry::check(pid, Cookie::ForControl(cookie))?;
+    session_jobs::check(pid, Cookie::ForControl(cookie))?;
     wait_stopped(pid, timeout_ms.map(|t| t.clamp(0, MAX_WAIT_MS)), true)
 }
 
 fn wait_stopped(pid: i32, timeout_ms: Option<i32>, discard: bool) -> Result<bool, Error> {
-    let start = crate::ffi::now();
+    let start = crate::server::now();
     let mut waiter = deadlock::Waiter::new(pid);
     loop {
         if discard {
-            registry::with_entry_mut(pid, |e| e.channel.discard_available())?;
+            session_jobs::with_entry_mut(pid, |e| e.channel.discard_available())?;
         }
-        if registry::with_entry(pid, stopped)? {
+        if session_jobs::with_entry(pid, stopped)? {
             return Ok(true);
         }
-        let elapsed_ms = crate::ffi::ms_since(start);
+        let elapsed_ms = crate::server::ms_since(start);
         let left_ms = match timeout_ms {
             Some(t) if elapsed_ms >= i64::from(t) => return Ok(false),
             Some(t) => Some(i64::from(t) - elapsed_ms),
@@ -621,14 +616,14 @@ fn wait_stopped(pid: i32, timeout_ms: Option<i32>, discard: bool) -> Result<bool
         };
         // The postmaster sets our latch when the worker stops (bgw_notify_pid); each sleep
         // ends after deadlock_timeout at the latest, to check that the job is not blocked by us.
-        waiter.wait_at_most(crate::ffi::WaitEvent::Job, left_ms)?;
+        waiter.wait_at_most(crate::server::WaitEvent::Job, left_ms)?;
     }
 }
 
 /// Jobs this backend tracks (a worker that launched jobs of its own is not kept warm while it
 /// still tracks them).
 pub fn tracked_jobs() -> usize {
-    registry::tracked()
+    session_jobs::tracked()
 }
 
 /// Let go of this backend's warm workers (see [`pool::forget_all`]).

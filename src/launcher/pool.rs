@@ -214,7 +214,7 @@ enum Offer {
 
 /// See [`Worker::offer`].
 fn offer(control: &Control, job: pg_sys::dsm_handle) -> Offer {
-    let start = crate::ffi::now();
+    let start = crate::server::now();
     loop {
         match control.state.load(Ordering::Acquire) {
             warm::IDLE => {
@@ -236,11 +236,11 @@ fn offer(control: &Control, job: pg_sys::dsm_handle) -> Offer {
                 return Offer::Taken;
             }
             warm::FINISHING => {
-                if crate::ffi::ms_since(start) >= FINISHING_WAIT_MS {
+                if crate::server::ms_since(start) >= FINISHING_WAIT_MS {
                     return Offer::Busy;
                 }
                 // The worker sets our latch when it is idle.
-                crate::ffi::sleep_on_latch(1, crate::ffi::WaitEvent::HandOver);
+                crate::server::sleep_on_latch(1, crate::server::WaitEvent::HandOver);
             }
             warm::GONE => return Offer::Gone,
             // running a job (one that was detached), or just handed one
@@ -259,13 +259,13 @@ pub fn prune() {
 fn retire_idle() -> bool {
     let retired: Vec<Rc<Worker>> =
         POOL.with(|pool| pool.borrow_mut().extract_if(.., |w| w.retire()).collect());
-    let start = crate::ffi::now();
+    let start = crate::server::now();
     while retired.iter().any(|w| w.alive()) {
-        if crate::ffi::ms_since(start) >= RETIRE_WAIT_MS {
+        if crate::server::ms_since(start) >= RETIRE_WAIT_MS {
             break;
         }
         // The postmaster sets our latch when one of our workers exits (bgw_notify_pid).
-        crate::ffi::sleep_on_latch(10, crate::ffi::WaitEvent::HandOver);
+        crate::server::sleep_on_latch(10, crate::server::WaitEvent::HandOver);
     }
     !retired.is_empty()
 }

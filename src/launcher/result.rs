@@ -8,11 +8,11 @@
 //! the rows in a tuplestore too — and materializing keeps all Rust state on this call's stack,
 //! where `Drop` runs even when an ERROR unwinds it.
 
-use super::registry::{self, ContextSwitch};
 use super::relay;
+use super::session_jobs;
 use crate::error::{Error, MAX_COLUMNS};
-use crate::ffi;
 use crate::protocol::{BackendMessage, DataRow, FieldDescription, TUPLE_ALIGN};
+use crate::server::{ContextSize, ContextSwitch, MemoryContext};
 use pgrx::pg_sys;
 use pgrx::warning;
 
@@ -64,7 +64,7 @@ impl Target {
 
     pub(super) fn attr(&self, i: usize) -> &pg_sys::FormData_pg_attribute {
         // SAFETY: callers pass i < natts; the descriptor outlives self.
-        unsafe { &*ffi::tuple_desc_attr(self.desc, i) }
+        unsafe { &*crate::server::tuple_desc_attr(self.desc, i) }
     }
 }
 
@@ -181,31 +181,6 @@ struct TupleSlots {
     as_is: bool,
 }
 
-/// A memory context reset after each row; deleted when dropped.
-struct RowContext(pg_sys::MemoryContext);
-
-impl RowContext {
-    fn new() -> Self {
-        // SAFETY: a child of the current (per-call) context.
-        Self(unsafe {
-            pg_sys::AllocSetContextCreateInternal(
-                pg_sys::CurrentMemoryContext,
-                c"pg_background row".as_ptr(),
-                pg_sys::ALLOCSET_DEFAULT_MINSIZE as usize,
-                pg_sys::ALLOCSET_DEFAULT_INITSIZE as usize,
-                pg_sys::ALLOCSET_DEFAULT_MAXSIZE as usize,
-            )
-        })
-    }
-}
-
-impl Drop for RowContext {
-    fn drop(&mut self) {
-        // SAFETY: we own the context; nothing allocated in it survives a row.
-        unsafe { pg_sys::MemoryContextDelete(self.0) };
-    }
-}
-
 enum Flow {
     More,
     Done,
@@ -221,7 +196,8 @@ struct Reader {
     /// in session memory).
     aligned: Vec<u64>,
     tags: Vec<Vec<u8>>,
-    row: RowContext,
+    /// Reset after each row.
+    row: MemoryContext,
     values: Vec<pg_sys::Datum>,
     nulls: Vec<bool>,
     /// NUL-terminated copy of the field being converted (receive and input functions may
@@ -232,11 +208,11 @@ struct Reader {
 /// Read all of `pid`'s output into the caller's result set.
 pub fn read(
     pid: i32,
-    cookie: registry::Cookie,
+    cookie: session_jobs::Cookie,
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Result<(), Error> {
-    registry::check(pid, cookie)?;
-    if registry::with_entry(pid, |e| e.results_disabled)? {
+    session_jobs::check(pid, cookie)?;
+    if session_jobs::with_entry(pid, |e| e.results_disabled)? {
         return Err(Error::ResultsDisabled(pid));
     }
     let target = Target::from_call(fcinfo)?;
@@ -246,7 +222,7 @@ pub fn read(
 /// Consume the result of `pid` (already checked) into `target`.
 pub(super) fn read_into(pid: i32, target: Target) -> Result<(), Error> {
     // From here on the results are consumed: an error drops the entry (and detaches).
-    let mut entry = registry::take(pid)?;
+    let mut entry = session_jobs::take(pid)?;
     consume(pid, target, &mut FromEntry(&mut entry, pid))?;
     drop(entry);
     Ok(())
@@ -258,7 +234,7 @@ trait Source {
 }
 
 /// The job of this session (and its worker's PID).
-struct FromEntry<'e>(&'e mut registry::Entry, i32);
+struct FromEntry<'e>(&'e mut session_jobs::Entry, i32);
 
 impl Source for FromEntry<'_> {
     fn next_message(&mut self) -> Result<&[u8], Error> {
@@ -268,7 +244,7 @@ impl Source for FromEntry<'_> {
 
 /// A kept result: its end before ReadyForQuery is the error the job ended with (recorded in the
 /// registry; a worker that could not connect sent nothing), else a lost connection.
-impl Source for super::spill::Kept {
+impl Source for crate::spill::reader::Kept {
     fn next_message(&mut self) -> Result<&[u8], Error> {
         if self.advance() {
             return Ok(self.message());
@@ -293,7 +269,7 @@ fn consume(pid: i32, target: Target, source: &mut impl Source) -> Result<(), Err
         slots: None,
         aligned: Vec::new(),
         tags: Vec::new(),
-        row: RowContext::new(),
+        row: MemoryContext::under_current(c"pg_background row", ContextSize::Default),
         values: vec![pg_sys::Datum::from(0); natts],
         nulls: vec![false; natts],
         scratch: Vec::new(),
@@ -307,26 +283,26 @@ fn consume(pid: i32, target: Target, source: &mut impl Source) -> Result<(), Err
 /// once.
 pub fn read_job(job_id: i64, fcinfo: pg_sys::FunctionCallInfo) -> Result<(), Error> {
     let id = u64::try_from(job_id).map_err(|_| Error::NoSuchJob(job_id))?;
-    if let Some(pid) = registry::pid_of_job(id) {
-        return read(pid, registry::Cookie::Ignore, fcinfo);
+    if let Some(pid) = session_jobs::pid_of_job(id) {
+        return read(pid, session_jobs::Cookie::Ignore, fcinfo);
     }
     let target = Target::from_call(fcinfo)?;
     let claimed = loop {
-        use crate::jobs::NotKept;
-        crate::jobs::prepare_to_wait();
-        match crate::jobs::claim(id) {
+        use crate::registry::NotKept;
+        crate::registry::prepare_to_wait();
+        match crate::registry::claim(id) {
             Ok(claimed) => break claimed,
             // Woken when a kept result is complete; interruptible; and, as for a job of this
             // session, an error (40P01) if the job waits for a lock this session holds.
             Err(NotKept::Pending(worker)) => {
                 let mut waiter = super::deadlock::Waiter::new(worker);
-                if let Err(e) = waiter.wait(crate::ffi::WaitEvent::Job) {
-                    crate::jobs::stop_sleeping();
+                if let Err(e) = waiter.wait(crate::server::WaitEvent::Job) {
+                    crate::registry::stop_sleeping();
                     return Err(e);
                 }
             }
             Err(e) => {
-                crate::jobs::stop_sleeping();
+                crate::registry::stop_sleeping();
                 return Err(match e {
                     NotKept::Denied => Error::JobPermissionDenied(job_id),
                     NotKept::Unknown => Error::NoSuchJob(job_id),
@@ -335,8 +311,8 @@ pub fn read_job(job_id: i64, fcinfo: pg_sys::FunctionCallInfo) -> Result<(), Err
             }
         }
     };
-    crate::jobs::stop_sleeping();
-    let mut kept = super::spill::Kept::new(claimed, id);
+    crate::registry::stop_sleeping();
+    let mut kept = crate::spill::reader::Kept::new(claimed, id);
     let pid = kept.worker_pid();
     consume(pid, target, &mut kept)
 }
@@ -367,14 +343,14 @@ fn control(message: BackendMessage<'_>, pid: i32) -> Result<Flow, Error> {
 }
 
 /// The next message of the job; the worker gone before ReadyForQuery is a lost connection.
-fn next_message(entry: &mut registry::Entry, pid: i32) -> Result<&[u8], Error> {
+fn next_message(entry: &mut session_jobs::Entry, pid: i32) -> Result<&[u8], Error> {
     entry.channel.receive(pid, entry.worker.handle())
 }
 
 /// Consume the output of `pid` (already checked), discarding rows, relaying notices and
 /// errors; returns the last statement's command tag (empty for an empty string).
 pub(super) fn command_tag(pid: i32) -> Result<String, Error> {
-    let mut entry = registry::take(pid)?;
+    let mut entry = session_jobs::take(pid)?;
     let mut tag = Vec::new();
     loop {
         let flow = match BackendMessage::decode(next_message(&mut entry, pid)?)? {
@@ -518,7 +494,7 @@ impl Reader {
         // SAFETY: conversions allocate in the row context, which we reset once the tuplestore
         // has copied the row; the scratch buffer outlives each conversion call.
         unsafe {
-            let switch = ContextSwitch::to(self.row.0);
+            let switch = ContextSwitch::to(self.row.as_ptr());
             let mut outcome = Ok(());
             for (i, (field, column)) in row.fields().zip(columns.iter_mut()).enumerate() {
                 let field = match field {
@@ -558,7 +534,7 @@ impl Reader {
                 self.target.put(&mut self.values, &mut self.nulls);
             }
             drop(switch);
-            pg_sys::MemoryContextReset(self.row.0);
+            self.row.reset();
             outcome
         }
     }
@@ -623,7 +599,7 @@ impl Reader {
                 pg_sys::ExecClearTuple(slot);
                 return Ok(());
             }
-            let switch = ContextSwitch::to(self.row.0);
+            let switch = ContextSwitch::to(self.row.as_ptr());
             let slot = slots.worker.0;
             pg_sys::ExecStoreMinimalTuple(minimal, slot, false);
             if natts > 0 {
@@ -668,7 +644,7 @@ impl Reader {
             }
             pg_sys::ExecClearTuple(slot);
             drop(switch);
-            pg_sys::MemoryContextReset(self.row.0);
+            self.row.reset();
             outcome
         }
     }
@@ -684,14 +660,14 @@ impl Reader {
         for tag in &self.tags {
             // SAFETY: the text datum is copied by the tuplestore; the row context is reset.
             unsafe {
-                let switch = ContextSwitch::to(self.row.0);
+                let switch = ContextSwitch::to(self.row.as_ptr());
                 let mut value = [pg_sys::Datum::from(pg_sys::cstring_to_text_with_len(
                     tag.as_ptr().cast(),
                     tag.len() as i32,
                 ))];
                 self.target.put(&mut value, &mut [false]);
                 drop(switch);
-                pg_sys::MemoryContextReset(self.row.0);
+                self.row.reset();
             }
         }
         Ok(())

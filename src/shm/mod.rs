@@ -105,14 +105,14 @@ pub struct FixedState {
     /// The worker's set of temporary files (written by the worker at the job's start, read by
     /// the launcher only after the state became [`spill::READY`]).
     pub fileset: SpillSet,
-    /// The job's slot in the cluster-wide registry (`crate::jobs`; -1: not registered) and its
+    /// The job's slot in the cluster-wide registry (`crate::registry`; -1: not registered) and its
     /// id there.
     pub job_slot: i32,
     pub job_id: u64,
     /// Seconds the result is kept once the launcher has left without reading it (0: not kept).
     pub keep_s: i32,
     /// Set by a launcher that leaves with the result unread: every later message goes to the
-    /// spill file (see `crate::worker::spill`).
+    /// spill file (see `crate::spill::writer`).
     pub leaving: core::sync::atomic::AtomicBool,
     /// Set by the worker while it hands a message to the queue, so that a leaving launcher
     /// reads the queue to its very end.
@@ -200,17 +200,8 @@ impl<const N: usize> SharedText<N> {
         Self([const { core::sync::atomic::AtomicU8::new(0) }; N])
     }
 
-    /// The longest prefix of `s` that fits, cut at a character boundary.
-    pub fn clip(s: &str) -> &str {
-        let mut end = s.len().min(N - 1);
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        &s[..end]
-    }
-
     pub fn set(&self, s: &str) {
-        let bytes = Self::clip(s).as_bytes();
+        let bytes = crate::text::clip(s, N - 1).as_bytes();
         for (i, slot) in self.0.iter().enumerate() {
             slot.store(
                 bytes.get(i).copied().unwrap_or(0),
@@ -252,6 +243,43 @@ impl SharedError {
             hint: SharedText::new(),
             context: SharedText::new(),
         }
+    }
+}
+
+/// The parameters' chunk starts with their length in bytes (a `u64`), then the bytes.
+const PARAMS_HEADER: usize = 8;
+
+/// The size of the parameters' chunk for `params` (`crate::params` encoding).
+pub fn params_chunk_size(params: &[u8]) -> usize {
+    PARAMS_HEADER + params.len()
+}
+
+/// Write `params` into its chunk.
+///
+/// # Safety
+/// `chunk` has [`params_chunk_size`] bytes, MAXALIGNed (as every chunk of the table of
+/// contents).
+pub unsafe fn write_params(chunk: core::ptr::NonNull<u8>, params: &[u8]) {
+    // SAFETY: the caller's contract.
+    unsafe {
+        chunk.cast::<u64>().as_ptr().write(params.len() as u64);
+        core::ptr::copy_nonoverlapping(
+            params.as_ptr(),
+            chunk.as_ptr().add(PARAMS_HEADER),
+            params.len(),
+        );
+    }
+}
+
+/// The parameters in their chunk.
+///
+/// # Safety
+/// `chunk` was written by [`write_params`] and stays mapped for `'a`.
+pub unsafe fn read_params<'a>(chunk: core::ptr::NonNull<u8>) -> &'a [u8] {
+    // SAFETY: the caller's contract.
+    unsafe {
+        let len = chunk.cast::<u64>().as_ptr().read() as usize;
+        core::slice::from_raw_parts(chunk.as_ptr().add(PARAMS_HEADER), len)
     }
 }
 

@@ -12,7 +12,7 @@ use pgrx::prelude::*;
 
 struct CaptureState {
     /// Holds the copy; reset before each new one.
-    context: pg_sys::MemoryContext,
+    context: crate::server::MemoryContext,
     last: *mut pg_sys::ErrorData,
 }
 
@@ -29,9 +29,9 @@ unsafe extern "C-unwind" fn capture_error(arg: *mut c_void) {
     // what CopyErrorData copies; we copy it into our own context, not ErrorContext.
     unsafe {
         let state = &mut *arg.cast::<CaptureState>();
-        pg_sys::MemoryContextReset(state.context);
+        state.context.reset();
         let previous = pg_sys::CurrentMemoryContext;
-        pg_sys::CurrentMemoryContext = state.context;
+        pg_sys::CurrentMemoryContext = state.context.as_ptr();
         state.last = pg_sys::CopyErrorData();
         pg_sys::CurrentMemoryContext = previous;
         // A FATAL error ends the process without returning to the worker's error handling:
@@ -48,16 +48,10 @@ unsafe extern "C-unwind" fn capture_error(arg: *mut c_void) {
 impl ErrorCapture {
     /// Push the capturing callback. Must be the first callback the worker pushes.
     pub fn install() -> Self {
-        // SAFETY: creating a child of TopMemoryContext; the name is a static string.
-        let context = unsafe {
-            pg_sys::AllocSetContextCreateInternal(
-                pg_sys::TopMemoryContext,
-                c"pg_background error capture".as_ptr(),
-                pg_sys::ALLOCSET_SMALL_MINSIZE as usize,
-                pg_sys::ALLOCSET_SMALL_INITSIZE as usize,
-                pg_sys::ALLOCSET_SMALL_MAXSIZE as usize,
-            )
-        };
+        let context = crate::server::MemoryContext::top_level(
+            c"pg_background error capture",
+            crate::server::ContextSize::Small,
+        );
         let mut state = Box::new(CaptureState {
             context,
             last: core::ptr::null_mut(),
@@ -90,11 +84,10 @@ impl ErrorCapture {
 impl Drop for ErrorCapture {
     fn drop(&mut self) {
         // SAFETY: ours is the bottom callback, so what lies below it is the stack as it was
-        // before `install`; anything still above it belongs to frames that are gone. Then free
-        // the copy.
+        // before `install`; anything still above it belongs to frames that are gone. (The copy
+        // goes with the capture's memory context, dropped after this.)
         unsafe {
             pg_sys::error_context_stack = self.callback.previous;
-            pg_sys::MemoryContextDelete(self.state.context);
         }
     }
 }

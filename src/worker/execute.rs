@@ -48,19 +48,17 @@ pub fn run_string(
         // Parse trees, plans and receivers live in a context of their own, as they live in
         // MessageContext in exec_simple_query: a statement that commits inside (VACUUM, CREATE
         // INDEX CONCURRENTLY, CALL of a procedure that commits) frees the transaction's memory.
-        let job_context = pg_sys::AllocSetContextCreateInternal(
-            pg_sys::TopMemoryContext,
-            c"pg_background statement".as_ptr(),
-            pg_sys::ALLOCSET_DEFAULT_MINSIZE as usize,
-            pg_sys::ALLOCSET_DEFAULT_INITSIZE as usize,
-            pg_sys::ALLOCSET_DEFAULT_MAXSIZE as usize,
-        );
+        // (not deleted when an ERROR unwinds: it may be current then; the worker exits)
+        let job_context = core::mem::ManuallyDrop::new(crate::server::MemoryContext::top_level(
+            c"pg_background statement",
+            crate::server::ContextSize::Default,
+        ));
         pg_sys::SetCurrentStatementStartTimestamp();
         fixed
             .started_at
             .store(pg_sys::GetCurrentTimestamp(), Ordering::Release);
         pg_sys::StartTransactionCommand();
-        pg_sys::CurrentMemoryContext = job_context;
+        pg_sys::CurrentMemoryContext = job_context.as_ptr();
         // The transaction restores the previous identity on abort (xact.c saves it at start).
         pg_sys::SetUserIdAndSecContext(fixed.current_user_id, fixed.sec_context);
         pg_sys::debug_query_string = sql_ptr;
@@ -107,7 +105,7 @@ pub fn run_string(
         // (before this backend shows as idle: whoever sees it idle may count on it)
         before_reply();
         pg_sys::CurrentMemoryContext = pg_sys::TopMemoryContext;
-        pg_sys::MemoryContextDelete(job_context);
+        drop(core::mem::ManuallyDrop::into_inner(job_context));
         pg_sys::pgstat_report_activity(pg_sys::BackendState::STATE_IDLE, core::ptr::null());
         pg_sys::debug_query_string = core::ptr::null();
         pg_sys::ReadyForQuery(dest);
@@ -187,7 +185,10 @@ unsafe fn run_statement(s: &Statement<'_>, dest: pg_sys::CommandDest::Type, fixe
             pg_sys::PushActiveSnapshot(pg_sys::GetTransactionSnapshot());
         }
         let (queries, bound) = match s.params {
-            None => (ffi::analyze_and_rewrite(raw, sql), core::ptr::null_mut()),
+            None => (
+                crate::server::analyze_and_rewrite(raw, sql),
+                core::ptr::null_mut(),
+            ),
             Some(params) => analyze_with_params(raw, sql, params),
         };
         let plans =
@@ -226,7 +227,7 @@ unsafe fn run_statement(s: &Statement<'_>, dest: pg_sys::CommandDest::Type, fixe
             commandTag: pg_sys::CommandTag::CMDTAG_UNKNOWN,
             nprocessed: 0,
         };
-        ffi::portal_run(portal, top_level, receiver, &mut qc);
+        crate::server::portal_run(portal, top_level, receiver, &mut qc);
         if let Some(destroy) = (*receiver).rDestroy {
             destroy(receiver);
         }
@@ -249,7 +250,7 @@ unsafe fn run_statement(s: &Statement<'_>, dest: pg_sys::CommandDest::Type, fixe
 /// the rewritten queries and the parameter list (allocated in the current memory context).
 ///
 /// # Safety
-/// As for `ffi::analyze_and_rewrite`, with an active snapshot.
+/// As for `crate::server::analyze_and_rewrite`, with an active snapshot.
 unsafe fn analyze_with_params(
     raw: *mut pg_sys::RawStmt,
     sql: *const c_char,
@@ -265,7 +266,8 @@ unsafe fn analyze_with_params(
             *types.add(i) = pg_sys::Oid::from(p.type_oid);
         }
         let mut count = supplied as core::ffi::c_int;
-        let Some(queries) = ffi::analyze_and_rewrite_with_params(raw, sql, &mut types, &mut count)
+        let Some(queries) =
+            crate::server::analyze_and_rewrite_with_params(raw, sql, &mut types, &mut count)
         else {
             ereport!(
                 ERROR,
@@ -339,7 +341,11 @@ unsafe fn set_result_formats(portal: pg_sys::Portal) {
         }
         let natts = (*desc).natts as usize;
         let mut formats: Vec<i16> = (0..natts)
-            .map(|i| i16::from(has_send_function((*ffi::tuple_desc_attr(desc, i)).atttypid)))
+            .map(|i| {
+                i16::from(has_send_function(
+                    (*crate::server::tuple_desc_attr(desc, i)).atttypid,
+                ))
+            })
             .collect();
         pg_sys::PortalSetResultFormat(portal, natts as i32, formats.as_mut_ptr());
     }

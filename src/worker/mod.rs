@@ -8,7 +8,6 @@
 
 mod error_capture;
 mod execute;
-mod spill;
 mod tuples;
 mod warm;
 
@@ -22,17 +21,26 @@ use pgrx::prelude::*;
 use pgrx::PgTryBuilder;
 use std::panic::AssertUnwindSafe;
 
-/// Entry point named in `bgw_function_name`; `bgw_main_arg` carries the segment's handle, and
-/// `bgw_extra` the control segment's of a worker that may be kept warm.
-#[pg_guard]
-#[unsafe(no_mangle)]
-pub extern "C-unwind" fn pg_background_worker_main(arg: pg_sys::Datum) {
+/// What a worker needs to know of the jobs its own job launched (a job may launch jobs too):
+/// given by the library's entry point, as the worker does not reach into the launcher.
+pub struct NestedJobs {
+    /// How many jobs this process tracks (a worker that still tracks jobs of its own is not
+    /// kept warm).
+    pub tracked: fn() -> usize,
+    /// Let go of this process's own warm workers (before a reset for the next job).
+    pub forget_warm_workers: fn(),
+}
+
+/// The worker's life (from the library's entry point, `pg_background_worker_main`):
+/// `bgw_main_arg` carries the segment's handle, and `bgw_extra` the control segment's of a
+/// worker that may be kept warm.
+pub fn main(arg: pg_sys::Datum, nested: &NestedJobs) {
     // SAFETY: we are the worker process at start-up: installing our SIGTERM handler (`die`,
     // so a running statement is interrupted at the next CHECK_FOR_INTERRUPTS as in any
     // backend, or a statement cancel when cancel_v2 asked for one) and
     // creating our top-level resource owner are what parallel workers do first.
     unsafe {
-        crate::ffi::set_signal_handler(pg_sys::SIGTERM as i32, handle_sigterm);
+        crate::server::set_signal_handler(pg_sys::SIGTERM as i32, handle_sigterm);
         pg_sys::BackgroundWorkerUnblockSignals();
         pg_sys::CurrentResourceOwner =
             pg_sys::ResourceOwnerCreate(core::ptr::null_mut(), c"pg_background".as_ptr());
@@ -42,7 +50,7 @@ pub extern "C-unwind" fn pg_background_worker_main(arg: pg_sys::Datum) {
     let control = warm::ControlLink::attach();
     let mut job = arg.value() as pg_sys::dsm_handle;
     loop {
-        let idle_timeout_ms = run_job(job, control.as_ref());
+        let idle_timeout_ms = run_job(job, control.as_ref(), nested);
         match (&control, idle_timeout_ms) {
             (Some(link), Some(ms)) => match link.wait_for_job(ms) {
                 Some(next) => job = next,
@@ -55,7 +63,11 @@ pub extern "C-unwind" fn pg_background_worker_main(arg: pg_sys::Datum) {
 
 /// Run the job in segment `handle`. `Some(idle timeout)` when this worker may now wait for
 /// the next job: the job succeeded, the session is reset and the job's segment detached.
-fn run_job(handle: pg_sys::dsm_handle, control: Option<&warm::ControlLink>) -> Option<i32> {
+fn run_job(
+    handle: pg_sys::dsm_handle,
+    control: Option<&warm::ControlLink>,
+    nested: &NestedJobs,
+) -> Option<i32> {
     let Some(segment) = DsmSegment::attach(handle) else {
         ereport!(
             ERROR,
@@ -84,7 +96,7 @@ fn run_job(handle: pg_sys::dsm_handle, control: Option<&warm::ControlLink>) -> O
     fixed
         .worker_pid
         .store(unsafe { pg_sys::MyProcPid }, Ordering::Release);
-    crate::jobs::started(fixed);
+    crate::registry::started(fixed);
     static EXIT_CALLBACK: std::sync::Once = std::sync::Once::new();
     // SAFETY: registered once per process; it runs before shared memory and segments go.
     EXIT_CALLBACK.call_once(|| unsafe {
@@ -104,17 +116,20 @@ fn run_job(handle: pg_sys::dsm_handle, control: Option<&warm::ControlLink>) -> O
     // SAFETY: the launcher copied the SQL text with its terminating NUL into this chunk, and
     // the segment stays mapped while we run.
     let sql = unsafe { CStr::from_ptr(sql.as_ptr().cast()) };
-    // SAFETY: the launcher wrote the parameters' length, then as many bytes, into this chunk.
-    let params = toc.lookup(TocKey::Params).map(|chunk| unsafe {
-        let len = chunk.cast::<u64>().as_ptr().read() as usize;
-        core::slice::from_raw_parts(chunk.as_ptr().add(crate::launcher::PARAMS_HEADER), len)
-    });
+    // SAFETY: the launcher wrote the parameters into this chunk with `write_params`; the
+    // segment stays mapped while we run.
+    let params = toc
+        .lookup(TocKey::Params)
+        .map(|chunk| unsafe { crate::shm::read_params(chunk) });
     // The queue's sender handle lives in a context of the job's, deleted after the detach: a
     // warm worker runs any number of jobs. Not dropped when an ERROR unwinds (as the segment).
-    let job_context = core::mem::ManuallyDrop::new(crate::launcher::JobContext::new());
+    let job_context = core::mem::ManuallyDrop::new(crate::server::MemoryContext::top_level(
+        c"pg_background job",
+        crate::server::ContextSize::Small,
+    ));
     job_context.within(|| mq::redirect_output(queue.cast(), &*segment));
     // A reader that does not read cannot hold the worker up: see `spill`.
-    spill::install(fixed, queue.cast());
+    crate::spill::writer::install(fixed, queue.cast());
     if fixed.results_disabled {
         // submit_v2: nothing goes to the queue, so the worker can never block on it.
         // SAFETY: plain assignment of the server's output destination.
@@ -126,7 +141,7 @@ fn run_job(handle: pg_sys::dsm_handle, control: Option<&warm::ControlLink>) -> O
     let idle_timeout_ms = fixed.idle_timeout_ms;
     let mut before_reply = || {
         warm_next = idle_timeout_ms > 0
-            && crate::launcher::tracked_jobs() == 0
+            && (nested.tracked)() == 0
             && control.is_some_and(|link| link.finishing());
     };
 
@@ -143,14 +158,14 @@ fn run_job(handle: pg_sys::dsm_handle, control: Option<&warm::ControlLink>) -> O
         execute::report_failure(caught, &capture, sql, fixed);
     }
     // Everything is sent: the spill file, if any, is complete.
-    spill::finish();
-    crate::jobs::ended(fixed);
+    crate::spill::writer::finish();
+    crate::registry::ended(fixed);
     drop(capture);
     let reusable = warm_next && !failed && {
         // Nothing more for the launcher, which has its reply.
         // SAFETY: plain assignment of the server's output destination.
         unsafe { pg_sys::whereToSendOutput = pg_sys::CommandDest::DestNone };
-        crate::launcher::forget_warm_workers();
+        (nested.forget_warm_workers)();
         warm::reset_session()
     };
     if reusable {
@@ -195,9 +210,9 @@ unsafe extern "C-unwind" fn end_job_at_exit(_code: core::ffi::c_int, _arg: pg_sy
     // SAFETY: FIXED is NULL or points into the segment, still mapped (see `mark_done`).
     if let Some(fixed) = unsafe { fixed.as_ref() } {
         // (a worker that fails before its job starts has no spill writer to do this)
-        spill::finish();
-        spill::settle(fixed);
-        crate::jobs::ended(fixed);
+        crate::spill::writer::finish();
+        crate::spill::writer::settle(fixed);
+        crate::registry::ended(fixed);
     }
 }
 
@@ -312,7 +327,7 @@ fn run(
     unsafe {
         pg_sys::StartTransactionCommand();
         pg_sys::RestoreGUCState(gucs.as_ptr().cast());
-        spill::prepare();
+        crate::spill::writer::prepare();
         // 1.9: a labelled job shows as pg_background:<label>:<pid>.
         let label = fixed.label.get();
         if !label.is_empty() {

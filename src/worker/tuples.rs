@@ -31,10 +31,11 @@ struct TupleSender {
     buf: pg_sys::StringInfoData,
     /// Whether `buf` holds a begun batch.
     pending: bool,
-    /// Rows in the batch being filled (for the job's counters in `crate::jobs`).
+    /// Rows in the batch being filled (for the job's counters in `crate::registry`).
     batch_rows: i64,
     /// Reset after each row.
-    row_context: pg_sys::MemoryContext,
+    /// `None` (zeroed memory) until `startup`.
+    row_context: Option<crate::server::MemoryContext>,
     /// A virtual slot of the row type, for rows with values stored out of line.
     inline_slot: *mut pg_sys::TupleTableSlot,
     /// Whether the row type has variable-length columns at all.
@@ -77,16 +78,13 @@ unsafe extern "C-unwind" fn startup(
             inner_startup(inner, operation, desc);
         }
         pg_sys::initStringInfo(&mut (*this).buf);
-        (*this).row_context = pg_sys::AllocSetContextCreateInternal(
-            pg_sys::CurrentMemoryContext,
-            c"pg_background tuple".as_ptr(),
-            pg_sys::ALLOCSET_DEFAULT_MINSIZE as usize,
-            pg_sys::ALLOCSET_DEFAULT_INITSIZE as usize,
-            pg_sys::ALLOCSET_DEFAULT_MAXSIZE as usize,
-        );
+        (*this).row_context = Some(crate::server::MemoryContext::under_current(
+            c"pg_background tuple",
+            crate::server::ContextSize::Default,
+        ));
         let natts = (*desc).natts as usize;
         (*this).has_varlena =
-            (0..natts).any(|i| (*crate::ffi::tuple_desc_attr(desc, i)).attlen == -1);
+            (0..natts).any(|i| (*crate::server::tuple_desc_attr(desc, i)).attlen == -1);
         if (*this).has_varlena {
             (*this).inline_slot = pg_sys::MakeSingleTupleTableSlot(desc, &pg_sys::TTSOpsVirtual);
         }
@@ -119,8 +117,11 @@ unsafe extern "C-unwind" fn receive(
     // the message is sent (copied into the queue) before that.
     unsafe {
         let this = this.cast::<TupleSender>();
+        let Some(row_context) = (*this).row_context.as_ref() else {
+            return false; // (never: startup comes first)
+        };
         let previous = pg_sys::CurrentMemoryContext;
-        pg_sys::CurrentMemoryContext = (*this).row_context;
+        pg_sys::CurrentMemoryContext = row_context.as_ptr();
         let mut slot = slot;
         if (*this).has_varlena {
             let desc = (*slot).tts_tupleDescriptor;
@@ -132,7 +133,7 @@ unsafe extern "C-unwind" fn receive(
             let nulls = core::slice::from_raw_parts((*slot).tts_isnull, natts);
             let external = |i: usize| {
                 !nulls[i]
-                    && (*crate::ffi::tuple_desc_attr(desc, i)).attlen == -1
+                    && (*crate::server::tuple_desc_attr(desc, i)).attlen == -1
                     && is_external(values[i])
             };
             if (0..natts).any(external) {
@@ -170,7 +171,7 @@ unsafe extern "C-unwind" fn receive(
             flush(this);
         }
         pg_sys::CurrentMemoryContext = previous;
-        pg_sys::MemoryContextReset((*this).row_context);
+        row_context.reset();
         true
     }
 }
@@ -186,7 +187,7 @@ unsafe fn flush(this: *mut TupleSender) {
             let bytes = i64::from((*this).buf.len);
             pg_sys::pq_endmessage_reuse(&mut (*this).buf);
             (*this).pending = false;
-            crate::jobs::count(core::mem::take(&mut (*this).batch_rows), bytes);
+            crate::registry::count(core::mem::take(&mut (*this).batch_rows), bytes);
         }
     }
 }
@@ -202,10 +203,7 @@ unsafe extern "C-unwind" fn shutdown(this: *mut pg_sys::DestReceiver) {
             pg_sys::ExecDropSingleTupleTableSlot((*this).inline_slot);
             (*this).inline_slot = core::ptr::null_mut();
         }
-        if !(*this).row_context.is_null() {
-            pg_sys::MemoryContextDelete((*this).row_context);
-            (*this).row_context = core::ptr::null_mut();
-        }
+        drop((*this).row_context.take());
         if !(*this).buf.data.is_null() {
             pg_sys::pfree((*this).buf.data.cast());
             (*this).buf.data = core::ptr::null_mut();

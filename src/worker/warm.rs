@@ -84,7 +84,7 @@ impl ControlLink {
         let control = self.control();
         control.state.store(warm::IDLE, Ordering::Release);
         wake_launcher(control);
-        let start = crate::ffi::now();
+        let start = crate::server::now();
         let mut stats_sent = false;
         loop {
             match control.state.load(Ordering::Acquire) {
@@ -96,7 +96,7 @@ impl ControlLink {
                 warm::GONE => return None,
                 _ => {}
             }
-            let idle_ms = crate::ffi::ms_since(start);
+            let idle_ms = crate::server::ms_since(start);
             let left_ms = i64::from(timeout_ms) - idle_ms;
             if left_ms <= 0 || !launcher_alive(control) {
                 let retired = control
@@ -121,9 +121,9 @@ impl ControlLink {
             // The launcher sets our latch when it hands us a job; a SIGTERM ends the process
             // in the interrupt check; a cancel finds no statement to cancel, as in an idle
             // backend.
-            crate::ffi::sleep_on_latch_ignoring_cancel(
+            crate::server::sleep_on_latch_ignoring_cancel(
                 left_ms.min(LAUNCHER_CHECK_MS),
-                crate::ffi::WaitEvent::Idle,
+                crate::server::WaitEvent::Idle,
             );
         }
     }

@@ -1,26 +1,21 @@
-//! The session's registry of the workers it launched, keyed by PID (as in the C extension).
+//! The session's table of the jobs it launched, keyed by worker PID (as in the C extension).
 //!
 //! Everything about a job that must outlive the launching call — queue handle, worker handle,
 //! segment mapping — is allocated in a memory context of its own, a child of
-//! "pg_background registry" under `TopMemoryContext`, and only the registry stores it. Dropping an
-//! [`Entry`] detaches the queue, then the segment, then deletes the context.
+//! "pg_background session jobs" under `TopMemoryContext`, and only the table stores it. Dropping
+//! an [`Entry`] detaches the queue, then the segment, then deletes the context.
 
 use super::bgworker::WorkerStatus;
 use super::channel::Channel;
 use super::pool::Worker;
 use crate::error::Error;
+use crate::server::{ContextSize, MemoryContext};
 use crate::shm::FixedState;
 use core::mem::ManuallyDrop;
-use core::ptr::NonNull;
 use core::sync::atomic::Ordering;
 use pgrx::pg_sys;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
-
-/// A memory context owned by one job.
-pub struct JobContext {
-    cxt: NonNull<pg_sys::MemoryContextData>,
-}
 
 thread_local! {
     /// Not dropped at process exit (ManuallyDrop): by then PostgreSQL has detached every segment
@@ -31,82 +26,23 @@ thread_local! {
 }
 
 fn root_context() -> pg_sys::MemoryContext {
-    ROOT.with(|root| {
-        if root.get().is_null() {
-            // SAFETY: a child of TopMemoryContext, alive for the session.
-            root.set(unsafe { new_context(pg_sys::TopMemoryContext, c"pg_background registry") });
+    ROOT.with(|cell| {
+        if cell.get().is_null() {
+            // alive for the session: never deleted
+            let root = core::mem::ManuallyDrop::new(MemoryContext::top_level(
+                c"pg_background session jobs",
+                ContextSize::Small,
+            ));
+            cell.set(root.as_ptr());
         }
-        root.get()
+        cell.get()
     })
 }
 
-/// # Safety
-/// `parent` is a live memory context.
-unsafe fn new_context(
-    parent: pg_sys::MemoryContext,
-    name: &'static core::ffi::CStr,
-) -> pg_sys::MemoryContext {
-    // SAFETY: the caller's contract; sizes are the small-context defaults.
-    unsafe {
-        pg_sys::AllocSetContextCreateInternal(
-            parent,
-            name.as_ptr(),
-            pg_sys::ALLOCSET_SMALL_MINSIZE as usize,
-            pg_sys::ALLOCSET_SMALL_INITSIZE as usize,
-            pg_sys::ALLOCSET_SMALL_MAXSIZE as usize,
-        )
-    }
-}
-
-/// Makes a context current; restores the previous `CurrentMemoryContext` when dropped, also
-/// while an ERROR unwinds (pgrx leaves the context of the failed call current).
-pub struct ContextSwitch {
-    previous: pg_sys::MemoryContext,
-}
-
-impl ContextSwitch {
-    /// # Safety
-    /// `cxt` is live for as long as the switch is.
-    pub unsafe fn to(cxt: pg_sys::MemoryContext) -> Self {
-        // SAFETY: the caller's contract.
-        unsafe {
-            let previous = pg_sys::CurrentMemoryContext;
-            pg_sys::CurrentMemoryContext = cxt;
-            Self { previous }
-        }
-    }
-}
-
-impl Drop for ContextSwitch {
-    fn drop(&mut self) {
-        // SAFETY: `previous` was current when we switched and is still alive.
-        unsafe { pg_sys::CurrentMemoryContext = self.previous };
-    }
-}
-
-impl JobContext {
-    pub fn new() -> Self {
-        // SAFETY: the registry root is live for the session.
-        let cxt = unsafe { new_context(root_context(), c"pg_background job") };
-        Self {
-            cxt: NonNull::new(cxt).expect("AllocSetContextCreate returned NULL"),
-        }
-    }
-
-    /// Run `f` with this context as `CurrentMemoryContext`.
-    pub fn within<R>(&self, f: impl FnOnce() -> R) -> R {
-        // SAFETY: our context outlives the switch, which ends with this call.
-        let _switch = unsafe { ContextSwitch::to(self.cxt.as_ptr()) };
-        f()
-    }
-}
-
-impl Drop for JobContext {
-    fn drop(&mut self) {
-        // SAFETY: we own the context; the entry's other fields, which point into it, are
-        // dropped before this one.
-        unsafe { pg_sys::MemoryContextDelete(self.cxt.as_ptr()) };
-    }
+/// A memory context for one job, under the session's root context: what the job's entry
+/// allocates goes with it.
+pub fn job_context() -> MemoryContext {
+    MemoryContext::new(root_context(), c"pg_background job", ContextSize::Small)
 }
 
 /// One launched worker. Field order is drop order.
@@ -131,7 +67,7 @@ pub struct Entry {
     /// Shared with the pool of warm workers.
     pub worker: std::rc::Rc<Worker>,
     /// Held for its `Drop`, last: the queue and worker handles live in it.
-    pub _context: JobContext,
+    pub _context: MemoryContext,
 }
 
 /// Session statistics (`pg_background_stats_v2`), lost at session end as in 1.x.
@@ -193,7 +129,7 @@ impl Drop for Entry {
         // A worker that stopped without ending its job in the cluster-wide registry (it could
         // not start it): the launcher does (nothing when the worker did, or still runs).
         if self.finished() {
-            crate::jobs::ended(self.fixed());
+            crate::registry::ended(self.fixed());
         }
         let fixed = self.fixed();
         let done = fixed.worker_done.load(Ordering::Acquire);
@@ -350,7 +286,7 @@ unsafe extern "C-unwind" fn keep_at_exit(_code: core::ffi::c_int, _arg: pg_sys::
         for e in r.values_mut() {
             let address = e.fixed() as *const crate::shm::FixedState as usize;
             if e.channel.keep() {
-                super::spill::unwatch(address);
+                crate::spill::reader::unwatch(address);
             }
         }
     })

@@ -16,7 +16,8 @@
 //! commit): the file is closed before each transaction ends ([`at_xact_end`]) and opened again,
 //! at its end, for the next message.
 
-use crate::ffi::{self, PQcommMethods, WaitEvent};
+use crate::ffi::{self, PQcommMethods};
+use crate::server::WaitEvent;
 use crate::shm::mq::{self, Gauge};
 use crate::shm::{spill as state, FixedState};
 use core::cell::Cell;
@@ -200,14 +201,14 @@ pub fn finish() {
     let set = w.set.get();
     let bytes = fixed.spill_bytes.load(Ordering::Acquire);
     let kept = fixed.spill_state.load(Ordering::Acquire) == state::KEEP
-        && set.is_some_and(|set| crate::jobs::keep_body(fixed, Some((set, bytes))));
+        && set.is_some_and(|set| crate::registry::keep_body(fixed, Some((set, bytes))));
     if kept {
         // filed: nothing more to settle
         fixed.spill_state.store(state::ABANDONED, Ordering::Release);
     } else {
         // The launcher has let go of the job: nobody will read the file.
         if let Some(mut set) = set {
-            crate::spill::delete_all(&mut set);
+            crate::server::delete_file_set(&mut set);
         }
     }
 }
@@ -223,7 +224,7 @@ pub fn settle(fixed: &FixedState) {
         Ordering::Acquire,
     );
     if finished == Err(state::KEEP) {
-        crate::jobs::keep_body(fixed, None);
+        crate::registry::keep_body(fixed, None);
         fixed.spill_state.store(state::ABANDONED, Ordering::Release);
     }
 }
@@ -364,7 +365,7 @@ impl Writer {
             return self.gauge.detached();
         }
         let mut released = self.gauge.read();
-        let mut since = ffi::now();
+        let mut since = crate::server::now();
         loop {
             if self.gauge.detached() || cost <= self.gauge.free() {
                 return true;
@@ -372,7 +373,7 @@ impl Writer {
             if self.fixed().leaving.load(Ordering::SeqCst) {
                 return false;
             }
-            let waited = ffi::ms_since(since);
+            let waited = crate::server::ms_since(since);
             // (a negative spill_after: wait as long as it takes; this writer is there only to
             // keep the result once the launcher leaves)
             if self.after_ms >= 0 && waited >= self.after_ms {
@@ -385,12 +386,12 @@ impl Writer {
             };
             self.waiting.set(true);
             // (the reader sets our latch whenever it releases bytes)
-            ffi::sleep_on_latch(sleep_ms, WaitEvent::QueuePut);
+            crate::server::sleep_on_latch(sleep_ms, WaitEvent::QueuePut);
             self.waiting.set(false);
             let now_released = self.gauge.read();
             if now_released != released {
                 released = now_released;
-                since = ffi::now();
+                since = crate::server::now();
             }
         }
     }

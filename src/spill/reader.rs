@@ -1,4 +1,4 @@
-//! The launcher's side of a spilled result (see `crate::worker::spill`): take the file over
+//! The launcher's side of a spilled result (see `crate::spill::writer`): take the file over
 //! from the worker once it is complete, read its messages after the queue's, and delete it when
 //! the job goes — read, detached, or the session ends.
 
@@ -146,7 +146,7 @@ impl Drop for SpillFile {
             // SAFETY: our open file, closed once, under the owner it was opened with.
             crate::spill::with_owner(|| unsafe { pg_sys::BufFileClose(file) });
         }
-        crate::spill::delete_all(&mut self.set);
+        crate::server::delete_file_set(&mut self.set);
         OWNED.with(|o| o.borrow_mut().retain(|s| !same(s, &self.set)));
     }
 }
@@ -158,7 +158,7 @@ unsafe extern "C-unwind" fn delete_at_exit(_code: core::ffi::c_int, _arg: pg_sys
         let_go(unsafe { &*(fixed as *const FixedState) });
     }
     for mut set in OWNED.with(|o| core::mem::take(&mut *o.borrow_mut())) {
-        crate::spill::delete_all(&mut set);
+        crate::server::delete_file_set(&mut set);
     }
 }
 
@@ -207,7 +207,7 @@ fn let_go(fixed: &FixedState) {
     if fixed.spill_state.swap(state::ABANDONED, Ordering::AcqRel) == state::READY {
         // SAFETY: as in `SpillFile::take`: READY means the worker is done with the set.
         let mut set = unsafe { *fixed.fileset.as_ptr() };
-        crate::spill::delete_all(&mut set);
+        crate::server::delete_file_set(&mut set);
     }
 }
 
@@ -244,7 +244,7 @@ pub fn write_set(
     .execute();
     if !written {
         if set.creator_pid != 0 {
-            crate::spill::delete_all(&mut set);
+            crate::server::delete_file_set(&mut set);
         }
         return None;
     }
@@ -262,7 +262,7 @@ pub struct Kept {
 }
 
 impl Kept {
-    pub fn new(claimed: crate::jobs::Claimed, job_id: u64) -> Self {
+    pub fn new(claimed: crate::registry::Claimed, job_id: u64) -> Self {
         let mut files = std::collections::VecDeque::new();
         if let Some((set, bytes)) = claimed.head {
             files.push_back(SpillFile::own(set, crate::spill::HEAD_NAME, bytes));
@@ -309,6 +309,6 @@ impl Kept {
 impl Drop for Kept {
     fn drop(&mut self) {
         self.files.clear();
-        crate::jobs::read_out(self.index, self.job_id);
+        crate::registry::read_out(self.index, self.job_id);
     }
 }

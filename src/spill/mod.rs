@@ -1,5 +1,8 @@
-//! What the worker's spill writer and the launcher's spill reader share: the file's name and
-//! format, and the resource owner and memory context its `BufFile`s live in.
+//! Spill files and kept results: the worker's writer ([`writer`]), the launcher's reader
+//! ([`reader`]), and what they share here: the file's name and format, and the resource owner
+//! and memory context its `BufFile`s live in. Who holds a job's file is the job's
+//! [`crate::shm::SpillState`]; a kept result's files are filed in the cluster-wide registry
+//! (`crate::registry`).
 //!
 //! A job's spill file is one `BufFile` of the worker's `FileSet` (`storage/buffile.h`,
 //! `storage/fileset.h`), as parallel hash joins share their batches: named by the worker's PID
@@ -7,6 +10,9 @@
 //! the server at its next start if nobody else does. It holds the protocol messages the queue
 //! had no room for, each as a native-endian `u32` length, then the message (type byte first), as
 //! the queue would have delivered it.
+
+pub mod reader;
+pub mod writer;
 
 use pgrx::pg_sys;
 
@@ -42,7 +48,7 @@ pub fn announced(header: [u8; HEADER]) -> usize {
 /// and never released: each file is closed explicitly (which forgets it), and the process's
 /// exit closes what is left. (The server still closes every temporary file open at the end of a
 /// transaction: a file that is written across transactions is closed before each one ends and
-/// opened again after, see `crate::worker::spill`.)
+/// opened again after, see `crate::spill::writer`.)
 pub fn with_owner<R>(f: impl FnOnce() -> R) -> R {
     struct Restore(pg_sys::ResourceOwner);
     impl Drop for Restore {
@@ -71,7 +77,7 @@ pub fn with_owner<R>(f: impl FnOnce() -> R) -> R {
         pg_sys::CurrentResourceOwner = owner;
         restore
     };
-    crate::ffi::in_top_memory_context(f)
+    crate::server::in_top_memory_context(f)
 }
 
 /// Which file set of a job.
@@ -95,14 +101,6 @@ pub fn set_number(fixed: &crate::shm::FixedState, part: Part) -> Option<u32> {
         Part::Body => 1,
     };
     Some(0x8000_0000 | ((fixed.job_id << 1) as u32 & 0x7fff_fffe) | bit)
-}
-
-/// Remove the files of `set` and their directory (any process may: the names derive from the
-/// set, and every backend runs as the same operating system user).
-pub fn delete_all(set: &mut pg_sys::FileSet) {
-    // SAFETY: `set` was filled by FileSetInit in the worker; deleting a set whose files are
-    // already gone is a no-op.
-    unsafe { pg_sys::FileSetDeleteAll(set) };
 }
 
 #[cfg(test)]
