@@ -225,24 +225,20 @@ impl Channel {
             return false;
         }
         // Then the spill file: ours to file if complete, else the worker's when it finishes.
-        use crate::shm::spill as state;
+        use crate::shm::SpillState;
         let body = loop {
-            let now = fixed.spill_state.load(Ordering::Acquire);
+            let now = fixed.spill_state.get();
             let next = match now {
-                state::READY => state::TAKEN,
-                state::NONE | state::WRITING if self.live.is_some() => state::KEEP,
-                // ours already (TAKEN), or none (EMPTY, or a released job that wrote none)
+                SpillState::Ready => SpillState::Taken,
+                SpillState::None | SpillState::Writing if self.live.is_some() => SpillState::Keep,
+                // ours already (Taken), or none (Empty, or a released job that wrote none)
                 _ => break Some(self.spill.take().and_then(SpillFile::hand_over)),
             };
-            if fixed
-                .spill_state
-                .compare_exchange(now, next, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
+            if fixed.spill_state.advance(now, next).is_ok() {
                 break match next {
                     // the worker files it when it finishes
-                    state::KEEP => None,
-                    // SAFETY: READY: the worker is done with the set (as in SpillFile::take).
+                    SpillState::Keep => None,
+                    // SAFETY: Ready: the worker is done with the set (as in SpillFile::take).
                     _ => Some(Some((
                         unsafe { *fixed.fileset.as_ptr() },
                         fixed.spill_bytes.load(Ordering::Acquire),

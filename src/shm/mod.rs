@@ -19,7 +19,7 @@ pub const MAGIC: u64 = 0x5047_4252;
 /// segment whose version it does not know. 2: rows as tuples (`M` messages), which a launcher of
 /// version 1 would not read. 3: warm workers (`idle_timeout_ms`, [`Control`]). 4: spill (the
 /// `spill_*` fields, `ring_size`, `fileset`) and the cluster-wide registry (`job_slot`, `job_id`).
-/// 5: results kept after the launcher left (`keep_s`, `leaving`, `in_send`, [`spill::KEEP`]).
+/// 5: results kept after the launcher left (`keep_s`, `leaving`, `in_send`, [`SpillState::Keep`]).
 pub const LAYOUT_VERSION: u32 = 5;
 
 /// Keys of the table of contents.
@@ -98,12 +98,12 @@ pub struct FixedState {
     /// The queue's ring size, as the launcher checked it right after creating the queue; 0 when
     /// the queue's header did not look as expected (then the worker never spills).
     pub ring_size: u64,
-    /// Who owns the spill file, one of [`spill`]; compare-and-swap on every change.
-    pub spill_state: core::sync::atomic::AtomicU32,
+    /// Who holds the spill file.
+    pub spill_state: SpillStateCell,
     /// Bytes of complete messages in the spill file (the reader reads no further).
     pub spill_bytes: core::sync::atomic::AtomicU64,
     /// The worker's set of temporary files (written by the worker at the job's start, read by
-    /// the launcher only after the state became [`spill::READY`]).
+    /// the launcher only after the state became [`SpillState::Ready`]).
     pub fileset: SpillSet,
     /// The job's slot in the cluster-wide registry (`crate::registry`; -1: not registered) and its
     /// id there.
@@ -119,22 +119,94 @@ pub struct FixedState {
     pub in_send: core::sync::atomic::AtomicBool,
 }
 
-/// States of a job's spill file ([`FixedState::spill_state`]). The worker moves NONE → WRITING
-/// (its first message that does not fit) → READY (file complete and closed, before it detaches
-/// from the queue); the launcher READY → TAKEN (it reads the file and deletes it after) and, when
-/// it lets go of the job's segment, anything → ABANDONED: then whoever moved last deletes the
-/// files (the launcher if it found READY, the worker if it finds ABANDONED when done).
-pub mod spill {
-    pub const NONE: u32 = 0;
-    pub const WRITING: u32 = 1;
-    pub const READY: u32 = 2;
-    pub const TAKEN: u32 = 3;
-    pub const ABANDONED: u32 = 4;
-    /// The launcher left and keeps the result: the worker files its spill file (or none) in
-    /// the cluster-wide registry when it finishes.
-    pub const KEEP: u32 = 5;
-    /// The worker finished without a file.
-    pub const EMPTY: u32 = 6;
+/// Who holds a job's spill file ([`FixedState::spill_state`]). The worker moves `None →
+/// Writing` (its first message that does not fit) `→ Ready` (file complete and closed, before it
+/// detaches from the queue), or `None → Empty` (it finished without a file); the launcher `Ready
+/// → Taken` (it reads the file and deletes it after) and, when it lets go of the job's segment,
+/// anything `→ Abandoned`: then whoever moved last deletes the files (the launcher if it found
+/// `Ready`, the worker if it finds `Abandoned` when done). A launcher that leaves keeping the
+/// result moves `None` or `Writing → Keep`: the worker files its spill file (or that it has none)
+/// in the cluster-wide registry when it finishes, and then sets `Abandoned` (nothing more to
+/// settle).
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpillState {
+    None = 0,
+    Writing = 1,
+    Ready = 2,
+    Taken = 3,
+    Abandoned = 4,
+    Keep = 5,
+    Empty = 6,
+}
+
+impl SpillState {
+    fn of(value: u32) -> Self {
+        match value {
+            0 => SpillState::None,
+            1 => SpillState::Writing,
+            2 => SpillState::Ready,
+            3 => SpillState::Taken,
+            5 => SpillState::Keep,
+            6 => SpillState::Empty,
+            // (4, and never anything else: only this type writes the cell)
+            _ => SpillState::Abandoned,
+        }
+    }
+}
+
+/// A [`SpillState`] in shared memory, changed by both processes: every transition is a
+/// compare-and-swap or a swap.
+#[repr(transparent)]
+pub struct SpillStateCell(core::sync::atomic::AtomicU32);
+
+impl SpillStateCell {
+    pub const fn new() -> Self {
+        Self(core::sync::atomic::AtomicU32::new(SpillState::None as u32))
+    }
+
+    pub fn get(&self) -> SpillState {
+        SpillState::of(self.0.load(core::sync::atomic::Ordering::Acquire))
+    }
+
+    /// `from → to` if the state is still `from`; else the state found.
+    pub fn advance(&self, from: SpillState, to: SpillState) -> Result<(), SpillState> {
+        use core::sync::atomic::Ordering;
+        self.0
+            .compare_exchange(from as u32, to as u32, Ordering::AcqRel, Ordering::Acquire)
+            .map(|_| ())
+            .map_err(SpillState::of)
+    }
+
+    /// `→ to` from whatever it was: the state found.
+    pub fn swap(&self, to: SpillState) -> SpillState {
+        SpillState::of(self.0.swap(to as u32, core::sync::atomic::Ordering::AcqRel))
+    }
+
+    /// The worker's first message for the file: `None → Writing`; a launcher that left keeping
+    /// the result (`Keep`) wants the file too. False when the launcher has let go.
+    pub fn start_writing(&self) -> bool {
+        matches!(
+            self.advance(SpillState::None, SpillState::Writing),
+            Ok(()) | Err(SpillState::Keep)
+        )
+    }
+
+    /// The worker's file is complete: `Writing → Ready`, false when the launcher moved first.
+    pub fn finish_writing(&self) -> bool {
+        self.advance(SpillState::Writing, SpillState::Ready).is_ok()
+    }
+
+    /// The launcher takes over the complete file: `Ready → Taken`.
+    pub fn take(&self) -> bool {
+        self.advance(SpillState::Ready, SpillState::Taken).is_ok()
+    }
+
+    /// The launcher lets go of the job (or the worker has settled a kept result): anything
+    /// `→ Abandoned`; the state found.
+    pub fn abandon(&self) -> SpillState {
+        self.swap(SpillState::Abandoned)
+    }
 }
 
 /// A `FileSet` (`storage/fileset.h`) in shared memory: plain data (creator PID, number,

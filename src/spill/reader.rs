@@ -3,7 +3,7 @@
 //! the job goes — read, detached, or the session ends.
 
 use crate::shm::dsm::Segment;
-use crate::shm::{spill as state, FixedState};
+use crate::shm::{FixedState, SpillState};
 use core::cell::RefCell;
 use core::sync::atomic::Ordering;
 use pgrx::prelude::*;
@@ -47,15 +47,9 @@ fn same(a: &pg_sys::FileSet, b: &pg_sys::FileSet) -> bool {
 impl SpillFile {
     /// Take over the file the worker finished (READY → TAKEN), if it wrote one.
     pub fn take(fixed: &FixedState) -> Option<Self> {
-        fixed
-            .spill_state
-            .compare_exchange(
-                state::READY,
-                state::TAKEN,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
-            .ok()?;
+        if !fixed.spill_state.take() {
+            return None;
+        }
         // SAFETY: READY (acquired above) comes after the worker wrote the set; nobody writes it
         // any more. A plain copy: the set is plain data naming the files.
         let set = unsafe { *fixed.fileset.as_ptr() };
@@ -204,7 +198,7 @@ pub fn unwatch(address: usize) {
 
 /// Let go of a job's spill file: delete it if the worker finished it and we had not taken it.
 fn let_go(fixed: &FixedState) {
-    if fixed.spill_state.swap(state::ABANDONED, Ordering::AcqRel) == state::READY {
+    if fixed.spill_state.abandon() == SpillState::Ready {
         // SAFETY: as in `SpillFile::take`: READY means the worker is done with the set.
         let mut set = unsafe { *fixed.fileset.as_ptr() };
         crate::server::delete_file_set(&mut set);

@@ -19,7 +19,7 @@
 use crate::ffi::{self, PQcommMethods};
 use crate::server::WaitEvent;
 use crate::shm::mq::{self, Gauge};
-use crate::shm::{spill as state, FixedState};
+use crate::shm::{FixedState, SpillState};
 use core::cell::Cell;
 use core::ffi::{c_char, c_int};
 use core::ptr::NonNull;
@@ -186,25 +186,16 @@ pub fn finish() {
     w.close();
     // SAFETY: the fixed state is mapped until the segment is detached, after this.
     let fixed = unsafe { w.fixed.as_ref() };
-    let handed = fixed
-        .spill_state
-        .compare_exchange(
-            state::WRITING,
-            state::READY,
-            Ordering::AcqRel,
-            Ordering::Acquire,
-        )
-        .is_ok();
-    if handed {
+    if fixed.spill_state.finish_writing() {
         return;
     }
     let set = w.set.get();
     let bytes = fixed.spill_bytes.load(Ordering::Acquire);
-    let kept = fixed.spill_state.load(Ordering::Acquire) == state::KEEP
+    let kept = fixed.spill_state.get() == SpillState::Keep
         && set.is_some_and(|set| crate::registry::keep_body(fixed, Some((set, bytes))));
     if kept {
         // filed: nothing more to settle
-        fixed.spill_state.store(state::ABANDONED, Ordering::Release);
+        fixed.spill_state.abandon();
     } else {
         // The launcher has let go of the job: nobody will read the file.
         if let Some(mut set) = set {
@@ -217,15 +208,12 @@ pub fn finish() {
 /// FATAL while connecting): say so to the launcher, or, when the launcher has left keeping the
 /// result, file that there is no file (else the kept result would wait for it for ever).
 pub fn settle(fixed: &FixedState) {
-    let finished = fixed.spill_state.compare_exchange(
-        state::NONE,
-        state::EMPTY,
-        Ordering::AcqRel,
-        Ordering::Acquire,
-    );
-    if finished == Err(state::KEEP) {
+    let finished = fixed
+        .spill_state
+        .advance(SpillState::None, SpillState::Empty);
+    if finished == Err(SpillState::Keep) {
         crate::registry::keep_body(fixed, None);
-        fixed.spill_state.store(state::ABANDONED, Ordering::Release);
+        fixed.spill_state.abandon();
     }
 }
 
@@ -399,16 +387,7 @@ impl Writer {
     /// Open the file; false when the launcher has already let go (then nobody reads).
     fn start(&self) -> bool {
         // (a launcher that left keeping the result wants the file, filed at `finish`)
-        let claimed = matches!(
-            self.fixed().spill_state.compare_exchange(
-                state::NONE,
-                state::WRITING,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ),
-            Ok(_) | Err(state::KEEP)
-        );
-        if !claimed {
+        if !self.fixed().spill_state.start_writing() {
             self.refused.set(true);
             return false;
         }
