@@ -477,7 +477,7 @@ fn write_fixed_state<'seg>(
             spill_after_ms: guc::SPILL_AFTER.get(),
             spill_limit_kb: guc::SPILL_LIMIT.get(),
             ring_size,
-            spill_state: crate::shm::SpillStateCell::new(),
+            spill_state: crate::shm::AtomicState::new(crate::shm::SpillState::None),
             spill_bytes: core::sync::atomic::AtomicU64::new(0),
             fileset: crate::shm::SpillSet::new(),
             job_slot: job.map_or(-1, |(index, _)| index as i32),

@@ -13,7 +13,7 @@
 use super::bgworker::{WorkerHandle, WorkerStatus};
 use crate::error::Error;
 use crate::shm::dsm::{DsmSegment, Segment};
-use crate::shm::{warm, Control, LAYOUT_VERSION};
+use crate::shm::{Control, WarmState, LAYOUT_VERSION};
 use core::cell::{Cell, RefCell};
 use core::mem::ManuallyDrop;
 use core::sync::atomic::Ordering;
@@ -82,7 +82,7 @@ impl Worker {
                 segment.address().cast::<Control>().write(Control {
                     nonce,
                     layout_version: LAYOUT_VERSION,
-                    state: core::sync::atomic::AtomicU32::new(warm::BUSY),
+                    state: crate::shm::AtomicState::new(WarmState::Busy),
                     next_job: core::sync::atomic::AtomicU32::new(0),
                     worker_pid: core::sync::atomic::AtomicI32::new(0),
                     worker_proc: core::sync::atomic::AtomicUsize::new(0),
@@ -176,7 +176,7 @@ impl Worker {
         self.with_control(|control| {
             let retired = control
                 .state
-                .compare_exchange(warm::IDLE, warm::GONE, Ordering::AcqRel, Ordering::Acquire)
+                .advance(WarmState::Idle, WarmState::Gone)
                 .is_ok();
             if retired {
                 wake(control);
@@ -216,17 +216,12 @@ enum Offer {
 fn offer(control: &Control, job: pg_sys::dsm_handle) -> Offer {
     let start = crate::server::now();
     loop {
-        match control.state.load(Ordering::Acquire) {
-            warm::IDLE => {
+        match control.state.get() {
+            WarmState::Idle => {
                 control.next_job.store(job, Ordering::Release);
                 let taken = control
                     .state
-                    .compare_exchange(
-                        warm::IDLE,
-                        warm::ASSIGNED,
-                        Ordering::AcqRel,
-                        Ordering::Acquire,
-                    )
+                    .advance(WarmState::Idle, WarmState::Assigned)
                     .is_ok();
                 if !taken {
                     // it timed out (or exits) just now
@@ -235,14 +230,14 @@ fn offer(control: &Control, job: pg_sys::dsm_handle) -> Offer {
                 wake(control);
                 return Offer::Taken;
             }
-            warm::FINISHING => {
+            WarmState::Finishing => {
                 if crate::server::ms_since(start) >= FINISHING_WAIT_MS {
                     return Offer::Busy;
                 }
                 // The worker sets our latch when it is idle.
                 crate::server::sleep_on_latch(1, crate::server::WaitEvent::HandOver);
             }
-            warm::GONE => return Offer::Gone,
+            WarmState::Gone => return Offer::Gone,
             // running a job (one that was detached), or just handed one
             _ => return Offer::Busy,
         }

@@ -99,7 +99,7 @@ pub struct FixedState {
     /// the queue's header did not look as expected (then the worker never spills).
     pub ring_size: u64,
     /// Who holds the spill file.
-    pub spill_state: SpillStateCell,
+    pub spill_state: AtomicState<SpillState>,
     /// Bytes of complete messages in the spill file (the reader reads no further).
     pub spill_bytes: core::sync::atomic::AtomicU64,
     /// The worker's set of temporary files (written by the worker at the job's start, read by
@@ -140,49 +140,69 @@ pub enum SpillState {
     Empty = 6,
 }
 
-impl SpillState {
-    fn of(value: u32) -> Self {
-        match value {
+/// A state machine's state stored in shared memory as a `u32`.
+pub trait State: Copy + PartialEq + 'static {
+    fn code(self) -> u32;
+    /// The state of a code (never an unknown one: only [`AtomicState`] writes the cell).
+    fn of(code: u32) -> Self;
+}
+
+/// A state in shared memory, changed by two processes: every transition is a store, a
+/// compare-and-swap or a swap.
+#[repr(transparent)]
+pub struct AtomicState<S: State>(core::sync::atomic::AtomicU32, core::marker::PhantomData<S>);
+
+impl<S: State> AtomicState<S> {
+    pub fn new(state: S) -> Self {
+        Self(
+            core::sync::atomic::AtomicU32::new(state.code()),
+            core::marker::PhantomData,
+        )
+    }
+
+    pub fn get(&self) -> S {
+        S::of(self.0.load(core::sync::atomic::Ordering::Acquire))
+    }
+
+    pub fn set(&self, to: S) {
+        self.0
+            .store(to.code(), core::sync::atomic::Ordering::Release)
+    }
+
+    /// `from → to` if the state is still `from`; else the state found.
+    pub fn advance(&self, from: S, to: S) -> Result<(), S> {
+        use core::sync::atomic::Ordering;
+        self.0
+            .compare_exchange(from.code(), to.code(), Ordering::AcqRel, Ordering::Acquire)
+            .map(|_| ())
+            .map_err(S::of)
+    }
+
+    /// `→ to` from whatever it was: the state found.
+    pub fn swap(&self, to: S) -> S {
+        S::of(self.0.swap(to.code(), core::sync::atomic::Ordering::AcqRel))
+    }
+}
+
+impl State for SpillState {
+    fn code(self) -> u32 {
+        self as u32
+    }
+
+    fn of(code: u32) -> Self {
+        match code {
             0 => SpillState::None,
             1 => SpillState::Writing,
             2 => SpillState::Ready,
             3 => SpillState::Taken,
             5 => SpillState::Keep,
             6 => SpillState::Empty,
-            // (4, and never anything else: only this type writes the cell)
             _ => SpillState::Abandoned,
         }
     }
 }
 
-/// A [`SpillState`] in shared memory, changed by both processes: every transition is a
-/// compare-and-swap or a swap.
-#[repr(transparent)]
-pub struct SpillStateCell(core::sync::atomic::AtomicU32);
-
-impl SpillStateCell {
-    pub const fn new() -> Self {
-        Self(core::sync::atomic::AtomicU32::new(SpillState::None as u32))
-    }
-
-    pub fn get(&self) -> SpillState {
-        SpillState::of(self.0.load(core::sync::atomic::Ordering::Acquire))
-    }
-
-    /// `from → to` if the state is still `from`; else the state found.
-    pub fn advance(&self, from: SpillState, to: SpillState) -> Result<(), SpillState> {
-        use core::sync::atomic::Ordering;
-        self.0
-            .compare_exchange(from as u32, to as u32, Ordering::AcqRel, Ordering::Acquire)
-            .map(|_| ())
-            .map_err(SpillState::of)
-    }
-
-    /// `→ to` from whatever it was: the state found.
-    pub fn swap(&self, to: SpillState) -> SpillState {
-        SpillState::of(self.0.swap(to as u32, core::sync::atomic::Ordering::AcqRel))
-    }
-
+impl AtomicState<SpillState> {
     /// The worker's first message for the file: `None → Writing`; a launcher that left keeping
     /// the result (`Keep`) wants the file too. False when the launcher has let go.
     pub fn start_writing(&self) -> bool {
@@ -226,15 +246,34 @@ impl SpillSet {
 }
 
 /// States of a warm worker ([`Control::state`]). Who moves it where:
-/// the worker BUSY → FINISHING (its job committed; set before its ReadyForQuery) → IDLE (session
-/// reset, job segment detached) → GONE (idle timeout, launcher gone, exit); the launcher IDLE →
-/// ASSIGNED (`next_job` written first); the worker ASSIGNED → BUSY.
-pub mod warm {
-    pub const BUSY: u32 = 0;
-    pub const FINISHING: u32 = 1;
-    pub const IDLE: u32 = 2;
-    pub const ASSIGNED: u32 = 3;
-    pub const GONE: u32 = 4;
+/// the worker `Busy → Finishing` (its job committed; set before its ReadyForQuery) `→ Idle`
+/// (session reset, job segment detached) `→ Gone` (idle timeout, launcher gone, exit); the
+/// launcher `Idle → Assigned` (`next_job` written first) or `Idle → Gone` (retired); the worker
+/// `Assigned → Busy`.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WarmState {
+    Busy = 0,
+    Finishing = 1,
+    Idle = 2,
+    Assigned = 3,
+    Gone = 4,
+}
+
+impl State for WarmState {
+    fn code(self) -> u32 {
+        self as u32
+    }
+
+    fn of(code: u32) -> Self {
+        match code {
+            0 => WarmState::Busy,
+            1 => WarmState::Finishing,
+            2 => WarmState::Idle,
+            3 => WarmState::Assigned,
+            _ => WarmState::Gone,
+        }
+    }
 }
 
 /// The small segment through which a launcher hands a warm worker its next job. One per worker
@@ -247,8 +286,7 @@ pub struct Control {
     /// and a mapping with another nonce is not ours.
     pub nonce: u64,
     pub layout_version: u32,
-    /// One of [`warm`].
-    pub state: core::sync::atomic::AtomicU32,
+    pub state: AtomicState<WarmState>,
     /// The next job's segment, written by the launcher before IDLE → ASSIGNED.
     pub next_job: core::sync::atomic::AtomicU32,
     /// Written by the worker at start: its PID and its `PGPROC` (whose latch the launcher sets;

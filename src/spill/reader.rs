@@ -45,12 +45,12 @@ fn same(a: &pg_sys::FileSet, b: &pg_sys::FileSet) -> bool {
 }
 
 impl SpillFile {
-    /// Take over the file the worker finished (READY → TAKEN), if it wrote one.
+    /// Take over the file the worker finished (Ready → Taken), if it wrote one.
     pub fn take(fixed: &FixedState) -> Option<Self> {
         if !fixed.spill_state.take() {
             return None;
         }
-        // SAFETY: READY (acquired above) comes after the worker wrote the set; nobody writes it
+        // SAFETY: Ready (acquired above) comes after the worker wrote the set; nobody writes it
         // any more. A plain copy: the set is plain data naming the files.
         let set = unsafe { *fixed.fileset.as_ptr() };
         let bytes = fixed.spill_bytes.load(Ordering::Acquire);
@@ -100,7 +100,7 @@ impl SpillFile {
         }
         if self.file.is_null() {
             let (set, name) = (&mut self.set, self.name);
-            // SAFETY: the worker closed the file before READY; opened read-only, in
+            // SAFETY: the worker closed the file before Ready; opened read-only, in
             // TopMemoryContext under the spill owner (it outlives transactions), closed in drop.
             self.file = crate::spill::with_owner(|| unsafe {
                 pg_sys::BufFileOpenFileSet(set, name.as_ptr(), crate::spill::O_RDONLY, false)
@@ -199,7 +199,7 @@ pub fn unwatch(address: usize) {
 /// Let go of a job's spill file: delete it if the worker finished it and we had not taken it.
 fn let_go(fixed: &FixedState) {
     if fixed.spill_state.abandon() == SpillState::Ready {
-        // SAFETY: as in `SpillFile::take`: READY means the worker is done with the set.
+        // SAFETY: as in `SpillFile::take`: Ready means the worker is done with the set.
         let mut set = unsafe { *fixed.fileset.as_ptr() };
         crate::server::delete_file_set(&mut set);
     }

@@ -120,7 +120,7 @@ pub fn install(fixed: &FixedState, queue: NonNull<pg_sys::shm_mq>) {
 pub fn prepare() {
     let Some(w) = writer() else { return };
     // SAFETY: `fixed` is the job's fixed state, mapped while the writer lives; the launcher
-    // reads the set only after READY, which we set afterwards.
+    // reads the set only after Ready, which we set afterwards.
     unsafe {
         let shared = w.fixed.as_ref().fileset.as_ptr();
         pg_sys::FileSetInit(shared);

@@ -2,7 +2,7 @@
 //! session between jobs, wait for the next job.
 
 use crate::shm::dsm::{DsmSegment, PinnedSegment, Segment};
-use crate::shm::{warm, Control, LAYOUT_VERSION};
+use crate::shm::{Control, WarmState, LAYOUT_VERSION};
 use core::sync::atomic::Ordering;
 use pgrx::prelude::*;
 use pgrx::PgTryBuilder;
@@ -69,12 +69,7 @@ impl ControlLink {
     pub fn finishing(&self) -> bool {
         self.control()
             .state
-            .compare_exchange(
-                warm::BUSY,
-                warm::FINISHING,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            )
+            .advance(WarmState::Busy, WarmState::Finishing)
             .is_ok()
     }
 
@@ -82,18 +77,18 @@ impl ControlLink {
     /// and wait up to `timeout_ms` for one. Returns the next job's segment handle.
     pub fn wait_for_job(&self, timeout_ms: i32) -> Option<pg_sys::dsm_handle> {
         let control = self.control();
-        control.state.store(warm::IDLE, Ordering::Release);
+        control.state.set(WarmState::Idle);
         wake_launcher(control);
         let start = crate::server::now();
         let mut stats_sent = false;
         loop {
-            match control.state.load(Ordering::Acquire) {
-                warm::ASSIGNED => {
-                    control.state.store(warm::BUSY, Ordering::Release);
+            match control.state.get() {
+                WarmState::Assigned => {
+                    control.state.set(WarmState::Busy);
                     return Some(control.next_job.load(Ordering::Acquire));
                 }
                 // retired by the launcher
-                warm::GONE => return None,
+                WarmState::Gone => return None,
                 _ => {}
             }
             let idle_ms = crate::server::ms_since(start);
@@ -101,7 +96,7 @@ impl ControlLink {
             if left_ms <= 0 || !launcher_alive(control) {
                 let retired = control
                     .state
-                    .compare_exchange(warm::IDLE, warm::GONE, Ordering::AcqRel, Ordering::Acquire)
+                    .advance(WarmState::Idle, WarmState::Gone)
                     .is_ok();
                 if retired {
                     return None;
@@ -152,7 +147,7 @@ fn wake_launcher(control: &Control) {
 unsafe extern "C-unwind" fn gone(_segment: *mut pg_sys::dsm_segment, control: pg_sys::Datum) {
     // SAFETY: `control` is the start of the segment being detached, still mapped.
     let control = unsafe { &*(control.value() as *const Control) };
-    control.state.store(warm::GONE, Ordering::Release);
+    control.state.set(WarmState::Gone);
     wake_launcher(control);
 }
 
