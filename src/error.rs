@@ -90,8 +90,8 @@ pub enum Error {
     LostConnection(i32),
     #[error("multiple RowDescription messages")]
     MultipleRowDescriptions,
-    #[error("DataRow not preceded by RowDescription")]
-    DataRowWithoutDescription,
+    #[error("rows not preceded by RowDescription")]
+    RowsWithoutDescription,
     #[error("malformed message from background worker: {0}")]
     Malformed(#[from] DecodeError),
 }
@@ -141,7 +141,7 @@ impl From<Error> for ErrorReport {
             Error::BinaryFormat(_) => Code::ERRCODE_INVALID_BINARY_REPRESENTATION,
             Error::LostConnection(_) => Code::ERRCODE_CONNECTION_FAILURE,
             Error::MultipleRowDescriptions
-            | Error::DataRowWithoutDescription
+            | Error::RowsWithoutDescription
             | Error::Malformed(_) => Code::ERRCODE_INTERNAL_ERROR,
         };
         let report = ErrorReport::new(code, e.to_string(), "pg_background");

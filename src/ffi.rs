@@ -17,6 +17,8 @@ unsafe extern "C-unwind" {
     /// The SQL function `pg_blocking_pids(int4)`, as a function-manager entry point (pgrx's
     /// binding is a Rust wrapper, which DirectFunctionCall cannot take).
     pub fn pg_blocking_pids(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum;
+    /// The operator `text LIKE text` (`textlike`), as a function-manager entry point.
+    pub fn textlike(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum;
 }
 
 /// The wait event `MessageQueueReceive` (renamed in the headers of PostgreSQL 17).

@@ -21,6 +21,8 @@ mod launcher;
 mod params;
 mod protocol;
 mod registry;
+#[cfg(test)]
+mod rng;
 mod server;
 mod shm;
 mod spill;

@@ -65,8 +65,6 @@ pub const TUPLE_ALIGN: usize = 8;
 pub enum BackendMessage<'a> {
     /// `T`
     RowDescription(Vec<FieldDescription<'a>>),
-    /// `D`: fields are decoded lazily by [`DataRow::fields`].
-    DataRow(DataRow<'a>),
     /// `C`: the command tag, without its NUL.
     CommandComplete(&'a [u8]),
     /// `E`: the raw body, for `pq_parse_errornotice`; [`fields`] iterates it.
@@ -99,65 +97,6 @@ pub enum BackendMessage<'a> {
     Unknown { tag: u8, len: usize },
 }
 
-/// A DataRow whose column count has been read; fields are read on demand.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DataRow<'a> {
-    pub count: usize,
-    body: &'a [u8],
-}
-
-impl<'a> DataRow<'a> {
-    /// Each field: `None` for NULL, else its bytes. Stops with an error on malformed input.
-    pub fn fields(&self) -> DataRowFields<'a> {
-        DataRowFields {
-            cursor: Cursor::new(self.body, 'D'),
-            remaining: self.count,
-        }
-    }
-}
-
-/// Iterator over the fields of a DataRow.
-pub struct DataRowFields<'a> {
-    cursor: Cursor<'a>,
-    remaining: usize,
-}
-
-impl<'a> Iterator for DataRowFields<'a> {
-    type Item = Result<Option<&'a [u8]>, DecodeError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.remaining == 0 {
-            return if self.cursor.rest().is_empty() {
-                None
-            } else {
-                let count = self.cursor.rest().len();
-                self.cursor.buf = &[];
-                Some(Err(DecodeError::TrailingBytes {
-                    message: 'D',
-                    count,
-                }))
-            };
-        }
-        self.remaining -= 1;
-        let item = (|| {
-            let len = self.cursor.i32()?;
-            match len {
-                -1 => Ok(None),
-                n if n < 0 => Err(DecodeError::BadLength {
-                    message: 'D',
-                    value: n.into(),
-                }),
-                n => self.cursor.bytes(n as usize).map(Some),
-            }
-        })();
-        if item.is_err() {
-            self.remaining = 0;
-            self.cursor.buf = &[];
-        }
-        Some(item)
-    }
-}
-
 /// Reads big-endian integers and NUL-terminated strings from a body.
 struct Cursor<'a> {
     buf: &'a [u8],
@@ -167,10 +106,6 @@ struct Cursor<'a> {
 impl<'a> Cursor<'a> {
     fn new(buf: &'a [u8], message: char) -> Self {
         Self { buf, message }
-    }
-
-    fn rest(&self) -> &'a [u8] {
-        self.buf
     }
 
     fn bytes(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
@@ -250,19 +185,6 @@ impl<'a> BackendMessage<'a> {
                     });
                 }
                 BackendMessage::RowDescription(fields)
-            }
-            b'D' => {
-                let count = c.i16()?;
-                if count < 0 {
-                    return Err(DecodeError::BadLength {
-                        message: 'D',
-                        value: count.into(),
-                    });
-                }
-                return Ok(BackendMessage::DataRow(DataRow {
-                    count: count as usize,
-                    body: c.rest(),
-                }));
             }
             b'M' => {
                 let tuples = body
@@ -394,20 +316,6 @@ mod tests {
         msg(b'T', &b)
     }
 
-    fn data_row(fields: &[Option<&[u8]>]) -> Vec<u8> {
-        let mut b = (fields.len() as i16).to_be_bytes().to_vec();
-        for f in fields {
-            match f {
-                None => b.extend_from_slice(&(-1i32).to_be_bytes()),
-                Some(v) => {
-                    b.extend_from_slice(&(v.len() as i32).to_be_bytes());
-                    b.extend_from_slice(v);
-                }
-            }
-        }
-        msg(b'D', &b)
-    }
-
     #[test]
     fn tuples_are_walked_at_their_alignment_and_checked() {
         let mut m = vec![b'M'];
@@ -495,70 +403,6 @@ mod tests {
                 value: -1
             })
         );
-    }
-
-    #[test]
-    fn data_row_fields_and_nulls() {
-        let m = data_row(&[Some(&[0, 0, 0, 4]), None, Some(b"")]);
-        let BackendMessage::DataRow(row) = BackendMessage::decode(&m).unwrap() else {
-            panic!("not a DataRow")
-        };
-        assert_eq!(row.count, 3);
-        let f: Vec<_> = row.fields().collect::<Result<_, _>>().unwrap();
-        assert_eq!(f, vec![Some(&[0u8, 0, 0, 4][..]), None, Some(&b""[..])]);
-    }
-
-    #[test]
-    fn data_row_malformed() {
-        // a length longer than the body
-        let mut b = 1i16.to_be_bytes().to_vec();
-        b.extend_from_slice(&10i32.to_be_bytes());
-        b.extend_from_slice(b"abc");
-        let m = msg(b'D', &b);
-        let BackendMessage::DataRow(row) = BackendMessage::decode(&m).unwrap() else {
-            panic!()
-        };
-        let all: Vec<_> = row.fields().collect();
-        assert_eq!(all, vec![Err(DecodeError::Truncated { message: 'D' })]);
-        // a negative length other than -1
-        let mut b = 1i16.to_be_bytes().to_vec();
-        b.extend_from_slice(&(-2i32).to_be_bytes());
-        let m = msg(b'D', &b);
-        let BackendMessage::DataRow(row) = BackendMessage::decode(&m).unwrap() else {
-            panic!()
-        };
-        assert_eq!(
-            row.fields().next(),
-            Some(Err(DecodeError::BadLength {
-                message: 'D',
-                value: -2
-            }))
-        );
-        // bytes after the last field
-        let mut m = data_row(&[None]);
-        m.push(1);
-        let BackendMessage::DataRow(row) = BackendMessage::decode(&m).unwrap() else {
-            panic!()
-        };
-        let all: Vec<_> = row.fields().collect();
-        assert_eq!(
-            all,
-            vec![
-                Ok(None),
-                Err(DecodeError::TrailingBytes {
-                    message: 'D',
-                    count: 1
-                })
-            ]
-        );
-        // negative count
-        assert!(BackendMessage::decode(&msg(b'D', &(-3i16).to_be_bytes())).is_err());
-        // count without fields
-        let m = msg(b'D', &2i16.to_be_bytes());
-        let BackendMessage::DataRow(row) = BackendMessage::decode(&m).unwrap() else {
-            panic!()
-        };
-        assert!(row.fields().next().unwrap().is_err());
     }
 
     #[test]
@@ -678,22 +522,7 @@ mod sqlstate_tests {
 #[cfg(test)]
 mod arbitrary_input {
     use super::*;
-
-    /// xorshift64*: reproducible without a dependency.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        }
-
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-    }
+    use crate::rng::Rng;
 
     /// Decode `message` and walk everything that decodes lazily; true if it decoded.
     fn exercise(message: &[u8]) -> bool {
@@ -701,11 +530,6 @@ mod arbitrary_input {
             return false;
         };
         match decoded {
-            BackendMessage::DataRow(row) => {
-                for bytes in row.fields().flatten().flatten() {
-                    assert!(bytes.len() <= message.len());
-                }
-            }
             BackendMessage::ErrorResponse(body) | BackendMessage::NoticeResponse(body) => {
                 for (_, value) in fields(body).flatten() {
                     assert!(value.len() <= body.len());
@@ -719,10 +543,6 @@ mod arbitrary_input {
 
     /// Valid messages of the kinds the launcher reads, to mutate.
     fn seeds() -> Vec<Vec<u8>> {
-        let mut row = vec![b'D', 0, 2];
-        row.extend_from_slice(&4i32.to_be_bytes());
-        row.extend_from_slice(&42i32.to_be_bytes());
-        row.extend_from_slice(&(-1i32).to_be_bytes());
         let mut desc = vec![b'T', 0, 1];
         desc.extend_from_slice(b"r\0");
         desc.extend_from_slice(&[0; 6]);
@@ -731,7 +551,6 @@ mod arbitrary_input {
         desc.extend_from_slice(&(-1i32).to_be_bytes());
         desc.extend_from_slice(&1i16.to_be_bytes());
         vec![
-            row,
             desc,
             b"CSELECT 1\0".to_vec(),
             b"ESERROR\0C22012\0Mdivision by zero\0\0".to_vec(),

@@ -278,6 +278,26 @@ impl Drop for ContextSwitch {
     }
 }
 
+/// `text LIKE pattern` as the server evaluates it (in the database's default collation; a
+/// pattern that ends with the escape character raises its ERROR, 22025).
+pub fn like(text: &str, pattern: &str) -> bool {
+    use pgrx::IntoDatum;
+    let (Some(text), Some(pattern)) = (text.into_datum(), pattern.into_datum()) else {
+        return false; // (never: a str always has a datum)
+    };
+    // SAFETY: a call of the built-in operator through the function manager with two non-NULL
+    // text datums, palloc'd in the current memory context.
+    let matches = unsafe {
+        pg_sys::DirectFunctionCall2Coll(
+            Some(crate::ffi::textlike),
+            pg_sys::DEFAULT_COLLATION_OID,
+            text,
+            pattern,
+        )
+    };
+    matches.value() != 0
+}
+
 /// Remove the files of `set` and their directory (any process may: the names derive from the
 /// set, and every backend runs as the same operating system user).
 pub fn delete_file_set(set: &mut pg_sys::FileSet) {

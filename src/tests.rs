@@ -43,6 +43,33 @@ mod tests {
         assert_eq!(row, Ok((Some("finished".to_owned()), Some(2))));
     }
 
+    /// Labels are matched with the server's own LIKE (`cancel_by_label_v2`), case and all.
+    #[pg_test]
+    fn labels_match_as_sql_like_does() {
+        use crate::server::like;
+        assert!(like("job-a", "job-%"));
+        assert!(like("job-a", "job-_"));
+        assert!(!like("job-ab", "job-_"));
+        assert!(like("job-a", "%"));
+        assert!(like("", "%"));
+        assert!(!like("", "_"));
+        assert!(like("50%", "50\\%"));
+        assert!(!like("500", "50\\%"));
+        assert!(like("étiquette", "_tiq%"));
+        assert!(!like("job", "JOB"));
+        // exponential for a backtracking matcher; linear for the server's
+        assert!(!like(
+            &"a".repeat(200),
+            &"%a".repeat(40).replace("%a%a", "%a%b")
+        ));
+    }
+
+    /// A pattern that ends with the escape character is the server's error.
+    #[pg_test(error = "LIKE pattern must not end with escape character")]
+    fn a_label_pattern_ending_with_the_escape_character_is_an_error() {
+        crate::server::like("job", "job\\");
+    }
+
     /// The offsets read from the server's private `shm_mq` header match this server, proven
     /// through the queue's public functions (see `shm::mq::layout_proven`); without it no job
     /// would spill.

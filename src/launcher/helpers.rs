@@ -1,6 +1,7 @@
 //! The convenience functions of 1.10, built on the handle API: outcome, run, run_query, drain,
 //! wait_any, cancel_by_label, purge, full_sql.
 
+use super::inspect::WorkerState;
 use super::session_jobs::{self, Cookie};
 use super::{bind, inspect, result};
 use super::{
@@ -47,7 +48,11 @@ pub fn outcome(pid: i32, cookie: i64) -> Outcome {
     };
     let error = inspect::error_info(pid, cookie).ok().flatten();
     let (state, label, launched_at) = session_jobs::with_entry(pid, |e| {
-        (inspect::state(e).to_owned(), e.label.clone(), e.launched_at)
+        (
+            inspect::state(e).name().to_owned(),
+            e.label.clone(),
+            e.launched_at,
+        )
     })
     .unwrap_or(("unknown".to_owned(), None, 0));
     Outcome {
@@ -209,30 +214,16 @@ pub fn wait_any(handles: &[(i32, i64)], timeout_ms: i32) -> Result<Option<(i32, 
     }
 }
 
-/// SQL `LIKE` with `%`, `_` and backslash as escape.
-pub fn like(text: &str, pattern: &str) -> bool {
-    fn go(t: &[char], p: &[char]) -> bool {
-        match p.split_first() {
-            None => t.is_empty(),
-            Some(('%', rest)) => (0..=t.len()).any(|i| go(&t[i..], rest)),
-            Some(('_', rest)) => !t.is_empty() && go(&t[1..], rest),
-            Some(('\\', rest)) if !rest.is_empty() => {
-                !t.is_empty() && t[0] == rest[0] && go(&t[1..], &rest[1..])
-            }
-            Some((c, rest)) => !t.is_empty() && t[0] == *c && go(&t[1..], rest),
-        }
-    }
-    let t: Vec<char> = text.chars().collect();
-    let p: Vec<char> = pattern.chars().collect();
-    go(&t, &p)
-}
-
 /// `pg_background_cancel_by_label_v2`: cancel the running workers whose label matches
 /// `pattern` (LIKE), waiting up to `grace_ms` for each; returns how many.
 pub fn cancel_by_label(pattern: &str, grace_ms: i32) -> Result<i32, Error> {
     let mut matching = Vec::new();
     session_jobs::for_each_visible(|e| {
-        if e.label.as_deref().is_some_and(|l| like(l, pattern)) && inspect::state(e) != "stopped" {
+        if e.label
+            .as_deref()
+            .is_some_and(|l| crate::server::like(l, pattern))
+            && inspect::state(e) != WorkerState::Stopped
+        {
             matching.push((e.pid, e.cookie));
         }
     });
@@ -252,7 +243,7 @@ pub fn cancel_by_label(pattern: &str, grace_ms: i32) -> Result<i32, Error> {
 pub fn purge() -> i32 {
     let mut stopped = Vec::new();
     session_jobs::for_each_visible(|e| {
-        if inspect::state(e) == "stopped" {
+        if inspect::state(e) == WorkerState::Stopped {
             stopped.push(e.pid);
         }
     });
@@ -304,23 +295,4 @@ pub fn full_sql(pid: i32, cookie: i64) -> Result<String, Error> {
             crate::text::clip(&sql, FULL_SQL_MAX - CUT_MARK.len())
         )
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::like;
-
-    #[test]
-    fn like_matches_as_sql_does() {
-        assert!(like("job-a", "job-%"));
-        assert!(like("job-a", "job-_"));
-        assert!(!like("job-ab", "job-_"));
-        assert!(like("job-a", "%"));
-        assert!(like("", "%"));
-        assert!(!like("", "_"));
-        assert!(like("50%", "50\\%"));
-        assert!(!like("500", "50\\%"));
-        assert!(like("étiquette", "_tiq%"));
-        assert!(!like("job", "JOB"));
-    }
 }

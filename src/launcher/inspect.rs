@@ -9,16 +9,36 @@ use core::sync::atomic::Ordering;
 use pgrx::pg_sys;
 use pgrx::IntoDatum;
 
-/// The 1.x state of a worker.
-pub fn state(e: &session_jobs::Entry) -> &'static str {
+/// The 1.x state of a worker, as `list_v2` and `outcome_v2` name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WorkerState {
+    Starting,
+    Running,
+    Stopped,
+    PostmasterDied,
+}
+
+impl WorkerState {
+    pub fn name(self) -> &'static str {
+        match self {
+            WorkerState::Starting => "starting",
+            WorkerState::Running => "running",
+            WorkerState::Stopped => "stopped",
+            WorkerState::PostmasterDied => "postmaster_died",
+        }
+    }
+}
+
+/// The state of an entry's worker.
+pub fn state(e: &session_jobs::Entry) -> WorkerState {
     if e.worker_done() {
-        return "stopped";
+        return WorkerState::Stopped;
     }
     match e.worker.status() {
-        WorkerStatus::NotYetStarted => "starting",
-        WorkerStatus::Running(_) => "running",
-        WorkerStatus::Stopped => "stopped",
-        WorkerStatus::PostmasterDied => "postmaster_died",
+        WorkerStatus::NotYetStarted => WorkerState::Starting,
+        WorkerStatus::Running(_) => WorkerState::Running,
+        WorkerStatus::Stopped => WorkerState::Stopped,
+        WorkerStatus::PostmasterDied => WorkerState::PostmasterDied,
     }
 }
 
@@ -54,7 +74,7 @@ pub fn list(fcinfo: pg_sys::FunctionCallInfo) -> Result<(), Error> {
                 .into_datum(),
             e.owner.into_datum(),
             (e.queue_size as i32).into_datum(),
-            state(e).into_datum(),
+            state(e).name().into_datum(),
             e.sql_preview.as_str().into_datum(),
             None::<&str>.into_datum(),
             false.into_datum(),
@@ -131,7 +151,7 @@ pub fn result_info(pid: i32, cookie: i64) -> Result<ResultInfo, Error> {
     session_jobs::check(pid, Cookie::ForControl(cookie))?;
     session_jobs::with_entry(pid, |e| {
         let fixed = e.fixed();
-        let completed = e.worker_done() || state(e) == "stopped";
+        let completed = e.worker_done() || state(e) == WorkerState::Stopped;
         let tag = fixed.last_tag.get();
         ResultInfo {
             row_count: fixed.last_rows.load(Ordering::Acquire),

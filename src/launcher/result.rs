@@ -11,7 +11,7 @@
 use super::relay;
 use super::session_jobs;
 use crate::error::{Error, MAX_COLUMNS};
-use crate::protocol::{BackendMessage, DataRow, FieldDescription, TUPLE_ALIGN};
+use crate::protocol::{BackendMessage, FieldDescription, TUPLE_ALIGN};
 use crate::server::{ContextSize, ContextSwitch, MemoryContext};
 use pgrx::pg_sys;
 use pgrx::warning;
@@ -99,8 +99,7 @@ struct Column {
     finfo: pg_sys::FmgrInfo,
     ioparam: pg_sys::Oid,
     typmod: i32,
-    binary: bool,
-    /// For rows that come as tuples.
+    /// From the worker's value to the caller's.
     convert: Convert,
 }
 
@@ -138,8 +137,8 @@ impl Column {
     }
 }
 
-/// How a value of the worker's tuple becomes the caller's, with the same outcome as its field
-/// of a DataRow (see `Reader::describe`).
+/// How a value of the worker's tuple becomes the caller's, with the outcome the 1.x rules give
+/// its text or binary field (see `Reader::describe`).
 enum Convert {
     /// Same type, and no other typmod to apply: the value as it is.
     Same,
@@ -332,7 +331,6 @@ fn control(message: BackendMessage<'_>, pid: i32) -> Result<Flow, Error> {
             warning!("unknown message type: {} ({} bytes)", tag as char, len)
         }
         BackendMessage::RowDescription(_)
-        | BackendMessage::DataRow(_)
         | BackendMessage::Tuples(_)
         | BackendMessage::CommandComplete(_)
         | BackendMessage::EmptyQueryResponse
@@ -359,9 +357,7 @@ pub(super) fn command_tag(pid: i32) -> Result<String, Error> {
                 Flow::More
             }
             // rows are not wanted here
-            BackendMessage::RowDescription(_)
-            | BackendMessage::DataRow(_)
-            | BackendMessage::Tuples(_) => Flow::More,
+            BackendMessage::RowDescription(_) | BackendMessage::Tuples(_) => Flow::More,
             other => control(other, pid)?,
         };
         if let Flow::Done = flow {
@@ -376,7 +372,6 @@ impl Reader {
     fn handle(&mut self, message: &[u8]) -> Result<Flow, Error> {
         match BackendMessage::decode(message)? {
             BackendMessage::RowDescription(fields) => self.describe(&fields)?,
-            BackendMessage::DataRow(row) => self.store_row(&row)?,
             BackendMessage::Tuples(tuples) => self.store_tuples(tuples)?,
             BackendMessage::CommandComplete(tag) => {
                 if self.columns.is_none() {
@@ -450,7 +445,6 @@ impl Reader {
                 finfo,
                 ioparam,
                 typmod: attr.atttypmod,
-                binary,
                 convert,
             });
         }
@@ -478,65 +472,6 @@ impl Reader {
         self.slots = Some(slots);
         self.tags.clear();
         Ok(())
-    }
-
-    fn store_row(&mut self, row: &DataRow<'_>) -> Result<(), Error> {
-        let columns = self
-            .columns
-            .as_mut()
-            .ok_or(Error::DataRowWithoutDescription)?;
-        if row.count != columns.len() {
-            return Err(Error::Malformed(crate::protocol::DecodeError::BadLength {
-                message: 'D',
-                value: row.count as i64,
-            }));
-        }
-        // SAFETY: conversions allocate in the row context, which we reset once the tuplestore
-        // has copied the row; the scratch buffer outlives each conversion call.
-        unsafe {
-            let switch = ContextSwitch::to(self.row.as_ptr());
-            let mut outcome = Ok(());
-            for (i, (field, column)) in row.fields().zip(columns.iter_mut()).enumerate() {
-                let field = match field {
-                    Ok(field) => field,
-                    Err(e) => {
-                        outcome = Err(Error::from(e));
-                        break;
-                    }
-                };
-                let Some(bytes) = field else {
-                    self.values[i] = pg_sys::Datum::from(0);
-                    self.nulls[i] = true;
-                    continue;
-                };
-                self.nulls[i] = false;
-                self.values[i] = if column.binary {
-                    match column.receive(bytes, &mut self.scratch, i + 1) {
-                        Ok(value) => value,
-                        Err(e) => {
-                            outcome = Err(e);
-                            break;
-                        }
-                    }
-                } else {
-                    self.scratch.clear();
-                    self.scratch.extend_from_slice(bytes);
-                    self.scratch.push(0);
-                    pg_sys::InputFunctionCall(
-                        &mut column.finfo,
-                        self.scratch.as_mut_ptr().cast(),
-                        column.ioparam,
-                        column.typmod,
-                    )
-                };
-            }
-            if outcome.is_ok() {
-                self.target.put(&mut self.values, &mut self.nulls);
-            }
-            drop(switch);
-            self.row.reset();
-            outcome
-        }
     }
 
     /// A batch of rows as the worker's MinimalTuples (validated by the decoder), read in place
@@ -575,7 +510,7 @@ impl Reader {
     /// types are the caller's, else converted column by column.
     fn store_tuple(&mut self, tuple: &[u8]) -> Result<(), Error> {
         let (Some(columns), Some(slots)) = (self.columns.as_mut(), self.slots.as_ref()) else {
-            return Err(Error::DataRowWithoutDescription);
+            return Err(Error::RowsWithoutDescription);
         };
         let natts = columns.len();
         let minimal = tuple.as_ptr().cast_mut().cast::<pg_sys::MinimalTupleData>();

@@ -410,7 +410,7 @@ impl Writer {
             self.broken.set(true);
             return;
         };
-        if matches!(msgtype, b'M' | b'D') {
+        if msgtype == b'M' {
             let rows = self.row_bytes.get() + len as u64;
             if let Some(limit) = self.limit.filter(|&limit| rows > limit) {
                 let report: pgrx::pg_sys::panic::ErrorReport =
