@@ -26,7 +26,7 @@ pub const LAYERS: &[(&str, u8, &str)] = &[
     ("params", 2, "bound parameters of an autonomous call"),
     ("catalog", 2, "catalog look-ups (type I/O functions)"),
     ("text", 2, "text cut to a size"),
-    ("rng", 2, "the tests' seeded random numbers"),
+    ("rng", 0, "the tests' seeded random numbers (no imports)"),
     ("error", 3, "the library's errors and their SQLSTATEs"),
     (
         "shm",
