@@ -155,6 +155,7 @@ SELECT label FROM pg_background_list WHERE pid = :pid;
 SELECT wait_until(format('EXISTS (SELECT FROM pg_stat_activity WHERE pid = %s AND application_name LIKE ''pg_background:%%'')', :pid));
 SELECT regexp_replace(application_name, '\d+$', 'N') AS application_name FROM pg_stat_activity WHERE pid = :pid;
 SELECT try_sql($$SELECT pg_background_cancel_by_label_v2('x''); DROP TABLE t; --"%s\')$$) AS ends_with_the_like_escape;
+SELECT try_sql($$SELECT pg_background_cancel_by_label_v2('x''); DROP TABLE t; --"%s\\')$$) AS escaped_like_escape;
 SELECT count(*) AS t_still_exists FROM pg_class WHERE relname = 't';
 SELECT pg_background_detach_all_v2() >= 1 AS detached;
 
