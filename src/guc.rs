@@ -50,6 +50,7 @@ pub const MAX_SPILL_AFTER: i32 = 3_600_000;
 pub const MAX_IDLE_TIMEOUT: i32 = 3_600_000;
 
 /// Define the settings and reserve the prefix. Called from `_PG_init`, in launchers and workers.
+/// (Long: one definition per setting, in the order of the reference.)
 pub fn init() {
     GucRegistry::define_int_guc(
         c"pg_background.max_workers",

@@ -1,10 +1,14 @@
 //! The layers of the library, lowest first, and a test that every module imports only from
-//! layers below its own (or from inside its own component).
+//! layers below its own (or from inside its own component); and a test that no function is
+//! longer than [`LONGEST_FUNCTION`] lines unless a comment beside it says why ("(long: …").
 //!
 //! A component is one entry of [`LAYERS`]: a module and everything under it, unless a longer
 //! entry claims a part of it. Components on the same layer (the worker and the launcher) do not
 //! import each other: what both need lives below them. Every source file must belong to a
 //! component, so a new module has to be given its place here.
+
+/// Lines a function may have (signature to closing brace) without a reason beside it.
+pub const LONGEST_FUNCTION: usize = 80;
 
 /// (module path, layer, what it is). Longest matching path wins.
 pub const LAYERS: &[(&str, u8, &str)] = &[
@@ -201,6 +205,96 @@ mod check {
             "imports against the layer order:\n{}",
             problems.join("\n")
         );
+    }
+
+    /// The functions of `text` longer than `LONGEST_FUNCTION` lines without "(long:" (any
+    /// case) in the comment lines just above them: (name, first line, length).
+    fn long_functions(text: &str) -> Vec<(String, usize, usize)> {
+        let lines: Vec<&str> = text.lines().collect();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < lines.len() {
+            let line = lines[i];
+            let indent = line.len() - line.trim_start().len();
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let at = words.iter().position(|w| *w == "fn");
+            let is_fn = at.is_some_and(|at| {
+                words[..at].iter().all(|w| {
+                    w.starts_with("pub")
+                        || ["unsafe", "extern", "\"C-unwind\"", "\"C\"", "const"].contains(w)
+                })
+            });
+            if !is_fn {
+                i += 1;
+                continue;
+            }
+            let name: String = words[at.unwrap_or(0) + 1]
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            // the end of the signature: a body, or none (a declaration)
+            let mut j = i;
+            while j < lines.len()
+                && !lines[j].trim_end().ends_with('{')
+                && !lines[j].trim_end().ends_with(';')
+            {
+                j += 1;
+            }
+            if j == lines.len() || lines[j].trim_end().ends_with(';') {
+                i = j + 1;
+                continue;
+            }
+            let close = format!("{}}}", " ".repeat(indent));
+            let mut k = j + 1;
+            while k < lines.len() && lines[k] != close {
+                k += 1;
+            }
+            let length = k - i + 1;
+            let said = lines[i.saturating_sub(4)..=j.min(lines.len() - 1)]
+                .iter()
+                .chain(lines.get(j + 1))
+                .any(|l| l.trim_start().starts_with("//") && l.to_lowercase().contains("(long:"));
+            if length > super::LONGEST_FUNCTION && !said {
+                out.push((name, i + 1, length));
+            }
+            i = k + 1;
+        }
+        out
+    }
+
+    #[test]
+    fn functions_are_short_or_say_why() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        sources(&src, &mut files);
+        files.sort();
+        let mut problems = Vec::new();
+        for file in &files {
+            let text = std::fs::read_to_string(file).expect("read");
+            for (name, line, length) in long_functions(&text) {
+                problems.push(format!(
+                    "{}:{line}: {name} has {length} lines",
+                    file.display()
+                ));
+            }
+        }
+        assert!(
+            problems.is_empty(),
+            "functions over {} lines without a reason beside them:\n{}",
+            super::LONGEST_FUNCTION,
+            problems.join("\n")
+        );
+    }
+
+    #[test]
+    fn the_length_check_finds_long_functions_and_reasons() {
+        let body = "    x();\n".repeat(90);
+        let long = format!("pub fn f() {{\n{body}}}\n");
+        assert_eq!(long_functions(&long), vec![("f".to_string(), 1, 92)]);
+        let said = format!("// (long: a table)\nfn g(\n    a: i32,\n) {{\n{body}}}\n");
+        assert!(long_functions(&said).is_empty());
+        let short = "fn h() {\n    x();\n}\nunsafe extern \"C-unwind\" { fn k(); }\n";
+        assert!(long_functions(short).is_empty());
     }
 
     #[test]

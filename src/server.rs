@@ -278,6 +278,15 @@ impl Drop for ContextSwitch {
     }
 }
 
+/// Eight random bytes from the server's strong source (`pg_strong_random`).
+pub fn strong_random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    // SAFETY: fills the buffer we pass; false only if no random source is available.
+    let ok = unsafe { pg_sys::pg_strong_random(bytes.as_mut_ptr().cast(), bytes.len()) };
+    assert!(ok, "could not generate a random number");
+    u64::from_ne_bytes(bytes)
+}
+
 /// `text LIKE pattern` as the server evaluates it (in the database's default collation; a
 /// pattern that ends with the escape character raises its ERROR, 22025).
 pub fn like(text: &str, pattern: &str) -> bool {

@@ -185,26 +185,8 @@ impl Channel {
             // its reading has begun
             return false;
         }
-        if let Some(live) = self.live.as_mut() {
-            fixed.leaving.store(true, Ordering::SeqCst);
-            // Read the queue to its end: whatever the worker sends from now on goes to its file
-            // (see `Sending` in `crate::spill::writer`); a send it began before is waited for.
-            let start = crate::server::now();
-            loop {
-                let sending = fixed.in_send.load(Ordering::SeqCst);
-                // (an idle step that gives up at once)
-                while let Ok(Ok(message)) = live.queue.receive_or_idle(|| Err(())) {
-                    buffer(&mut self.buffered, message);
-                }
-                if !sending {
-                    break;
-                }
-                if crate::server::ms_since(start) > KEEP_DRAIN_MS {
-                    return false;
-                }
-                // SAFETY: a plain sleep of this process.
-                unsafe { pgrx::pg_sys::pg_usleep(100) };
-            }
+        if !self.drain_for_keeping(fixed) {
+            return false;
         }
         // The head first: a worker files its spill file only for a result filed as kept.
         let head = match &self.buffered[..] {
@@ -225,17 +207,57 @@ impl Channel {
             return false;
         }
         // Then the spill file: ours to file if complete, else the worker's when it finishes.
+        if let Some(body) = self.settle_body(fixed) {
+            if !crate::registry::keep_body_of(index, fixed.job_id, body) {
+                if let Some((mut set, _)) = body {
+                    crate::server::delete_file_set(&mut set);
+                }
+            }
+        }
+        true
+    }
+
+    /// Read the queue to its end after setting `leaving`: whatever the worker sends from then
+    /// on goes to its file (see `Sending` in `crate::spill::writer`); a send it began before is
+    /// waited for. False if that send did not end within `KEEP_DRAIN_MS`.
+    fn drain_for_keeping(&mut self, fixed: &FixedState) -> bool {
+        let Some(live) = self.live.as_mut() else {
+            return true;
+        };
+        fixed.leaving.store(true, Ordering::SeqCst);
+        let start = crate::server::now();
+        loop {
+            let sending = fixed.in_send.load(Ordering::SeqCst);
+            // (an idle step that gives up at once)
+            while let Ok(Ok(message)) = live.queue.receive_or_idle(|| Err(())) {
+                buffer(&mut self.buffered, message);
+            }
+            if !sending {
+                return true;
+            }
+            if crate::server::ms_since(start) > KEEP_DRAIN_MS {
+                return false;
+            }
+            // SAFETY: a plain sleep of this process.
+            unsafe { pgrx::pg_sys::pg_usleep(100) };
+        }
+    }
+
+    /// The spill file of a result being kept, with one compare-and-swap on its state: `Some`
+    /// file (or none) to file now when it is complete (or ours already, or there is none);
+    /// `None` when the worker still writes it, or has not begun, and files it itself.
+    fn settle_body(&mut self, fixed: &FixedState) -> Option<Option<crate::registry::File>> {
         use crate::shm::SpillState;
-        let body = loop {
+        loop {
             let now = fixed.spill_state.get();
             let next = match now {
                 SpillState::Ready => SpillState::Taken,
                 SpillState::None | SpillState::Writing if self.live.is_some() => SpillState::Keep,
                 // ours already (Taken), or none (Empty, or a released job that wrote none)
-                _ => break Some(self.spill.take().and_then(SpillFile::hand_over)),
+                _ => return Some(self.spill.take().and_then(SpillFile::hand_over)),
             };
             if fixed.spill_state.advance(now, next).is_ok() {
-                break match next {
+                return match next {
                     // the worker files it when it finishes
                     SpillState::Keep => None,
                     // SAFETY: Ready: the worker is done with the set (as in SpillFile::take).
@@ -245,15 +267,7 @@ impl Channel {
                     ))),
                 };
             }
-        };
-        if let Some(body) = body {
-            if !crate::registry::keep_body_of(index, fixed.job_id, body) {
-                if let Some((mut set, _)) = body {
-                    crate::server::delete_file_set(&mut set);
-                }
-            }
         }
-        true
     }
 }
 

@@ -56,14 +56,6 @@ thread_local! {
         const { ManuallyDrop::new(RefCell::new(Vec::new())) };
 }
 
-fn random_u64() -> u64 {
-    let mut bytes = [0u8; 8];
-    // SAFETY: fills the buffer we pass; false only if no random source is available.
-    let ok = unsafe { pg_sys::pg_strong_random(bytes.as_mut_ptr().cast(), bytes.len()) };
-    assert!(ok, "could not generate a random number");
-    u64::from_ne_bytes(bytes)
-}
-
 impl Worker {
     /// Register a new worker process for the job in segment `job`. With `warm`, it gets a
     /// control segment, which the caller must keep mapped until the worker has attached to the
@@ -74,7 +66,7 @@ impl Worker {
         identity: Identity,
     ) -> Result<(Rc<Self>, Option<DsmSegment>), Error> {
         let (link, control) = if warm {
-            let nonce = random_u64();
+            let nonce = crate::server::strong_random_u64();
             let segment = DsmSegment::create(core::mem::size_of::<Control>());
             // SAFETY: the segment was created with room for a Control, is page-aligned, and is
             // ours alone until the worker is registered.

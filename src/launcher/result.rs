@@ -137,6 +137,65 @@ impl Column {
     }
 }
 
+impl Column {
+    /// The caller's column `attr` for the worker's `field`, with the 1.x rules: a binary
+    /// column's type must be exactly the declared type (no casts); a text column must be
+    /// declared text.
+    fn matching(
+        field: &FieldDescription<'_>,
+        attr: &pg_sys::FormData_pg_attribute,
+    ) -> Result<Self, Error> {
+        let binary = field.format == 1;
+        if binary && pg_sys::Oid::from(field.type_oid) != attr.atttypid {
+            return Err(Error::RowtypeMismatch { use_text: false });
+        }
+        if !binary && attr.atttypid != pg_sys::TEXTOID {
+            return Err(Error::RowtypeMismatch { use_text: true });
+        }
+        let mut func = pg_sys::Oid::INVALID;
+        let mut ioparam = pg_sys::Oid::INVALID;
+        let mut finfo = pg_sys::FmgrInfo::default();
+        let worker_type = pg_sys::Oid::from(field.type_oid);
+        // SAFETY: catalog look-ups of an existing type; raise core's "no binary input
+        // function available for type" (or output) when there is none. FmgrInfo state goes
+        // to the per-call context, which outlives the read.
+        let convert = unsafe {
+            if binary {
+                pg_sys::getTypeBinaryInputInfo(attr.atttypid, &mut func, &mut ioparam);
+            } else {
+                pg_sys::getTypeInputInfo(attr.atttypid, &mut func, &mut ioparam);
+            }
+            pg_sys::fmgr_info_cxt(func, &mut finfo, pg_sys::CurrentMemoryContext);
+            let output = |binary_form: bool| {
+                let (mut out, mut varlena) = (pg_sys::Oid::INVALID, false);
+                if binary_form {
+                    pg_sys::getTypeBinaryOutputInfo(worker_type, &mut out, &mut varlena);
+                } else {
+                    pg_sys::getTypeOutputInfo(worker_type, &mut out, &mut varlena);
+                }
+                let mut out_finfo = pg_sys::FmgrInfo::default();
+                pg_sys::fmgr_info_cxt(out, &mut out_finfo, pg_sys::CurrentMemoryContext);
+                out_finfo
+            };
+            if !binary {
+                Convert::Output(output(false))
+            } else if worker_type == pg_sys::RECORDOID || worker_type == pg_sys::RECORDARRAYOID {
+                Convert::Anonymous
+            } else if attr.atttypmod < 0 || attr.atttypmod == field.type_modifier {
+                Convert::Same
+            } else {
+                Convert::Resend(output(true))
+            }
+        };
+        Ok(Column {
+            finfo,
+            ioparam,
+            typmod: attr.atttypmod,
+            convert,
+        })
+    }
+}
+
 /// How a value of the worker's tuple becomes the caller's, with the outcome the 1.x rules give
 /// its text or binary field (see `Reader::describe`).
 enum Convert {
@@ -395,59 +454,11 @@ impl Reader {
         if fields.len() != self.target.natts() {
             return Err(Error::RowtypeMismatch { use_text: false });
         }
-        let mut columns = Vec::with_capacity(fields.len());
-        for (i, field) in fields.iter().enumerate() {
-            let attr = self.target.attr(i);
-            let binary = field.format == 1;
-            if binary && pg_sys::Oid::from(field.type_oid) != attr.atttypid {
-                return Err(Error::RowtypeMismatch { use_text: false });
-            }
-            if !binary && attr.atttypid != pg_sys::TEXTOID {
-                return Err(Error::RowtypeMismatch { use_text: true });
-            }
-            let mut func = pg_sys::Oid::INVALID;
-            let mut ioparam = pg_sys::Oid::INVALID;
-            let mut finfo = pg_sys::FmgrInfo::default();
-            let worker_type = pg_sys::Oid::from(field.type_oid);
-            // SAFETY: catalog look-ups of an existing type; raise core's "no binary input
-            // function available for type" (or output) when there is none. FmgrInfo state goes
-            // to the per-call context, which outlives the read.
-            let convert = unsafe {
-                if binary {
-                    pg_sys::getTypeBinaryInputInfo(attr.atttypid, &mut func, &mut ioparam);
-                } else {
-                    pg_sys::getTypeInputInfo(attr.atttypid, &mut func, &mut ioparam);
-                }
-                pg_sys::fmgr_info_cxt(func, &mut finfo, pg_sys::CurrentMemoryContext);
-                let output = |binary_form: bool| {
-                    let (mut out, mut varlena) = (pg_sys::Oid::INVALID, false);
-                    if binary_form {
-                        pg_sys::getTypeBinaryOutputInfo(worker_type, &mut out, &mut varlena);
-                    } else {
-                        pg_sys::getTypeOutputInfo(worker_type, &mut out, &mut varlena);
-                    }
-                    let mut out_finfo = pg_sys::FmgrInfo::default();
-                    pg_sys::fmgr_info_cxt(out, &mut out_finfo, pg_sys::CurrentMemoryContext);
-                    out_finfo
-                };
-                if !binary {
-                    Convert::Output(output(false))
-                } else if worker_type == pg_sys::RECORDOID || worker_type == pg_sys::RECORDARRAYOID
-                {
-                    Convert::Anonymous
-                } else if attr.atttypmod < 0 || attr.atttypmod == field.type_modifier {
-                    Convert::Same
-                } else {
-                    Convert::Resend(output(true))
-                }
-            };
-            columns.push(Column {
-                finfo,
-                ioparam,
-                typmod: attr.atttypmod,
-                convert,
-            });
-        }
+        let columns = fields
+            .iter()
+            .enumerate()
+            .map(|(i, field)| Column::matching(field, self.target.attr(i)))
+            .collect::<Result<Vec<_>, _>>()?;
         // SAFETY: a template descriptor of the worker's column types, in the per-call context
         // (as the slots, which it outlives); TupleDescInitEntry looks each type up.
         let slots = unsafe {

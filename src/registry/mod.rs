@@ -30,6 +30,7 @@ pub use kept::{claim, keep_body, keep_body_of, keep_head, prepare_to_wait, read_
 pub use kept::{Claimed, NotKept};
 pub use lifecycle::{count, ended, started};
 pub use shmem::{available, preload};
+pub use slot::File;
 pub use view::visible;
 
 use core::cell::Cell;

@@ -71,29 +71,7 @@ pub fn run_string(
         if timeout > 0 {
             ffi::enable_timeout_after(ffi::STATEMENT_TIMEOUT, timeout);
         }
-
-        let parsetrees = pg_sys::pg_parse_query(sql_ptr);
-        let count = list_length(parsetrees);
-        if params.is_some() && count > 1 {
-            // (what Parse says of a multi-statement string)
-            ereport!(
-                ERROR,
-                PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
-                "cannot insert multiple commands into a prepared statement"
-            );
-        }
-        for i in 0..count {
-            let raw = list_nth(parsetrees, i).cast::<pg_sys::RawStmt>();
-            let statement = Statement {
-                raw,
-                sql: sql_ptr,
-                params: params.as_deref(),
-                top_level: count == 1,
-                last: i + 1 == count,
-            };
-            run_statement(&statement, dest, fixed);
-        }
-
+        run_statements(sql, params.as_deref(), dest, fixed);
         if timeout > 0 {
             ffi::disable_timeout(ffi::STATEMENT_TIMEOUT, false);
         }
@@ -109,6 +87,45 @@ pub fn run_string(
         pg_sys::pgstat_report_activity(pg_sys::BackendState::STATE_IDLE, core::ptr::null());
         pg_sys::debug_query_string = core::ptr::null();
         pg_sys::ReadyForQuery(dest);
+    }
+}
+
+/// Parse `sql` and run its statements.
+///
+/// # Safety
+/// Inside the job's transaction, with its settings, identity and memory context in place.
+unsafe fn run_statements(
+    sql: &CStr,
+    params: Option<&[Param<'_>]>,
+    dest: pg_sys::CommandDest::Type,
+    fixed: &FixedState,
+) {
+    let sql_ptr = sql.as_ptr();
+    // SAFETY: a raw parse of a live NUL-terminated string, in the job's transaction; the list
+    // and its statements live in the current (statement) context.
+    let parsetrees = unsafe { pg_sys::pg_parse_query(sql_ptr) };
+    // SAFETY: the list the parser returned.
+    let count = unsafe { list_length(parsetrees) };
+    if params.is_some() && count > 1 {
+        // (what Parse says of a multi-statement string)
+        ereport!(
+            ERROR,
+            PgSqlErrorCode::ERRCODE_SYNTAX_ERROR,
+            "cannot insert multiple commands into a prepared statement"
+        );
+    }
+    for i in 0..count {
+        // SAFETY: `i` is below the list's length.
+        let raw = unsafe { list_nth(parsetrees, i) }.cast::<pg_sys::RawStmt>();
+        let statement = Statement {
+            raw,
+            sql: sql_ptr,
+            params,
+            top_level: count == 1,
+            last: i + 1 == count,
+        };
+        // SAFETY: the caller's contract; `raw` is a statement of `sql`.
+        unsafe { run_statement(&statement, dest, fixed) };
     }
 }
 

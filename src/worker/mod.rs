@@ -11,7 +11,7 @@ mod execute;
 mod tuples;
 mod warm;
 
-use crate::shm::dsm::{DsmSegment, Segment};
+use crate::shm::dsm::{DsmSegment, PinnedSegment, Segment};
 use crate::shm::toc::Toc;
 use crate::shm::{mq, FixedState, TocKey, LAYOUT_VERSION};
 use core::ffi::CStr;
@@ -61,25 +61,20 @@ pub fn main(arg: pg_sys::Datum, nested: &NestedJobs) {
     }
 }
 
-/// Run the job in segment `handle`. `Some(idle timeout)` when this worker may now wait for
-/// the next job: the job succeeded, the session is reset and the job's segment detached.
+/// Run the job in segment `handle`, in stages: attach to its segment, adopt the job (its fixed
+/// state, registry slot and exit callbacks), send output to its queue, run it with errors
+/// captured, end it. `Some(idle timeout)` when this worker may now wait for the next job: the
+/// job succeeded, the session is reset and the job's segment detached.
 fn run_job(
     handle: pg_sys::dsm_handle,
     control: Option<&warm::ControlLink>,
     nested: &NestedJobs,
 ) -> Option<i32> {
-    let Some(segment) = DsmSegment::attach(handle) else {
-        ereport!(
-            ERROR,
-            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
-            "unable to map dynamic shared memory segment"
-        );
-    };
     // The mapping is ours until the job is over, whatever transactions come and go. Not
     // dropped when an ERROR unwinds out of here: the server then reports that error into the
     // queue (StartBackgroundWorker's handler), so the queue must stay mapped until proc_exit
     // detaches it.
-    let segment = core::mem::ManuallyDrop::new(segment.pin_mapping());
+    let segment = core::mem::ManuallyDrop::new(attach(handle));
     let Some(toc) = Toc::attach(&*segment) else {
         ereport!(
             ERROR,
@@ -87,7 +82,64 @@ fn run_job(
             "bad magic number in dynamic shared memory segment"
         );
     };
-    let fixed = read_fixed_state(&toc);
+    let fixed = adopt(&segment, &toc);
+    let input = JobInput::read(&toc);
+    // The queue's sender handle lives in a context of the job's, deleted after the detach: a
+    // warm worker runs any number of jobs. Not dropped when an ERROR unwinds (as the segment).
+    let job_context = core::mem::ManuallyDrop::new(crate::server::MemoryContext::top_level(
+        c"pg_background job",
+        crate::server::ContextSize::Small,
+    ));
+    job_context.within(|| mq::redirect_output(input.queue.cast(), &*segment));
+    // A reader that does not read cannot hold the worker up: see `crate::spill::writer`.
+    crate::spill::writer::install(fixed, input.queue.cast());
+    if fixed.results_disabled {
+        // submit_v2: nothing goes to the queue, so the worker can never block on it.
+        // SAFETY: plain assignment of the server's output destination.
+        unsafe { pg_sys::whereToSendOutput = pg_sys::CommandDest::DestNone };
+    }
+
+    // Whether this worker goes on after the job: decided after the commit, before the reply.
+    let mut warm_next = false;
+    let idle_timeout_ms = fixed.idle_timeout_ms;
+    let mut before_reply = || {
+        warm_next = idle_timeout_ms > 0
+            && (nested.tracked)() == 0
+            && control.is_some_and(|link| link.finishing());
+    };
+    let failed = run_captured(&toc, fixed, &input, &mut before_reply);
+    let reusable = warm_next && !failed && {
+        // Nothing more for the launcher, which has its reply.
+        // SAFETY: plain assignment of the server's output destination.
+        unsafe { pg_sys::whereToSendOutput = pg_sys::CommandDest::DestNone };
+        (nested.forget_warm_workers)();
+        warm::reset_session()
+    };
+    if reusable {
+        fixed.kept_warm.store(true, Ordering::Release);
+    }
+    drop(core::mem::ManuallyDrop::into_inner(segment));
+    // (it held only the queue handle, which the detach released)
+    drop(core::mem::ManuallyDrop::into_inner(job_context));
+    reusable.then_some(idle_timeout_ms)
+}
+
+/// Map the job's segment for as long as the job runs.
+fn attach(handle: pg_sys::dsm_handle) -> PinnedSegment {
+    let Some(segment) = DsmSegment::attach(handle) else {
+        ereport!(
+            ERROR,
+            PgSqlErrorCode::ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE,
+            "unable to map dynamic shared memory segment"
+        );
+    };
+    segment.pin_mapping()
+}
+
+/// Take the job on: its fixed state (checked, and known to the signal handler), our PID for the
+/// launcher, its registry slot, and the callbacks that report its end on every way out.
+fn adopt<'seg>(segment: &PinnedSegment, toc: &Toc<'seg>) -> &'seg FixedState {
+    let fixed = read_fixed_state(toc);
     FIXED.store(
         fixed as *const FixedState as *mut FixedState,
         Ordering::Release,
@@ -111,70 +163,56 @@ fn run_job(
             pg_sys::Datum::from(fixed as *const FixedState as usize),
         )
     };
-    let queue = toc.lookup(TocKey::Queue).unwrap_or_else(|| missing_data());
-    let sql = toc.lookup(TocKey::Sql).unwrap_or_else(|| missing_data());
-    // SAFETY: the launcher copied the SQL text with its terminating NUL into this chunk, and
-    // the segment stays mapped while we run.
-    let sql = unsafe { CStr::from_ptr(sql.as_ptr().cast()) };
-    // SAFETY: the launcher wrote the parameters into this chunk with `write_params`; the
-    // segment stays mapped while we run.
-    let params = toc
-        .lookup(TocKey::Params)
-        .map(|chunk| unsafe { crate::shm::read_params(chunk) });
-    // The queue's sender handle lives in a context of the job's, deleted after the detach: a
-    // warm worker runs any number of jobs. Not dropped when an ERROR unwinds (as the segment).
-    let job_context = core::mem::ManuallyDrop::new(crate::server::MemoryContext::top_level(
-        c"pg_background job",
-        crate::server::ContextSize::Small,
-    ));
-    job_context.within(|| mq::redirect_output(queue.cast(), &*segment));
-    // A reader that does not read cannot hold the worker up: see `spill`.
-    crate::spill::writer::install(fixed, queue.cast());
-    if fixed.results_disabled {
-        // submit_v2: nothing goes to the queue, so the worker can never block on it.
-        // SAFETY: plain assignment of the server's output destination.
-        unsafe { pg_sys::whereToSendOutput = pg_sys::CommandDest::DestNone };
+    fixed
+}
+
+/// What the launcher wrote for the job, in its segment.
+struct JobInput<'seg> {
+    queue: core::ptr::NonNull<u8>,
+    sql: &'seg CStr,
+    params: Option<&'seg [u8]>,
+}
+
+impl<'seg> JobInput<'seg> {
+    fn read(toc: &Toc<'seg>) -> Self {
+        let queue = toc.lookup(TocKey::Queue).unwrap_or_else(|| missing_data());
+        let sql = toc.lookup(TocKey::Sql).unwrap_or_else(|| missing_data());
+        // SAFETY: the launcher copied the SQL text with its terminating NUL into this chunk,
+        // and the segment stays mapped while we run.
+        let sql = unsafe { CStr::from_ptr(sql.as_ptr().cast()) };
+        // SAFETY: the launcher wrote the parameters into this chunk with `write_params`; the
+        // segment stays mapped while we run.
+        let params = toc
+            .lookup(TocKey::Params)
+            .map(|chunk| unsafe { crate::shm::read_params(chunk) });
+        Self { queue, sql, params }
     }
+}
 
-    // Whether this worker goes on after the job: decided after the commit, before the reply.
-    let mut warm_next = false;
-    let idle_timeout_ms = fixed.idle_timeout_ms;
-    let mut before_reply = || {
-        warm_next = idle_timeout_ms > 0
-            && (nested.tracked)() == 0
-            && control.is_some_and(|link| link.finishing());
-    };
-
-    // From here on, errors and notices go to the launcher.
+/// Run the job with its errors and notices going to the launcher; its end recorded (the spill
+/// file complete, the registry told). True if it failed.
+fn run_captured(
+    toc: &Toc<'_>,
+    fixed: &FixedState,
+    input: &JobInput<'_>,
+    before_reply: &mut dyn FnMut(),
+) -> bool {
     let capture = ErrorCapture::install();
     let failure = PgTryBuilder::new(AssertUnwindSafe(|| {
-        run(&toc, fixed, sql, params, &mut before_reply);
+        run(toc, fixed, input.sql, input.params, before_reply);
         None
     }))
     .catch_others(Some)
     .execute();
     let failed = failure.is_some();
     if let Some(caught) = failure {
-        execute::report_failure(caught, &capture, sql, fixed);
+        execute::report_failure(caught, &capture, input.sql, fixed);
     }
     // Everything is sent: the spill file, if any, is complete.
     crate::spill::writer::finish();
     crate::registry::ended(fixed);
     drop(capture);
-    let reusable = warm_next && !failed && {
-        // Nothing more for the launcher, which has its reply.
-        // SAFETY: plain assignment of the server's output destination.
-        unsafe { pg_sys::whereToSendOutput = pg_sys::CommandDest::DestNone };
-        (nested.forget_warm_workers)();
-        warm::reset_session()
-    };
-    if reusable {
-        fixed.kept_warm.store(true, Ordering::Release);
-    }
-    drop(core::mem::ManuallyDrop::into_inner(segment));
-    // (it held only the queue handle, which the detach released)
-    drop(core::mem::ManuallyDrop::into_inner(job_context));
-    reusable.then_some(idle_timeout_ms)
+    failed
 }
 
 /// The job's fixed state, for the SIGTERM handler: NULL until the segment is attached and
