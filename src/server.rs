@@ -278,6 +278,19 @@ impl Drop for ContextSwitch {
     }
 }
 
+/// A callback for the exit of this process, run before shared memory is detached.
+pub type ExitCallback = unsafe extern "C-unwind" fn(code: c_int, arg: pg_sys::Datum);
+
+/// Register `callback` for this process's exit (`before_shmem_exit`), once per process however
+/// often this is called with the same `once`. The server runs these callbacks in the reverse
+/// order of their registration, while the statistics, the locks and the segments are still
+/// there. Ours and the one order among them that matters (results are kept before the spill
+/// files are deleted) are listed in docs/architecture.md, "Exit callbacks".
+pub fn before_exit_once(once: &'static std::sync::Once, callback: ExitCallback) {
+    // SAFETY: registering a callback without an argument, once per process.
+    once.call_once(|| unsafe { pg_sys::before_shmem_exit(Some(callback), pg_sys::Datum::from(0)) });
+}
+
 /// Eight random bytes from the server's strong source (`pg_strong_random`).
 pub fn strong_random_u64() -> u64 {
     let mut bytes = [0u8; 8];

@@ -262,12 +262,8 @@ const RETIRE_WAIT_MS: i64 = 1000;
 
 /// At the session's exit, its idle workers exit at once instead of at their idle timeout.
 fn register_exit_callback() {
-    thread_local! { static REGISTERED: Cell<bool> = const { Cell::new(false) }; }
-    if !REGISTERED.replace(true) {
-        // SAFETY: registering a callback with no argument; it runs once, at backend exit,
-        // before the dynamic shared memory of this backend is detached.
-        unsafe { pg_sys::before_shmem_exit(Some(retire_at_exit), pg_sys::Datum::from(0)) };
-    }
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    crate::server::before_exit_once(&REGISTERED, retire_at_exit);
 }
 
 /// Only on a clean exit: after a FATAL error this backend may be in no state to map segments;

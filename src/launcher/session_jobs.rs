@@ -294,12 +294,10 @@ unsafe extern "C-unwind" fn keep_at_exit(_code: core::ffi::c_int, _arg: pg_sys::
 
 /// Register [`keep_at_exit`] (once per process) when a job to be kept is filed.
 fn keep_at_exit_once() {
+    // (after the spill callback, registered when the session's first job was watched, before
+    // it was filed here: so it runs before it)
     static REGISTERED: std::sync::Once = std::sync::Once::new();
-    // SAFETY: registered once per process, after the spill callback (registered when the
-    // session's first job was watched, before it was filed here): so it runs before it.
-    REGISTERED.call_once(|| unsafe {
-        pg_sys::before_shmem_exit(Some(keep_at_exit), pg_sys::Datum::from(0))
-    });
+    crate::server::before_exit_once(&REGISTERED, keep_at_exit);
 }
 
 /// The PID under which this session tracks job `job_id` of the cluster-wide registry.

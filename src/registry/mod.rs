@@ -71,11 +71,9 @@ fn at_exit_once() {
             read_out(index, id);
         }
     }
+    // (the callback takes our LWLock, which is allowed before shared memory is detached)
     static REGISTERED: std::sync::Once = std::sync::Once::new();
-    // SAFETY: registered once per process; the callback takes our LWLock, which is allowed
-    // before shared memory is detached.
-    REGISTERED
-        .call_once(|| unsafe { pg_sys::before_shmem_exit(Some(at_exit), pg_sys::Datum::from(0)) });
+    crate::server::before_exit_once(&REGISTERED, at_exit);
 }
 
 /// The registry's slot of the job in `fixed`, if it was registered.

@@ -26,18 +26,16 @@ thread_local! {
     static OWNED: RefCell<Vec<pg_sys::FileSet>> = const { RefCell::new(Vec::new()) };
     /// The fixed states of the segments this session maps, for the exit callback.
     static LIVE: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
-    static EXIT_CALLBACK: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
 }
 
 /// At this session's exit, before the server's own exit callbacks: deleting a file reports its
 /// size to the cumulative statistics, which are shut down before segments are detached, so
 /// files are never deleted from the detach callbacks of an exiting process.
 fn register_exit_callback() {
-    if !EXIT_CALLBACK.with(|c| c.replace(true)) {
-        // SAFETY: registered once per process, after the backend's own callbacks (it runs
-        // before them): the statistics and the segments are still there.
-        unsafe { pg_sys::before_shmem_exit(Some(delete_at_exit), pg_sys::Datum::from(0)) };
-    }
+    // (after the backend's own callbacks, so it runs before them: the statistics and the
+    // segments are still there)
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    crate::server::before_exit_once(&REGISTERED, delete_at_exit);
 }
 
 fn same(a: &pg_sys::FileSet, b: &pg_sys::FileSet) -> bool {

@@ -129,11 +129,10 @@ pub fn prepare() {
         }
         w.set.set(Some(*shared));
     }
+    // (after connecting: it runs before the backend's own exit callbacks, while the statistics,
+    // which a file's deletion reports to, still work)
     static EXIT_CALLBACK: std::sync::Once = std::sync::Once::new();
-    // SAFETY: registered once per process, after connecting: it runs before the backend's own
-    // exit callbacks, while the statistics (which a file's deletion reports to) still work.
-    EXIT_CALLBACK
-        .call_once(|| unsafe { pg_sys::before_shmem_exit(Some(at_exit), pg_sys::Datum::from(0)) });
+    crate::server::before_exit_once(&EXIT_CALLBACK, at_exit);
 }
 
 /// A worker that exits (FATAL) while it spills: complete the file first. Later messages of

@@ -150,10 +150,7 @@ fn adopt<'seg>(segment: &PinnedSegment, toc: &Toc<'seg>) -> &'seg FixedState {
         .store(unsafe { pg_sys::MyProcPid }, Ordering::Release);
     crate::registry::started(fixed);
     static EXIT_CALLBACK: std::sync::Once = std::sync::Once::new();
-    // SAFETY: registered once per process; it runs before shared memory and segments go.
-    EXIT_CALLBACK.call_once(|| unsafe {
-        pg_sys::before_shmem_exit(Some(end_job_at_exit), pg_sys::Datum::from(0))
-    });
+    crate::server::before_exit_once(&EXIT_CALLBACK, end_job_at_exit);
     // SAFETY: the callback runs when this process detaches the segment (also at FATAL exit),
     // while it is still mapped; `fixed` lies inside it.
     unsafe {
