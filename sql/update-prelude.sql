@@ -6,9 +6,12 @@
 -- * the grant/revoke helpers, whose parameter was called user_name in 1.3 and 1.4, which had
 --   no pinned search_path before 1.8, and which 1.10 granted to pgbackground_role (so that its
 --   members could grant themselves more) — they are recreated, executable by their owner only;
--- * pg_background_drop_executor_role, recreated likewise.
+-- * pg_background_drop_executor_role, recreated likewise;
+-- * rust-0.1's pg_background_result(int8), which made calls of the 1.x pg_background_result
+--   with an untyped NULL or literal ambiguous: it is pg_background_job_result now.
 -- The role is created further down if it does not exist (1.0 … 1.4 had none).
 DROP FUNCTION IF EXISTS pg_background_discard_result(int4);
 DROP FUNCTION IF EXISTS grant_pg_background_privileges(text, boolean);
 DROP FUNCTION IF EXISTS revoke_pg_background_privileges(text, boolean);
 DROP FUNCTION IF EXISTS pg_background_drop_executor_role();
+DROP FUNCTION IF EXISTS pg_background_result(int8);

@@ -103,9 +103,11 @@ fn handle(pid: i32, cookie: i64, fcinfo: pg_sys::FunctionCallInfo) -> Result<Han
 }
 
 /// The result of a job by its id: of a job of this session, or kept after its launching
-/// session ended (read once, by a role with the privileges of the job's owner).
+/// session ended (read once, by a role with the privileges of the job's owner). A name of its
+/// own: as an overload of `pg_background_result`, a call with an untyped NULL or literal would
+/// no longer resolve to the 1.x function.
 #[pg_extern(sql = "
-CREATE FUNCTION pg_background_result(job_id int8) RETURNS SETOF record
+CREATE FUNCTION pg_background_job_result(job_id int8) RETURNS SETOF record
     STRICT VOLATILE PARALLEL UNSAFE
     LANGUAGE C AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
 ")]
@@ -237,8 +239,13 @@ fn pg_background_list_v2(fcinfo: pg_sys::FunctionCallInfo) -> Result<(), ErrorRe
     Ok(launcher::inspect::list(fcinfo)?)
 }
 
-/// Session statistics.
-#[pg_extern(volatile, parallel_unsafe, requires = ["handle_type"])]
+/// Session statistics. Not STRICT, as in 1.8–1.10 (pgrx would declare a function without
+/// arguments STRICT).
+#[pg_extern(requires = ["handle_type"], sql = "
+CREATE FUNCTION pg_background_stats_v2() RETURNS pg_background_stats
+    VOLATILE PARALLEL UNSAFE
+    LANGUAGE C AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+")]
 fn pg_background_stats_v2(
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> pgrx::composite_type!('static, "pg_background_stats") {

@@ -79,6 +79,9 @@ unsafe extern "C-unwind" {
     /// `utils/elog.h`: add a CONTEXT line to the error being reported. Only valid inside an
     /// error context callback. pgrx keeps the `err*` family out of its bindings.
     pub fn errcontext_msg(fmt: *const c_char, ...) -> c_int;
+    /// `utils/elog.h`: set the SQLSTATE of the error being reported (any five characters, also
+    /// those the server does not predefine).
+    pub fn errcode(sqlerrcode: c_int) -> c_int;
     /// `utils/elog.h`: set the internal query of the error being reported.
     pub fn internalerrquery(query: *const c_char) -> c_int;
     /// `utils/elog.h`: set the cursor position within the internal query.

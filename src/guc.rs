@@ -173,7 +173,7 @@ pub fn init() {
     GucRegistry::define_int_guc(
         c"pg_background.keep_result",
         c"How long the unread result of a job is kept after its launching session has ended.",
-        c"Its owner reads it once, from any session, with pg_background_result(job_id bigint). 0 means not kept. Needs the job registry.",
+        c"Its owner reads it once, from any session, with pg_background_job_result(job_id bigint). 0 means not kept. Needs the job registry.",
         &KEEP_RESULT,
         0,
         MAX_KEEP_RESULT,

@@ -1,7 +1,7 @@
 //! Results that outlive the launching session: a job launched to keep its result
 //! (`pg_background_launch_kept`, or `pg_background.keep_result`) whose session ends without
 //! reading it is read once, from any session of a role with its owner's privileges, with
-//! `pg_background_result(job_id bigint)` — in full, in order, spilled or not — until it expires.
+//! `pg_background_job_result(job_id bigint)` — in full, in order, spilled or not — until it expires.
 
 use postgres::Client;
 use session_tests::*;
@@ -69,7 +69,7 @@ fn read_big(c: &mut Client, id: i64) -> (i64, i64, bool) {
         .query_one(
             "SELECT count(*), sum(i)::int8, bool_and(i = n)
                FROM (SELECT i, row_number() OVER () AS n
-                       FROM pg_background_result($1::int8) AS (i int, s text)) r",
+                       FROM pg_background_job_result($1) AS (i int, s text)) r",
             &[&id],
         )
         .unwrap();
@@ -78,7 +78,7 @@ fn read_big(c: &mut Client, id: i64) -> (i64, i64, bool) {
 
 fn read_kept_text(c: &mut Client, id: i64) -> Result<Vec<String>, postgres::Error> {
     c.query(
-        "SELECT * FROM pg_background_result($1::int8) AS (r text)",
+        "SELECT * FROM pg_background_job_result($1) AS (r text)",
         &[&id],
     )
     .map(|rows| rows.iter().map(|r| r.get(0)).collect())

@@ -170,7 +170,7 @@ impl Channel {
     /// This session ends with the job unread and its result to be kept
     /// (`FixedState::keep_s`): move everything the worker has put into the queue to a file of
     /// ours, and have the rest (the spill file, and all it still sends) filed in the cluster-wide
-    /// registry, where its owner reads it with `pg_background_result(job_id)`. False when there is
+    /// registry, where its owner reads it with `pg_background_job_result(job_id)`. False when there is
     /// nothing to keep or keeping failed (the job is then let go as usual).
     pub fn keep(&mut self) -> bool {
         // SAFETY: as in `Channel::fixed` (a copy of the pointer: `self` is borrowed below).

@@ -14,6 +14,9 @@ use pgrx::prelude::*;
 /// What the context callback adds to the error being raised.
 #[repr(C)]
 struct ExtraFields {
+    /// The worker's SQLSTATE, packed: pgrx knows only the codes the server predefines, and
+    /// would raise any other (`P0042`, `U0001`) as XX000.
+    sqlerrcode: i32,
     context: *mut c_char,
     internal_query: *mut c_char,
     internal_position: i32,
@@ -25,6 +28,7 @@ unsafe extern "C-unwind" fn add_worker_fields(arg: *mut c_void) {
     // error is being built, which is where errcontext and internalerr* are allowed.
     unsafe {
         let extra = &*arg.cast::<ExtraFields>();
+        crate::ffi::errcode(extra.sqlerrcode);
         crate::ffi::errcontext_msg(c"%s".as_ptr(), extra.context);
         if !extra.internal_query.is_null() {
             crate::ffi::internalerrquery(extra.internal_query);
@@ -139,8 +143,9 @@ pub fn raise_fields(sqlstate: &str, fields: &[String; 4], pid: i32) -> ! {
 
 /// Raise the worker's error as an ERROR of the caller.
 ///
-/// pgrx re-raises errors at the function boundary with SQLSTATE, message, detail and hint only.
-/// So the context line and the internal query travel in an error context callback, pushed here
+/// pgrx re-raises errors at the function boundary with SQLSTATE, message, detail and hint only,
+/// and with a SQLSTATE it knows. So the exact SQLSTATE, the context line and the internal query
+/// travel in an error context callback, pushed here
 /// in palloc'd memory and deliberately not popped: it fires when pgrx raises the ERROR at the
 /// boundary, and whoever catches that ERROR (PostgresMain, a PL/pgSQL exception block) resets
 /// `error_context_stack` to its own saved value, the way every `PG_TRY` does.
@@ -153,6 +158,7 @@ unsafe fn raise(edata: &pg_sys::ErrorData, context: *mut c_char) -> ! {
     // least until the transaction or subtransaction aborts, after the callback has run.
     unsafe {
         let extra = pg_sys::palloc0(core::mem::size_of::<ExtraFields>()).cast::<ExtraFields>();
+        (*extra).sqlerrcode = edata.sqlerrcode;
         (*extra).context = context;
         (*extra).internal_query = edata.internalquery;
         (*extra).internal_position = edata.internalpos;

@@ -336,7 +336,7 @@ fn consume(pid: i32, target: Target, source: &mut impl Source) -> Result<(), Err
     reader.finish()
 }
 
-/// `pg_background_result(job_id bigint)`: the result of a job of this session, or the kept
+/// `pg_background_job_result(job_id bigint)`: the result of a job of this session, or the kept
 /// result of a job whose launching session has ended (waiting for the job to finish), read
 /// once.
 pub fn read_job(job_id: i64, fcinfo: pg_sys::FunctionCallInfo) -> Result<(), Error> {

@@ -122,8 +122,9 @@ pub fn for_each_visible(mut f: impl FnMut(&Entry)) {
 
 impl Drop for Entry {
     /// Release accounting, when the entry goes (read, detached, or an error while reading):
-    /// canceled if cancel was requested, else failed if the worker finished without
-    /// succeeding (its own record, not what a reader happened to see), else completed. The
+    /// canceled if cancel was requested, else failed if the worker recorded an error (before
+    /// it sent it: a reader that raised it may drop the entry before the worker is done) or
+    /// finished without succeeding, else completed. The
     /// execution time is the worker's own start → finish when it has both.
     fn drop(&mut self) {
         // A worker that stopped without ending its job in the cluster-wide registry (it could
@@ -134,6 +135,7 @@ impl Drop for Entry {
         let fixed = self.fixed();
         let done = fixed.worker_done.load(Ordering::Acquire);
         let succeeded = fixed.succeeded.load(Ordering::Acquire);
+        let recorded_error = fixed.error.present.load(Ordering::Acquire);
         let (start, finish) = (
             fixed.started_at.load(Ordering::Acquire),
             fixed.finished_at.load(Ordering::Acquire),
@@ -150,7 +152,7 @@ impl Drop for Entry {
             let mut st = s.get();
             if canceled {
                 st.canceled += 1;
-            } else if done && !succeeded {
+            } else if recorded_error || (done && !succeeded) {
                 st.failed += 1;
             } else {
                 st.completed += 1;

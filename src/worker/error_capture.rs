@@ -67,13 +67,15 @@ impl ErrorCapture {
         Self { callback, state }
     }
 
-    /// The captured error, if it is the one pgrx reported (same SQLSTATE and message).
+    /// The captured error, if it is the one pgrx reported: same message, and same SQLSTATE, or
+    /// XX000 from pgrx, which reports every SQLSTATE it does not know (`P0042`) as XX000.
     pub fn matching(&self, sqlstate: i32, message: &str) -> Option<NonNull<pg_sys::ErrorData>> {
         let edata = NonNull::new(self.state.last)?;
+        let internal = crate::protocol::pack_sql_state(b"XX000");
         // SAFETY: `last` was produced by CopyErrorData and lives in our context.
         let same = unsafe {
             let e = edata.as_ref();
-            e.sqlerrcode == sqlstate
+            (e.sqlerrcode == sqlstate || sqlstate == internal)
                 && !e.message.is_null()
                 && core::ffi::CStr::from_ptr(e.message).to_string_lossy() == message
         };

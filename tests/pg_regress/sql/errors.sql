@@ -6,6 +6,16 @@ SELECT run('INSERT INTO t VALUES (6); SELECT 1/0', 'r int');
 SELECT count(*) AS rolled_back FROM t WHERE id = 6;
 -- the worker's own context lines come first
 SELECT run('DO $$BEGIN RAISE EXCEPTION ''boom'' USING DETAIL = ''d'', HINT = ''h'', ERRCODE = ''22023''; END$$');
+-- a SQLSTATE the server does not predefine is the worker's own, not XX000
+SELECT run('DO $$BEGIN RAISE EXCEPTION ''boom'' USING ERRCODE = ''P0042''; END$$');
+SELECT run('DO $$BEGIN RAISE EXCEPTION ''custom'' USING ERRCODE = ''U0001'', HINT = ''h''; END$$');
+DO $$
+BEGIN
+  PERFORM * FROM pg_background_result(pg_background_launch(
+    'DO $j$BEGIN RAISE EXCEPTION ''boom'' USING ERRCODE = ''P0042''; END$j$')) AS (r int);
+EXCEPTION WHEN SQLSTATE 'P0042' THEN
+  RAISE NOTICE 'caught %', SQLSTATE;
+END$$;
 -- a syntax error carries the job's SQL as internal query
 SELECT run('SELEC 1');
 \set VERBOSITY default

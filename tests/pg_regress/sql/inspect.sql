@@ -57,3 +57,19 @@ SELECT progress_pct, octet_length(progress_msg), progress_msg = repeat('é', 31)
 SELECT pg_background_get_progress_v2(:pid, :cookie + 1) IS NULL AS stale_cookie_is_null;
 SELECT pg_advisory_unlock(6162);
 SELECT * FROM pg_background_result_v2(:pid, :cookie) AS (r text);
+
+-- stats_v2 is not STRICT, as in 1.8-1.10
+SELECT proisstrict FROM pg_proc WHERE proname = 'pg_background_stats_v2';
+-- every failed job counts as failed, also when its reader raised the error before the worker
+-- had detached
+SELECT workers_failed AS failed_before FROM pg_background_stats_v2() \gset
+DO $$
+BEGIN
+  FOR i IN 1..100 LOOP
+    BEGIN
+      PERFORM * FROM pg_background_result(pg_background_launch('SELECT 1/0')) AS (r int);
+    EXCEPTION WHEN division_by_zero THEN NULL;
+    END;
+  END LOOP;
+END$$;
+SELECT workers_failed - :failed_before AS failed, workers_active FROM pg_background_stats_v2();

@@ -11,14 +11,14 @@ SELECT count(DISTINCT job_id) AS distinct_ids FROM pg_background_jobs WHERE laun
 -- Job ids, and results read by job id (kept after the session: tests/session-tests kept.rs).
 SELECT pg_background_launch('SELECT 41 + 1') AS pid \gset
 SELECT pg_background_job_id(:pid) = job_id AS same_id FROM pg_background_jobs WHERE worker_pid = :pid;
-SELECT * FROM pg_background_result(pg_background_job_id(:pid)) AS (v int);
+SELECT * FROM pg_background_job_result(pg_background_job_id(:pid)) AS (v int);
 SELECT pg_background_job_id(0);
-SELECT * FROM pg_background_result(pg_background_launch_kept('SELECT ''kept''', '5 min')) AS (v text);
+SELECT * FROM pg_background_job_result(pg_background_launch_kept('SELECT ''kept''', '5 min')) AS (v text);
 SELECT pg_background_launch_kept('SELECT 1', '0 s');
 SELECT pg_background_launch_kept('SELECT 1', '8 days');
 SELECT pg_background_launch_kept(NULL);
-SELECT * FROM pg_background_result(1::int8) AS (v int);
-SELECT * FROM pg_background_result(-1::int8) AS (v int);
+SELECT * FROM pg_background_job_result(1) AS (v int);
+SELECT * FROM pg_background_job_result(-1) AS (v int);
 SET pg_background.keep_result = '90min';
 SHOW pg_background.keep_result;
 RESET pg_background.keep_result;

@@ -50,8 +50,9 @@ SELECT read_outcome(:pid, 'r int');
 -- unknown PIDs, NULL
 SELECT * FROM pg_background_result(0) AS (r text);
 SELECT count(*) FROM pg_background_result(NULL::int4) AS (r text);
--- (an untyped NULL matches both the PID form and the job id form, int8)
+-- (an untyped NULL or literal resolves to the PID form, as in 1.x)
 SELECT count(*) FROM pg_background_result(NULL) AS (r text);
+SELECT * FROM pg_background_result('0') AS (r text);
 
 -- a 100,000-row result streams through a 1 kB queue
 SELECT count(*), sum(g) FROM pg_background_result(
