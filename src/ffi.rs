@@ -82,6 +82,8 @@ unsafe extern "C-unwind" {
     /// `utils/elog.h`: set the SQLSTATE of the error being reported (any five characters, also
     /// those the server does not predefine).
     pub fn errcode(sqlerrcode: c_int) -> c_int;
+    /// `utils/elog.h`: the SQLSTATE of the error being reported.
+    pub fn geterrcode() -> c_int;
     /// `utils/elog.h`: set the internal query of the error being reported.
     pub fn internalerrquery(query: *const c_char) -> c_int;
     /// `utils/elog.h`: set the cursor position within the internal query.

@@ -329,7 +329,9 @@ pub fn delete_file_set(set: &mut pg_sys::FileSet) {
 }
 
 /// A memory context of our own (an `AllocSet` with the default sizes), deleted when dropped:
-/// with it everything allocated in it.
+/// with it everything allocated in it. Transparent over a non-null pointer, so that zeroed
+/// memory is a valid `Option<MemoryContext>` (`None`).
+#[repr(transparent)]
 pub struct MemoryContext(NonNull<pg_sys::MemoryContextData>);
 
 /// The block sizes of a new context, as `ALLOCSET_DEFAULT_SIZES` and `ALLOCSET_SMALL_SIZES`.

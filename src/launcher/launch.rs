@@ -53,8 +53,9 @@ fn attempt(spec: &JobSpec<'_>, allow_warm: bool) -> Result<Option<(i32, i64)>, E
     // (drop order, the reverse: the receiver before the context it lives in, the segment,
     // then the registry slot)
     let context = session_jobs::job_context();
-    let segment = DsmSegment::create(spec.segment_size());
-    let built = Built::lay_out(&segment, spec, &admitted);
+    let layout = Layout::of(spec);
+    let segment = DsmSegment::create(layout.size);
+    let built = Built::lay_out(&segment, spec, &layout, &admitted);
     let mut receiver = context.within(|| MqReceiver::attach(built.queue, &segment));
     crate::spill::reader::watch(&segment, built.fixed);
     let job = segment.handle();
@@ -105,29 +106,37 @@ impl<'a> JobSpec<'a> {
             idle_timeout_ms: guc::WORKER_IDLE_TIMEOUT.get(),
         })
     }
+}
 
-    /// The segment's size: fixed state, SQL, the session's settings, queue, parameters.
-    fn segment_size(&self) -> usize {
+/// The sizes of the job's segment.
+struct Layout {
+    /// This session's settings, serialised (`EstimateGUCStateSpace`).
+    gucs_len: usize,
+    /// The segment: fixed state, SQL, settings, queue, parameters.
+    size: usize,
+}
+
+impl Layout {
+    fn of(spec: &JobSpec<'_>) -> Self {
+        // SAFETY: plain reads of this backend's settings.
+        let gucs_len = unsafe { pg_sys::EstimateGUCStateSpace() };
         let mut estimate = TocEstimator::default();
         estimate
             .chunk(core::mem::size_of::<FixedState>())
-            .chunk(self.sql.len() + 1)
-            .chunk(gucs_len())
-            .chunk(self.queue_size)
+            .chunk(spec.sql.len() + 1)
+            .chunk(gucs_len)
+            .chunk(spec.queue_size)
             .keys(4);
-        if let Some(params) = self.options.params {
+        if let Some(params) = spec.options.params {
             estimate
                 .chunk(crate::shm::params_chunk_size(params))
                 .keys(1);
         }
-        estimate.total()
+        Self {
+            gucs_len,
+            size: estimate.total(),
+        }
     }
-}
-
-/// The size of this session's settings, serialised (`EstimateGUCStateSpace`).
-fn gucs_len() -> usize {
-    // SAFETY: plain reads of this backend's settings.
-    unsafe { pg_sys::EstimateGUCStateSpace() }
 }
 
 /// The queue size a launch asked for, checked: `<= 0` means `pg_background.default_queue_size`.
@@ -197,9 +206,13 @@ struct Built<'seg> {
 }
 
 impl<'seg> Built<'seg> {
-    fn lay_out(segment: &'seg DsmSegment, spec: &JobSpec<'_>, admitted: &Admitted) -> Self {
-        let size = spec.segment_size();
-        let toc = Toc::create(segment, size);
+    fn lay_out(
+        segment: &'seg DsmSegment,
+        spec: &JobSpec<'_>,
+        layout: &Layout,
+        admitted: &Admitted,
+    ) -> Self {
+        let toc = Toc::create(segment, layout.size);
         let queue = mq::create(
             toc.allocate(TocKey::Queue, spec.queue_size),
             spec.queue_size,
@@ -221,10 +234,9 @@ impl<'seg> Built<'seg> {
             core::ptr::copy_nonoverlapping(sql.as_ptr(), sql_chunk.as_ptr(), sql.len());
             sql_chunk.as_ptr().add(sql.len()).write(0);
         }
-        let gucs_len = gucs_len();
-        let gucs = toc.allocate(TocKey::Gucs, gucs_len);
-        // SAFETY: `gucs` has the `gucs_len` bytes that EstimateGUCStateSpace asked for.
-        unsafe { pg_sys::SerializeGUCState(gucs_len, gucs.as_ptr().cast()) };
+        let gucs = toc.allocate(TocKey::Gucs, layout.gucs_len);
+        // SAFETY: `gucs` has the bytes that EstimateGUCStateSpace asked for.
+        unsafe { pg_sys::SerializeGUCState(layout.gucs_len, gucs.as_ptr().cast()) };
         if let Some(params) = spec.options.params {
             let chunk = toc.allocate(TocKey::Params, crate::shm::params_chunk_size(params));
             // SAFETY: allocated with the size for these parameters.

@@ -28,7 +28,12 @@ unsafe extern "C-unwind" fn add_worker_fields(arg: *mut c_void) {
     // error is being built, which is where errcontext and internalerr* are allowed.
     unsafe {
         let extra = &*arg.cast::<ExtraFields>();
-        crate::ffi::errcode(extra.sqlerrcode);
+        // (only where pgrx put XX000 for a SQLSTATE it does not know: the callback stays on
+        // the stack until the error is caught, and a message reported meanwhile, e.g. a LOG,
+        // keeps its own)
+        if crate::ffi::geterrcode() == crate::protocol::pack_sql_state(b"XX000") {
+            crate::ffi::errcode(extra.sqlerrcode);
+        }
         crate::ffi::errcontext_msg(c"%s".as_ptr(), extra.context);
         if !extra.internal_query.is_null() {
             crate::ffi::internalerrquery(extra.internal_query);
