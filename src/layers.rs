@@ -161,6 +161,15 @@ mod check {
         out
     }
 
+    /// The library's `src` folder and every `.rs` file below it, sorted.
+    fn source_files() -> (std::path::PathBuf, Vec<std::path::PathBuf>) {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = Vec::new();
+        sources(&src, &mut files);
+        files.sort();
+        (src, files)
+    }
+
     fn sources(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
         for entry in std::fs::read_dir(dir).expect("read src") {
             let path = entry.expect("entry").path();
@@ -174,10 +183,7 @@ mod check {
 
     #[test]
     fn modules_import_only_from_layers_below() {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let mut files = Vec::new();
-        sources(&src, &mut files);
-        files.sort();
+        let (src, files) = source_files();
         let mut problems = Vec::new();
         for file in &files {
             let module = module_of(file.strip_prefix(&src).expect("under src"));
@@ -264,10 +270,7 @@ mod check {
 
     #[test]
     fn functions_are_short_or_say_why() {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-        let mut files = Vec::new();
-        sources(&src, &mut files);
-        files.sort();
+        let (_, files) = source_files();
         let mut problems = Vec::new();
         for file in &files {
             let text = std::fs::read_to_string(file).expect("read");

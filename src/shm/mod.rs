@@ -140,11 +140,24 @@ pub enum SpillState {
     Empty = 6,
 }
 
-/// A state machine's state stored in shared memory as a `u32`.
+/// A state machine's state stored in shared memory as a `u32`: its code is its place in
+/// [`State::ALL`].
 pub trait State: Copy + PartialEq + 'static {
+    /// Every state, in the order of their codes (0, 1, …).
+    const ALL: &'static [Self];
+    /// What a code of none of them reads as (never written: only [`AtomicState`] writes the
+    /// cell).
+    const UNKNOWN: Self;
+
     fn code(self) -> u32;
-    /// The state of a code (never an unknown one: only [`AtomicState`] writes the cell).
-    fn of(code: u32) -> Self;
+
+    /// The state of a code.
+    fn of(code: u32) -> Self {
+        Self::ALL
+            .get(code as usize)
+            .copied()
+            .unwrap_or(Self::UNKNOWN)
+    }
 }
 
 /// A state in shared memory, changed by two processes: every transition is a store, a
@@ -185,20 +198,19 @@ impl<S: State> AtomicState<S> {
 }
 
 impl State for SpillState {
+    const ALL: &'static [Self] = &[
+        SpillState::None,
+        SpillState::Writing,
+        SpillState::Ready,
+        SpillState::Taken,
+        SpillState::Abandoned,
+        SpillState::Keep,
+        SpillState::Empty,
+    ];
+    const UNKNOWN: Self = SpillState::Abandoned;
+
     fn code(self) -> u32 {
         self as u32
-    }
-
-    fn of(code: u32) -> Self {
-        match code {
-            0 => SpillState::None,
-            1 => SpillState::Writing,
-            2 => SpillState::Ready,
-            3 => SpillState::Taken,
-            5 => SpillState::Keep,
-            6 => SpillState::Empty,
-            _ => SpillState::Abandoned,
-        }
     }
 }
 
@@ -261,18 +273,17 @@ pub enum WarmState {
 }
 
 impl State for WarmState {
+    const ALL: &'static [Self] = &[
+        WarmState::Busy,
+        WarmState::Finishing,
+        WarmState::Idle,
+        WarmState::Assigned,
+        WarmState::Gone,
+    ];
+    const UNKNOWN: Self = WarmState::Gone;
+
     fn code(self) -> u32 {
         self as u32
-    }
-
-    fn of(code: u32) -> Self {
-        match code {
-            0 => WarmState::Busy,
-            1 => WarmState::Finishing,
-            2 => WarmState::Idle,
-            3 => WarmState::Assigned,
-            _ => WarmState::Gone,
-        }
     }
 }
 
@@ -402,7 +413,22 @@ pub const BGW_TYPE: &str = "pg_background";
 
 #[cfg(test)]
 mod tests {
-    use super::SharedText;
+    use super::{SharedText, SpillState, State, WarmState};
+
+    /// Each state's code is its place in `ALL`, so that a code reads back as its state.
+    fn codes_read_back<S: State + core::fmt::Debug>() {
+        for (i, state) in S::ALL.iter().enumerate() {
+            assert_eq!(state.code(), i as u32, "{state:?}");
+            assert_eq!(S::of(i as u32), *state);
+        }
+        assert_eq!(S::of(S::ALL.len() as u32), S::UNKNOWN);
+    }
+
+    #[test]
+    fn state_codes_read_back() {
+        codes_read_back::<SpillState>();
+        codes_read_back::<WarmState>();
+    }
 
     #[test]
     fn shared_text_clips_at_a_character_boundary() {
