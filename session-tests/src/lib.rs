@@ -250,3 +250,38 @@ pub fn our_wait_event(c: &mut Client, name: &str) -> String {
         "Extension".to_owned()
     }
 }
+
+/// `pg_background.max_jobs` set cluster-wide (ALTER SYSTEM, reloaded) while it lives; reset when
+/// dropped, also when the test fails. Only tests that run alone in their file set it (cargo runs
+/// the files one after another); sessions opened after `set` have the new value.
+pub struct ClusterCap;
+
+impl ClusterCap {
+    pub fn set(jobs: i32) -> Self {
+        Self::apply(
+            &format!("ALTER SYSTEM SET pg_background.max_jobs = {jobs}"),
+            &jobs.to_string(),
+        );
+        ClusterCap
+    }
+
+    fn apply(command: &str, expect: &str) {
+        let mut c = connect();
+        c.batch_execute(command).unwrap();
+        c.batch_execute("SELECT pg_reload_conf()").unwrap();
+        // a session that starts after the postmaster has read the file has the new value
+        wait_for("the setting to reach new sessions", || {
+            connect()
+                .query_one("SHOW pg_background.max_jobs", &[])
+                .unwrap()
+                .get::<_, String>(0)
+                == expect
+        });
+    }
+}
+
+impl Drop for ClusterCap {
+    fn drop(&mut self) {
+        Self::apply("ALTER SYSTEM RESET pg_background.max_jobs", "-1");
+    }
+}

@@ -236,40 +236,6 @@ fn a_session_waiting_for_its_job_shows_a_named_wait() {
     read_all(&mut c, &[pid]);
 }
 
-/// `pg_background.max_jobs` set cluster-wide (ALTER SYSTEM, reloaded) while it lives; reset when
-/// dropped, also when the test fails. Only the tests of this file, which run alone, set it.
-struct ClusterCap;
-
-impl ClusterCap {
-    fn set(jobs: i32) -> Self {
-        Self::apply(
-            &format!("ALTER SYSTEM SET pg_background.max_jobs = {jobs}"),
-            &jobs.to_string(),
-        );
-        ClusterCap
-    }
-
-    fn apply(command: &str, expect: &str) {
-        let mut c = connect();
-        c.batch_execute(command).unwrap();
-        c.batch_execute("SELECT pg_reload_conf()").unwrap();
-        // a session that starts after the postmaster has read the file has the new value
-        wait_for("the setting to reach new sessions", || {
-            connect()
-                .query_one("SHOW pg_background.max_jobs", &[])
-                .unwrap()
-                .get::<_, String>(0)
-                == expect
-        });
-    }
-}
-
-impl Drop for ClusterCap {
-    fn drop(&mut self) {
-        Self::apply("ALTER SYSTEM RESET pg_background.max_jobs", "-1");
-    }
-}
-
 /// A new session in wait mode whose `count` launches of `sql` run in a thread: (thread,
 /// session PID).
 fn launching(sql: &str, count: i32) -> (thread::JoinHandle<(Client, Vec<i32>)>, i32) {

@@ -371,3 +371,57 @@ fn waiting_for_a_failed_job_waits_for_its_process_to_end() {
         .get(0);
     assert!(free);
 }
+
+/// Send `signal` (`STOP`, `CONT`) to the server process `pid` (the tests run as root).
+fn signal(pid: i32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// A waiting worker that ends just as it is handed a job costs the launch nothing: the job runs
+/// in a new process. The worker is stopped while idle and asked to terminate, so that it takes
+/// the hand-over and then exits instead of running the job. The launch gives its place in the
+/// cluster-wide line back before it starts the new process, so a cap of one running job does not
+/// refuse the launch because of itself.
+#[test]
+fn a_launch_whose_warm_worker_ends_as_it_is_handed_the_job_starts_a_new_one() {
+    let _alone = one_at_a_time();
+    setup();
+    let _cap = ClusterCap::set(1);
+    let mut c = session(None, "1min");
+    let mut observer = connect();
+    let launcher = backend_pid(&mut c);
+    let (warm, first) = run_one(&mut c, "SELECT 'first'");
+    assert_eq!(first, "first");
+    wait_until_waiting(&mut observer, warm);
+    signal(warm, "STOP");
+    // (delivered when it runs again: it then exits at its next interrupt check)
+    let terminated: bool = observer
+        .query_one("SELECT pg_terminate_backend($1)", &[&warm])
+        .unwrap()
+        .get(0);
+    assert!(terminated);
+    let launching = std::thread::spawn(move || run_one(&mut c, "SELECT 'second'"));
+    // the launch has handed the job over and waits for the stopped worker to attach
+    wait_for(
+        "the launch waiting for the worker it handed the job to",
+        || {
+            observer
+            .query_opt(
+                "SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND wait_event = 'MessageQueueInternal'",
+                &[&launcher],
+            )
+            .unwrap()
+            .is_some()
+        },
+    );
+    signal(warm, "CONT");
+    let (worker, second) = launching.join().expect("the launch");
+    assert_eq!(second, "second");
+    assert_ne!(worker, warm, "the job ran in a new process");
+    wait_until_gone(&mut observer, warm);
+}
