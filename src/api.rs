@@ -255,6 +255,7 @@ fn pg_background_stats_v2(
     set(&mut t, "workers_completed", s.completed);
     set(&mut t, "workers_failed", s.failed);
     set(&mut t, "workers_canceled", s.canceled);
+    set_if_present(&mut t, "workers_timed_out", s.timed_out);
     set(&mut t, "workers_active", s.active);
     set(&mut t, "avg_execution_ms", s.avg_execution_ms);
     set(&mut t, "max_workers", s.max_workers);
@@ -351,6 +352,8 @@ fn pg_background_result_info_v2(
     set(&mut t, "command_tag", info.command_tag);
     set(&mut t, "completed", info.completed);
     set(&mut t, "has_error", info.has_error);
+    set_if_present(&mut t, "started_at", timestamptz(info.started_at));
+    set_if_present(&mut t, "finished_at", timestamptz(info.finished_at));
     Ok(t)
 }
 
@@ -397,6 +400,15 @@ fn tuple_of(oid: pg_sys::Oid) -> Tuple {
 fn set<T: pgrx::IntoDatum>(t: &mut Tuple, name: &str, value: T) {
     t.set_by_name(name, value)
         .unwrap_or_else(|e| raise(internal(e)));
+}
+
+/// [`set`] where the declared type has the column: the 2.0 catalog's types have columns that
+/// 1.x's do not (`workers_timed_out`, `started_at`, `finished_at`).
+fn set_if_present<T: pgrx::IntoDatum>(t: &mut Tuple, name: &str, value: T) {
+    match t.set_by_name(name, value) {
+        Ok(()) | Err(pgrx::datum::TryFromDatumError::NoSuchAttributeName(_)) => {}
+        Err(e) => raise(internal(e)),
+    }
 }
 
 fn timestamptz(ts: Option<pg_sys::TimestampTz>) -> Option<pgrx::datum::TimestampWithTimeZone> {

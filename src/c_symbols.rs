@@ -1,5 +1,11 @@
 //! The library's C entry points: the background worker's, and the C extension's symbol names.
 //!
+//! Two lines of the C extension name these symbols: 1.x, whose unsuffixed names are the classic
+//! API (`pg_background_launch` returns the worker's PID), and 2.0, which made the unsuffixed names
+//! the handle API (`pg_background_launch` returns a `pg_background_handle`, `pg_background_result`
+//! takes the cookie too) and bound its `_v2` aliases to them. A symbol both lines use tells them
+//! apart by the calling declaration: its argument count, or its declared result type.
+//!
 //! An installation of the C extension names its C symbols in `pg_proc.prosrc`, each equal to the
 //! SQL name (1.9 overloads of launch_v2/submit_v2 share one symbol and dispatch on the argument
 //! count). When our library replaces its files, those catalog entries must keep working until
@@ -53,10 +59,107 @@ unsafe fn submit_v2_any(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
     }
 }
 
+/// # Safety
+/// As for the wrappers: a valid fcinfo from fmgr.
+unsafe fn nargs(fcinfo: pg_sys::FunctionCallInfo) -> i16 {
+    // SAFETY: the caller's contract.
+    unsafe { (*fcinfo).nargs }
+}
+
+/// `pg_background_launch`: 1.x's returns the PID (`int4`), 2.0's a handle (with a label as its
+/// third argument).
+///
+/// # Safety
+/// As for the wrappers: a valid fcinfo from fmgr.
+unsafe fn launch_any(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    // SAFETY: the caller's contract; flinfo is set by fmgr for every call.
+    unsafe {
+        let returns = pg_sys::get_func_rettype((*(*fcinfo).flinfo).fn_oid);
+        if returns == pg_sys::INT4OID {
+            crate::api::pg_background_launch_wrapper(fcinfo)
+        } else {
+            launch_v2_any(fcinfo)
+        }
+    }
+}
+
+/// `pg_background_result`: 1.x's takes the PID, 2.0's the PID and the cookie.
+///
+/// # Safety
+/// As for the wrappers: a valid fcinfo from fmgr.
+unsafe fn result_any(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    // SAFETY: the caller's contract.
+    unsafe {
+        if nargs(fcinfo) >= 2 {
+            crate::api::pg_background_result_v2_wrapper(fcinfo)
+        } else {
+            crate::api::pg_background_result_wrapper(fcinfo)
+        }
+    }
+}
+
+/// `pg_background_detach`: 1.x's takes the PID, 2.0's the PID and the cookie.
+///
+/// # Safety
+/// As for the wrappers: a valid fcinfo from fmgr.
+unsafe fn detach_any(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    // SAFETY: the caller's contract.
+    unsafe {
+        if nargs(fcinfo) >= 2 {
+            crate::api::pg_background_detach_v2_wrapper(fcinfo)
+        } else {
+            crate::api::pg_background_detach_wrapper(fcinfo)
+        }
+    }
+}
+
+/// 2.0's `pg_background_wait(pid, cookie, timeout_ms)`: up to `timeout_ms` (true if the worker
+/// stopped), or as long as it takes when `timeout_ms <= 0` (then always true). STRICT there.
+///
+/// # Safety
+/// As for the wrappers: a valid fcinfo from fmgr, with three non-NULL arguments.
+unsafe fn wait_2_0(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    // SAFETY: the caller's contract; the third argument is an int4.
+    unsafe {
+        let timeout_ms = pgrx::fcinfo::pg_getarg::<i32>(fcinfo, 2).unwrap_or(0);
+        if timeout_ms > 0 {
+            crate::api::pg_background_wait_v2_timeout_wrapper(fcinfo)
+        } else {
+            // (it reads the PID and the cookie, and returns nothing)
+            crate::api::pg_background_wait_v2_wrapper(fcinfo);
+            pg_sys::Datum::from(true)
+        }
+    }
+}
+
+/// 2.0's `pg_background_record_timeout()`: its SQL helpers count a job they gave up waiting
+/// for in the session's statistics (`workers_timed_out`).
+///
+/// # Safety
+/// As for the wrappers: a valid fcinfo from fmgr.
+unsafe fn record_timeout(_fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    crate::launcher::record_timeout();
+    pg_sys::Datum::from(0)
+}
+
 c_entry_points! {
-    "pg_background_launch", "pg_finfo_pg_background_launch" => crate::api::pg_background_launch_wrapper;
-    "pg_background_result", "pg_finfo_pg_background_result" => crate::api::pg_background_result_wrapper;
-    "pg_background_detach", "pg_finfo_pg_background_detach" => crate::api::pg_background_detach_wrapper;
+    "pg_background_launch", "pg_finfo_pg_background_launch" => launch_any;
+    "pg_background_result", "pg_finfo_pg_background_result" => result_any;
+    "pg_background_detach", "pg_finfo_pg_background_detach" => detach_any;
+    // 2.0's names (its `_v2` aliases call these too)
+    "pg_background_submit", "pg_finfo_pg_background_submit" => submit_v2_any;
+    "pg_background_cancel", "pg_finfo_pg_background_cancel" => crate::api::pg_background_cancel_v2_grace_wrapper;
+    "pg_background_wait", "pg_finfo_pg_background_wait" => wait_2_0;
+    "pg_background_list", "pg_finfo_pg_background_list" => crate::api::pg_background_list_v2_wrapper;
+    "pg_background_stats", "pg_finfo_pg_background_stats" => crate::api::pg_background_stats_v2_wrapper;
+    "pg_background_record_timeout", "pg_finfo_pg_background_record_timeout" => record_timeout;
+    "pg_background_report_progress", "pg_finfo_pg_background_report_progress" => crate::api::pg_background_progress_wrapper;
+    "pg_background_get_progress", "pg_finfo_pg_background_get_progress" => crate::api::pg_background_get_progress_v2_wrapper;
+    "pg_background_result_info", "pg_finfo_pg_background_result_info" => crate::api::pg_background_result_info_v2_wrapper;
+    "pg_background_error_info", "pg_finfo_pg_background_error_info" => crate::api::pg_background_error_info_v2_wrapper;
+    "pg_background_detach_all", "pg_finfo_pg_background_detach_all" => crate::api::pg_background_detach_all_v2_wrapper;
+    "pg_background_cancel_all", "pg_finfo_pg_background_cancel_all" => crate::api::pg_background_cancel_all_v2_wrapper;
+    "pg_background_full_sql", "pg_finfo_pg_background_full_sql" => crate::api::pg_background_full_sql_v2_wrapper;
     "pg_background_launch_v2", "pg_finfo_pg_background_launch_v2" => launch_v2_any;
     "pg_background_submit_v2", "pg_finfo_pg_background_submit_v2" => submit_v2_any;
     "pg_background_result_v2", "pg_finfo_pg_background_result_v2" => crate::api::pg_background_result_v2_wrapper;

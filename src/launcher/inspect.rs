@@ -98,6 +98,7 @@ pub struct Stats {
     pub completed: i64,
     pub failed: i64,
     pub canceled: i64,
+    pub timed_out: i64,
     pub active: i32,
     pub avg_execution_ms: f64,
     pub max_workers: i32,
@@ -111,6 +112,7 @@ pub fn stats() -> Stats {
         completed: s.completed,
         failed: s.failed,
         canceled: s.canceled,
+        timed_out: s.timed_out,
         active: session_jobs::tracked() as i32,
         avg_execution_ms: if released > 0 {
             s.total_us as f64 / 1000.0 / released as f64
@@ -145,6 +147,10 @@ pub struct ResultInfo {
     pub command_tag: Option<String>,
     pub completed: bool,
     pub has_error: bool,
+    /// When the worker started and finished the job (the 2.0 catalog's `result_info` shows
+    /// them).
+    pub started_at: Option<pg_sys::TimestampTz>,
+    pub finished_at: Option<pg_sys::TimestampTz>,
 }
 
 pub fn result_info(pid: i32, cookie: i64) -> Result<ResultInfo, Error> {
@@ -153,11 +159,14 @@ pub fn result_info(pid: i32, cookie: i64) -> Result<ResultInfo, Error> {
         let fixed = e.fixed();
         let completed = e.worker_done() || state(e) == WorkerState::Stopped;
         let tag = fixed.last_tag.get();
+        let time = |t: i64| (t != 0).then_some(t);
         ResultInfo {
             row_count: fixed.last_rows.load(Ordering::Acquire),
             command_tag: (!tag.is_empty()).then_some(tag),
             completed,
             has_error: fixed.error.present.load(Ordering::Acquire),
+            started_at: time(fixed.started_at.load(Ordering::Acquire)),
+            finished_at: time(fixed.finished_at.load(Ordering::Acquire)),
         }
     })
 }

@@ -97,6 +97,12 @@ pub fn running() -> usize {
     session_jobs::running()
 }
 
+/// A caller gave up waiting for a job of this session (`pg_background_record_timeout` of the
+/// 2.0 catalog): counted in the session's statistics.
+pub fn record_timeout() {
+    session_jobs::count_timeout();
+}
+
 /// Stop tracking `pid`: the worker goes on and commits; its further output is discarded.
 pub fn detach(pid: i32, cookie: Cookie) -> Result<(), Error> {
     session_jobs::check(pid, cookie)?;

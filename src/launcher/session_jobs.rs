@@ -77,13 +77,15 @@ pub struct Stats {
     pub completed: i64,
     pub failed: i64,
     pub canceled: i64,
+    /// Jobs a caller gave up waiting for (`pg_background_record_timeout` of the 2.0 catalog).
+    pub timed_out: i64,
     /// Sum of execution times of released jobs, in microseconds.
     pub total_us: i64,
 }
 
 thread_local! {
     static STATS: Cell<Stats> = const {
-        Cell::new(Stats { launched: 0, completed: 0, failed: 0, canceled: 0, total_us: 0 })
+        Cell::new(Stats { launched: 0, completed: 0, failed: 0, canceled: 0, timed_out: 0, total_us: 0 })
     };
 }
 
@@ -95,6 +97,16 @@ pub fn count_launch() {
     STATS.with(|s| {
         s.set(Stats {
             launched: s.get().launched + 1,
+            ..s.get()
+        })
+    });
+}
+
+/// A caller gave up waiting for a job of this session (counted, nothing else).
+pub fn count_timeout() {
+    STATS.with(|s| {
+        s.set(Stats {
+            timed_out: s.get().timed_out + 1,
             ..s.get()
         })
     });

@@ -106,6 +106,42 @@ upgrade_from() {
     psql_ -d postgres -c "DROP DATABASE $db" >/dev/null
 }
 
+# An installation made with the C extension's 2.0 script keeps working with our library in
+# place of its own (until an update to ours exists): the same C symbols serve 2.0's declarations.
+through_2_0_catalog() {
+    local db=pgbg_two out expected
+    cp "$UPGRADE_DIR/pg_background--2.0.sql" "$("$PG_CONFIG" --sharedir)/extension/"
+    psql_ -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" \
+        -c "CREATE DATABASE $db" >/dev/null
+    psql_ -d $db -c "CREATE EXTENSION pg_background VERSION '2.0'" >/dev/null
+    # one session: the jobs are its own
+    out=$(psql_ -At -d $db <<'SQL'
+SELECT r FROM pg_background_launch('SELECT 42') h, LATERAL pg_background_result((h).pid, (h).cookie) AS (r int);
+SELECT (h).pid AS pid, (h).cookie AS cookie FROM pg_background_launch('SELECT pg_sleep(30)', 0, 'two-oh') h \gset
+SELECT pg_background_wait(:pid, :cookie, 50);
+SELECT label FROM pg_background_list WHERE pid = :pid;
+SELECT pg_background_full_sql(:pid, :cookie);
+SELECT pg_background_cancel(:pid, :cookie, 5000);
+SELECT pg_background_wait(:pid, :cookie);
+SELECT sqlstate FROM pg_background_error_info(:pid, :cookie);
+SELECT pg_background_record_timeout();
+SELECT workers_timed_out FROM pg_background_stats();
+SELECT (h).pid AS pid2, (h).cookie AS cookie2 FROM pg_background_launch('SELECT 7') h \gset
+SELECT pg_background_wait(:pid2, :cookie2, 0);
+SELECT row_count, command_tag, completed, finished_at >= started_at FROM pg_background_result_info(:pid2, :cookie2);
+SELECT pg_background_detach(:pid2, :cookie2);
+SELECT (pg_background_submit('SELECT 1')).cookie <> 0;
+SELECT pg_background_detach_all() >= 1;
+SELECT r FROM pg_background_launch_v2('SELECT 8') h, LATERAL pg_background_result_v2((h).pid, (h).cookie) AS (r int);
+SQL
+)
+    expected=$(printf '%s\n' 42 f two-oh "SELECT pg_sleep(30)" "" t 57014 "" 1 t "1|SELECT|t|t" "" t t 8)
+    check "2.0: launch, result, wait, cancel, list, full_sql, error_info, stats, result_info, detach, submit and a _v2 alias through 2.0's catalog" \
+        "$expected" "$out"
+    rm -f "$("$PG_CONFIG" --sharedir)/extension/pg_background--2.0.sql"
+    psql_ -d postgres -c "DROP DATABASE $db" >/dev/null
+}
+
 run_upgrade_test() {
     local v
     checks_reset
@@ -126,6 +162,7 @@ run_upgrade_test() {
     check "1.8: a role granted by the 1.8 helper can read the handle API after the update" "7" \
         "$(psql_ -At -U pgbg_upgrade_app -d pgbg_upgrade -c "SELECT r FROM pg_background_launch_v2('SELECT 7') h, LATERAL pg_background_result_v2((h).pid, (h).cookie) AS (r int)")"
     rm -f "$("$PG_CONFIG" --sharedir)/extension/pg_background--1.8.sql"
+    through_2_0_catalog
     psql_ -d postgres -c "DROP DATABASE pgbg_upgrade" -c "DROP DATABASE pgbg_fresh" \
         -c "DROP ROLE pgbg_upgrade_app" >/dev/null
     checks_report upgrade
