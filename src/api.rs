@@ -371,6 +371,10 @@ fn pg_background_error_info_v2(
     set(&mut t, "detail", e.detail);
     set(&mut t, "hint", e.hint);
     set(&mut t, "context", e.context);
+    set_if_present(&mut t, "schema_name", e.schema);
+    set_if_present(&mut t, "table_name", e.table);
+    set_if_present(&mut t, "column_name", e.column);
+    set_if_present(&mut t, "constraint_name", e.constraint);
     Some(t)
 }
 

@@ -178,6 +178,11 @@ pub struct ErrorInfo {
     pub detail: Option<String>,
     pub hint: Option<String>,
     pub context: Option<String>,
+    /// The objects the error names (the 2.0 catalog's `pg_background_error` shows them).
+    pub schema: Option<String>,
+    pub table: Option<String>,
+    pub column: Option<String>,
+    pub constraint: Option<String>,
 }
 
 pub fn error_info(pid: i32, cookie: i64) -> Result<Option<ErrorInfo>, Error> {
@@ -194,6 +199,10 @@ pub fn error_info(pid: i32, cookie: i64) -> Result<Option<ErrorInfo>, Error> {
             detail: opt(err.detail.get()),
             hint: opt(err.hint.get()),
             context: opt(err.context.get()),
+            schema: opt(err.schema.get()),
+            table: opt(err.table.get()),
+            column: opt(err.column.get()),
+            constraint: opt(err.constraint.get()),
         })
     })
 }

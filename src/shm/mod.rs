@@ -20,7 +20,8 @@ pub const MAGIC: u64 = 0x5047_4252;
 /// version 1 would not read. 3: warm workers (`idle_timeout_ms`, [`Control`]). 4: spill (the
 /// `spill_*` fields, `ring_size`, `fileset`) and the cluster-wide registry (`job_slot`, `job_id`).
 /// 5: results kept after the launcher left (`keep_s`, `leaving`, `in_send`, [`SpillState::Keep`]).
-pub const LAYOUT_VERSION: u32 = 5;
+/// 6: the error's object names ([`SharedError::schema`] … `constraint`).
+pub const LAYOUT_VERSION: u32 = 6;
 
 /// Keys of the table of contents.
 #[repr(u64)]
@@ -352,6 +353,12 @@ pub struct SharedError {
     pub detail: SharedText<256>,
     pub hint: SharedText<256>,
     pub context: SharedText<256>,
+    /// The objects the error is about, where the server names them (a constraint violation,
+    /// …): identifiers, so at most `NAMEDATALEN - 1` bytes.
+    pub schema: SharedText<64>,
+    pub table: SharedText<64>,
+    pub column: SharedText<64>,
+    pub constraint: SharedText<64>,
 }
 
 impl SharedError {
@@ -363,6 +370,10 @@ impl SharedError {
             detail: SharedText::new(),
             hint: SharedText::new(),
             context: SharedText::new(),
+            schema: SharedText::new(),
+            table: SharedText::new(),
+            column: SharedText::new(),
+            constraint: SharedText::new(),
         }
     }
 }

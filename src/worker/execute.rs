@@ -457,6 +457,10 @@ fn record_error(fixed: &FixedState, f: &ErrorFields) {
     e.detail.set(f.detail.as_deref().unwrap_or(""));
     e.hint.set(f.hint.as_deref().unwrap_or(""));
     e.context.set(f.context.as_deref().unwrap_or(""));
+    e.schema.set(f.schema.as_deref().unwrap_or(""));
+    e.table.set(f.table.as_deref().unwrap_or(""));
+    e.column.set(f.column.as_deref().unwrap_or(""));
+    e.constraint.set(f.constraint.as_deref().unwrap_or(""));
     e.present.store(true, Ordering::Release);
 }
 

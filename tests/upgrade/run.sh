@@ -113,7 +113,8 @@ through_2_0_catalog() {
     cp "$UPGRADE_DIR/pg_background--2.0.sql" "$("$PG_CONFIG" --sharedir)/extension/"
     psql_ -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" \
         -c "CREATE DATABASE $db" >/dev/null
-    psql_ -d $db -c "CREATE EXTENSION pg_background VERSION '2.0'" >/dev/null
+    psql_ -d $db -c "CREATE EXTENSION pg_background VERSION '2.0'" \
+        -c "CREATE TABLE two_t(id int NOT NULL CONSTRAINT two_t_positive CHECK (id > 0))" >/dev/null
     # one session: the jobs are its own
     out=$(psql_ -At -d $db <<'SQL'
 SELECT r FROM pg_background_launch('SELECT 42') h, LATERAL pg_background_result((h).pid, (h).cookie) AS (r int);
@@ -130,13 +131,20 @@ SELECT (h).pid AS pid2, (h).cookie AS cookie2 FROM pg_background_launch('SELECT 
 SELECT pg_background_wait(:pid2, :cookie2, 0);
 SELECT row_count, command_tag, completed, finished_at >= started_at FROM pg_background_result_info(:pid2, :cookie2);
 SELECT pg_background_detach(:pid2, :cookie2);
+SELECT (h).pid AS pid3, (h).cookie AS cookie3 FROM pg_background_launch('INSERT INTO two_t VALUES (-1)') h \gset
+SELECT pg_background_wait(:pid3, :cookie3);
+SELECT sqlstate, schema_name, table_name, column_name, constraint_name FROM pg_background_error_info(:pid3, :cookie3);
+SELECT (h).pid AS pid4, (h).cookie AS cookie4 FROM pg_background_launch('INSERT INTO two_t VALUES (NULL)') h \gset
+SELECT pg_background_wait(:pid4, :cookie4);
+SELECT sqlstate, table_name, column_name FROM pg_background_error_info(:pid4, :cookie4);
 SELECT (pg_background_submit('SELECT 1')).cookie <> 0;
 SELECT pg_background_detach_all() >= 1;
 SELECT r FROM pg_background_launch_v2('SELECT 8') h, LATERAL pg_background_result_v2((h).pid, (h).cookie) AS (r int);
 SQL
 )
-    expected=$(printf '%s\n' 42 f two-oh "SELECT pg_sleep(30)" "" t 57014 "" 1 t "1|SELECT|t|t" "" t t 8)
-    check "2.0: launch, result, wait, cancel, list, full_sql, error_info, stats, result_info, detach, submit and a _v2 alias through 2.0's catalog" \
+    expected=$(printf '%s\n' 42 f two-oh "SELECT pg_sleep(30)" "" t 57014 "" 1 t "1|SELECT|t|t" "" \
+        t "23514|public|two_t||two_t_positive" t "23502|two_t|id" t t 8)
+    check "2.0: launch, result, wait, cancel, list, full_sql, error_info (with the objects it names), stats, result_info, detach, submit and a _v2 alias through 2.0's catalog" \
         "$expected" "$out"
     rm -f "$("$PG_CONFIG" --sharedir)/extension/pg_background--2.0.sql"
     psql_ -d postgres -c "DROP DATABASE $db" >/dev/null
