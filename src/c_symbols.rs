@@ -33,37 +33,62 @@ macro_rules! c_entry_points {
     )*};
 }
 
+/// A function-manager entry point, as pgrx's wrappers are.
+type Entry = unsafe extern "C-unwind" fn(pg_sys::FunctionCallInfo) -> pg_sys::Datum;
+
+/// `with` when the call has at least `count` arguments, else `without`: one symbol bound by
+/// declarations of different arities.
+///
+/// # Safety
+/// As for the wrappers: a valid fcinfo from fmgr.
+unsafe fn by_arguments(
+    fcinfo: pg_sys::FunctionCallInfo,
+    count: i16,
+    with: Entry,
+    without: Entry,
+) -> pg_sys::Datum {
+    // SAFETY: the caller's contract.
+    unsafe {
+        if (*fcinfo).nargs >= count {
+            with(fcinfo)
+        } else {
+            without(fcinfo)
+        }
+    }
+}
+
+/// `pg_background_launch_v2`: 1.8's two arguments, or 1.9's with a label.
+///
 /// # Safety
 /// As for the wrappers: a valid fcinfo from fmgr.
 unsafe fn launch_v2_any(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    // SAFETY: the caller's contract; nargs tells the 1.8 (2 arguments) from the 1.9 form.
+    use crate::api::{pg_background_launch_v2_labelled_wrapper, pg_background_launch_v2_wrapper};
+    // SAFETY: the caller's contract.
     unsafe {
-        if (*fcinfo).nargs >= 3 {
-            crate::api::pg_background_launch_v2_labelled_wrapper(fcinfo)
-        } else {
-            crate::api::pg_background_launch_v2_wrapper(fcinfo)
-        }
+        by_arguments(
+            fcinfo,
+            3,
+            pg_background_launch_v2_labelled_wrapper,
+            pg_background_launch_v2_wrapper,
+        )
     }
 }
 
+/// `pg_background_submit_v2`, likewise.
+///
 /// # Safety
 /// As for the wrappers: a valid fcinfo from fmgr.
 unsafe fn submit_v2_any(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
-    // SAFETY: as above.
-    unsafe {
-        if (*fcinfo).nargs >= 3 {
-            crate::api::pg_background_submit_v2_labelled_wrapper(fcinfo)
-        } else {
-            crate::api::pg_background_submit_v2_wrapper(fcinfo)
-        }
-    }
-}
-
-/// # Safety
-/// As for the wrappers: a valid fcinfo from fmgr.
-unsafe fn nargs(fcinfo: pg_sys::FunctionCallInfo) -> i16 {
+    use crate::api::{pg_background_submit_v2_labelled_wrapper, pg_background_submit_v2_wrapper};
     // SAFETY: the caller's contract.
-    unsafe { (*fcinfo).nargs }
+    unsafe {
+        by_arguments(
+            fcinfo,
+            3,
+            pg_background_submit_v2_labelled_wrapper,
+            pg_background_submit_v2_wrapper,
+        )
+    }
 }
 
 /// `pg_background_launch`: 1.x's returns the PID (`int4`), 2.0's a handle (with a label as its
@@ -88,13 +113,15 @@ unsafe fn launch_any(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
 /// # Safety
 /// As for the wrappers: a valid fcinfo from fmgr.
 unsafe fn result_any(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    use crate::api::{pg_background_result_v2_wrapper, pg_background_result_wrapper};
     // SAFETY: the caller's contract.
     unsafe {
-        if nargs(fcinfo) >= 2 {
-            crate::api::pg_background_result_v2_wrapper(fcinfo)
-        } else {
-            crate::api::pg_background_result_wrapper(fcinfo)
-        }
+        by_arguments(
+            fcinfo,
+            2,
+            pg_background_result_v2_wrapper,
+            pg_background_result_wrapper,
+        )
     }
 }
 
@@ -103,13 +130,15 @@ unsafe fn result_any(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
 /// # Safety
 /// As for the wrappers: a valid fcinfo from fmgr.
 unsafe fn detach_any(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum {
+    use crate::api::{pg_background_detach_v2_wrapper, pg_background_detach_wrapper};
     // SAFETY: the caller's contract.
     unsafe {
-        if nargs(fcinfo) >= 2 {
-            crate::api::pg_background_detach_v2_wrapper(fcinfo)
-        } else {
-            crate::api::pg_background_detach_wrapper(fcinfo)
-        }
+        by_arguments(
+            fcinfo,
+            2,
+            pg_background_detach_v2_wrapper,
+            pg_background_detach_wrapper,
+        )
     }
 }
 
