@@ -185,6 +185,8 @@ ensure_deps() {
 
 # The extension's version (the control file takes it from Cargo.toml).
 EXT_VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' "$ROOT/Cargo.toml" | head -n1)
+# The same release with the C extension's 2.0 API (see sql/api-2.0.sql).
+API2_VERSION=$EXT_VERSION-api2
 
 # Build the extension and install it into the selected PostgreSQL (debug build unless RELEASE=1)
 # with the README's install command: library, control file, install and update scripts.

@@ -97,8 +97,8 @@ AS 'MODULE_PATHNAME', 'pg_background_cancel_all_v2_wrapper';
 /* <begin connected objects> */
 -- pg_background::api::pg_background_cancel_by_label_v2
 CREATE OR REPLACE FUNCTION "pg_background_cancel_by_label_v2"(
-	"pattern" TEXT, /* & str */
-	"grace_ms" INT DEFAULT 0 /* i32 */
+	"pattern" TEXT, /* Option < & str > */
+	"grace_ms" INT DEFAULT 0 /* Option < i32 > */
 ) RETURNS INT /* Result < i32, ErrorReport > */
 STRICT VOLATILE PARALLEL UNSAFE
 LANGUAGE c /* Rust */
@@ -195,9 +195,9 @@ AS 'MODULE_PATHNAME', 'pg_background_detach_v2_wrapper';
 -- requires:
 --   handle_type
 CREATE OR REPLACE FUNCTION "pg_background_drain_v2"(
-	"handles" pg_background_handle[], /* :: pgrx :: datum :: Array < '_, :: pgrx :: heap_tuple :: PgHeapTuple < '_, ::
-pgrx :: pgbox :: AllocatedByRust > > */
-	"timeout_ms" INT DEFAULT 0 /* i32 */
+	"handles" pg_background_handle[], /* :: std :: option :: Option < :: pgrx :: datum :: Array < '_, :: pgrx ::
+heap_tuple :: PgHeapTuple < '_, :: pgrx :: pgbox :: AllocatedByRust > > > */
+	"timeout_ms" INT DEFAULT 0 /* Option < i32 > */
 ) RETURNS SETOF pg_background_outcome /* :: pgrx :: heap_tuple :: PgHeapTuple < '_, :: pgrx :: pgbox :: AllocatedByRust
 > */
 STRICT VOLATILE PARALLEL UNSAFE 
@@ -337,10 +337,10 @@ CREATE OR REPLACE VIEW pg_background_activity AS
 -- requires:
 --   handle_type
 CREATE OR REPLACE FUNCTION "pg_background_outcome_v2"(
-	"p_pid" INT, /* i32 */
-	"p_cookie" bigint /* i64 */
-) RETURNS pg_background_outcome /* :: pgrx :: heap_tuple :: PgHeapTuple < '_, :: pgrx :: pgbox :: AllocatedByRust
-> */
+	"p_pid" INT, /* Option < i32 > */
+	"p_cookie" bigint /* Option < i64 > */
+) RETURNS pg_background_outcome /* Option < :: pgrx :: heap_tuple :: PgHeapTuple < '_, :: pgrx :: pgbox ::
+AllocatedByRust > > */
 STRICT VOLATILE PARALLEL UNSAFE 
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'pg_background_outcome_v2_wrapper';
@@ -491,9 +491,9 @@ AS 'MODULE_PATHNAME', 'pg_background_submit_v2_labelled_wrapper';
 -- requires:
 --   handle_type
 CREATE OR REPLACE FUNCTION "pg_background_wait_any_v2"(
-	"handles" pg_background_handle[], /* :: pgrx :: datum :: Array < '_, :: pgrx :: heap_tuple :: PgHeapTuple < '_, ::
-pgrx :: pgbox :: AllocatedByRust > > */
-	"timeout_ms" INT DEFAULT 0 /* i32 */
+	"handles" pg_background_handle[], /* :: std :: option :: Option < :: pgrx :: datum :: Array < '_, :: pgrx ::
+heap_tuple :: PgHeapTuple < '_, :: pgrx :: pgbox :: AllocatedByRust > > > */
+	"timeout_ms" INT DEFAULT 0 /* Option < i32 > */
 ) RETURNS pg_background_handle /* Option < :: pgrx :: heap_tuple :: PgHeapTuple < '_, :: pgrx :: pgbox ::
 AllocatedByRust > > */
 STRICT VOLATILE PARALLEL UNSAFE 
@@ -552,9 +552,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT 'EXECUTE', 'FUNCTION ' || p.oid::pg_catalog.regprocedure::text
     FROM members m JOIN pg_catalog.pg_proc p
       ON m.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND p.oid = m.objid
-   WHERE p.proname NOT IN ('grant_pg_background_privileges', 'revoke_pg_background_privileges',
-                           'pg_background_drop_executor_role', 'pg_background_grantable_objects',
-                           'pg_background_apply_privileges')
+   WHERE NOT p.prosecdef   -- (the grant, revoke and drop-role helpers)
+     AND p.proname NOT IN ('pg_background_grantable_objects', 'pg_background_apply_privileges')
   UNION ALL
   -- (only the composite types created with CREATE TYPE: PostgreSQL 18 also records the array
   -- types of views' row types as members)

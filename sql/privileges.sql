@@ -24,9 +24,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT 'EXECUTE', 'FUNCTION ' || p.oid::pg_catalog.regprocedure::text
     FROM members m JOIN pg_catalog.pg_proc p
       ON m.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND p.oid = m.objid
-   WHERE p.proname NOT IN ('grant_pg_background_privileges', 'revoke_pg_background_privileges',
-                           'pg_background_drop_executor_role', 'pg_background_grantable_objects',
-                           'pg_background_apply_privileges')
+   WHERE NOT p.prosecdef   -- (the grant, revoke and drop-role helpers)
+     AND p.proname NOT IN ('pg_background_grantable_objects', 'pg_background_apply_privileges')
   UNION ALL
   -- (only the composite types created with CREATE TYPE: PostgreSQL 18 also records the array
   -- types of views' row types as members)

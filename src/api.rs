@@ -263,15 +263,20 @@ fn pg_background_stats_v2(
 }
 
 /// Report progress from inside a job (percentage clamped to 0–100, message cut to 63 bytes).
+/// (2.0's `pg_background_report_progress` too.)
 #[pg_extern(volatile, parallel_unsafe)]
 fn pg_background_progress(
     pct: Option<i32>,
     msg: default!(Option<&str>, "NULL"),
+    fcinfo: pg_sys::FunctionCallInfo,
 ) -> Result<(), ErrorReport> {
     crate::worker::report_progress(pct.unwrap_or(0), msg.unwrap_or("")).ok_or_else(|| {
         ErrorReport::new(
             PgSqlErrorCode::ERRCODE_FEATURE_NOT_SUPPORTED,
-            "pg_background_progress can only be called from a background worker",
+            format!(
+                "{} can only be called from a background worker",
+                launcher::called_name(fcinfo)
+            ),
             "pg_background",
         )
     })
@@ -451,17 +456,17 @@ fn handles_of<'a>(
 }
 
 /// What is known of a handle, without raising (state `unknown` for a handle this session does
-/// not have).
+/// not have). STRICT in the 1.x API; in the 2.0 API, where it is not, NULL for a NULL argument.
 #[pg_extern(strict, volatile, parallel_unsafe, requires = ["handle_type"])]
 fn pg_background_outcome_v2(
-    p_pid: i32,
-    p_cookie: i64,
+    p_pid: Option<i32>,
+    p_cookie: Option<i64>,
     fcinfo: pg_sys::FunctionCallInfo,
-) -> pgrx::composite_type!('static, "pg_background_outcome") {
-    outcome_tuple(
-        launcher::helpers::outcome(p_pid, p_cookie),
+) -> Option<pgrx::composite_type!('static, "pg_background_outcome")> {
+    Some(outcome_tuple(
+        launcher::helpers::outcome(p_pid?, p_cookie?),
         launcher::result_type(fcinfo),
-    )
+    ))
 }
 
 /// The outcome as jsonb.
@@ -498,6 +503,12 @@ fn pg_background_run_v2(
     set(&mut t, "sqlstate", r.outcome.sqlstate);
     set(&mut t, "error_message", r.outcome.error_message);
     set(&mut t, "elapsed_ms", r.elapsed_ms);
+    // 2.0's type has every column of the outcome
+    set_if_present(&mut t, "cookie", r.outcome.cookie);
+    set_if_present(&mut t, "state", r.outcome.state);
+    set_if_present(&mut t, "consumed", r.outcome.consumed);
+    set_if_present(&mut t, "label", r.outcome.label);
+    set_if_present(&mut t, "launched_at", timestamptz(r.outcome.launched_at));
     Ok(t)
 }
 
@@ -525,17 +536,19 @@ fn pg_background_run_query_v2(
 }
 
 /// Wait for every handle (within `timeout_ms` overall if > 0), return their outcomes, detach.
-#[pg_extern(volatile, parallel_unsafe, requires = ["handle_type"])]
+/// (In the 2.0 API, where it is not STRICT, NULL handles are none and a NULL timeout is 0.)
+#[pg_extern(strict, volatile, parallel_unsafe, requires = ["handle_type"])]
 fn pg_background_drain_v2<'a>(
-    handles: pgrx::Array<'a, pgrx::composite_type!('a, "pg_background_handle")>,
-    timeout_ms: default!(i32, 0),
+    handles: Option<pgrx::Array<'a, pgrx::composite_type!('a, "pg_background_handle")>>,
+    timeout_ms: default!(Option<i32>, 0),
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Result<
     SetOfIterator<'static, pgrx::composite_type!('static, "pg_background_outcome")>,
     ErrorReport,
 > {
     let oid = launcher::result_type(fcinfo);
-    let outcomes = launcher::helpers::drain(&handles_of(handles), timeout_ms)?;
+    let handles = handles.map(handles_of).unwrap_or_default();
+    let outcomes = launcher::helpers::drain(&handles, timeout_ms.unwrap_or(0))?;
     let tuples: Vec<Tuple> = outcomes
         .into_iter()
         .map(|o| outcome_tuple(o, oid))
@@ -543,14 +556,16 @@ fn pg_background_drain_v2<'a>(
     Ok(SetOfIterator::new(tuples))
 }
 
-/// The first handle whose worker has stopped; NULL if `timeout_ms` (> 0) passes first.
-#[pg_extern(volatile, parallel_unsafe, requires = ["handle_type"])]
+/// The first handle whose worker has stopped; NULL if `timeout_ms` (> 0) passes first. (NULL
+/// arguments as for drain.)
+#[pg_extern(strict, volatile, parallel_unsafe, requires = ["handle_type"])]
 fn pg_background_wait_any_v2<'a>(
-    handles: pgrx::Array<'a, pgrx::composite_type!('a, "pg_background_handle")>,
-    timeout_ms: default!(i32, 0),
+    handles: Option<pgrx::Array<'a, pgrx::composite_type!('a, "pg_background_handle")>>,
+    timeout_ms: default!(Option<i32>, 0),
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Option<pgrx::composite_type!('static, "pg_background_handle")> {
-    let (pid, cookie) = launcher::helpers::wait_any(&handles_of(handles), timeout_ms)
+    let handles = handles.map(handles_of).unwrap_or_default();
+    let (pid, cookie) = launcher::helpers::wait_any(&handles, timeout_ms.unwrap_or(0))
         .unwrap_or_else(|e| raise(e.into()))?;
     let mut t = tuple_of(launcher::result_type(fcinfo));
     set(&mut t, "pid", pid);
@@ -558,13 +573,20 @@ fn pg_background_wait_any_v2<'a>(
     Some(t)
 }
 
-/// Cancel the running workers whose label matches `pattern` (LIKE); returns how many.
+/// Cancel the running workers whose label matches `pattern` (LIKE); returns how many. (In the
+/// 2.0 API, where it is not STRICT, a NULL pattern matches none and a NULL grace is 0.)
 #[pg_extern(strict, volatile, parallel_unsafe)]
 fn pg_background_cancel_by_label_v2(
-    pattern: &str,
-    grace_ms: default!(i32, 0),
+    pattern: Option<&str>,
+    grace_ms: default!(Option<i32>, 0),
 ) -> Result<i32, ErrorReport> {
-    Ok(launcher::helpers::cancel_by_label(pattern, grace_ms)?)
+    let Some(pattern) = pattern else {
+        return Ok(0);
+    };
+    Ok(launcher::helpers::cancel_by_label(
+        pattern,
+        grace_ms.unwrap_or(0),
+    )?)
 }
 
 /// Detach the workers that have stopped; returns how many.

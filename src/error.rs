@@ -49,8 +49,9 @@ pub enum Error {
     NoResultSet,
     #[error("incorrect binary data format in result column {0}")]
     BinaryFormat(usize),
-    #[error("pg_background_run_query_v2: worker did not complete within {0} ms")]
-    RunTimedOut(i32),
+    /// (the function called, and its timeout)
+    #[error("{0}: worker did not complete within {1} ms")]
+    RunTimedOut(String, i32),
     #[error("could not determine data type of parameter ${0}")]
     ParamType(usize),
     #[error("parameter ${0} has an anonymous record type")]
@@ -112,7 +113,7 @@ impl From<Error> for ErrorReport {
             Error::ParamType(_) => Code::ERRCODE_INDETERMINATE_DATATYPE,
             Error::AnonymousRecordParam(_) => Code::ERRCODE_DATATYPE_MISMATCH,
             Error::TooManyParams(_) => Code::ERRCODE_PROGRAM_LIMIT_EXCEEDED,
-            Error::RunTimedOut(_) => Code::ERRCODE_QUERY_CANCELED,
+            Error::RunTimedOut(..) => Code::ERRCODE_QUERY_CANCELED,
             Error::TooManyWorkers { .. }
             | Error::TooManyUnread { .. }
             | Error::SpillLimit(_)

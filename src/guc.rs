@@ -36,6 +36,10 @@ pub static MAX_JOBS_PER_ROLE: GucSetting<i32> = GucSetting::<i32>::new(-1);
 pub static JOB_HISTORY: GucSetting<i32> = GucSetting::<i32>::new(600);
 pub static KEEP_RESULT: GucSetting<i32> = GucSetting::<i32>::new(0);
 
+/// `pg_background.allow_api_change`: read by the update script that replaces the 2.0 API of an
+/// installation with the 1.x API, which refuses to run unless it is on.
+pub static ALLOW_API_CHANGE: GucSetting<bool> = GucSetting::<bool>::new(false);
+
 /// Longest time a result is kept after its launcher left (seven days).
 pub const MAX_KEEP_RESULT: i32 = 7 * 24 * 3600;
 
@@ -179,6 +183,14 @@ pub fn init() {
         MAX_KEEP_RESULT,
         GucContext::Userset,
         GucFlags::UNIT_S,
+    );
+    GucRegistry::define_bool_guc(
+        c"pg_background.allow_api_change",
+        c"Lets ALTER EXTENSION pg_background UPDATE replace the 2.0 API with the 1.x API.",
+        c"Off, an update from a version with the 2.0 API to one with the 1.x API stops with an error, so that a plain ALTER EXTENSION ... UPDATE never changes the API under its callers.",
+        &ALLOW_API_CHANGE,
+        GucContext::Userset,
+        GucFlags::default(),
     );
     crate::server::reserve_guc_prefix(c"pg_background");
 }

@@ -127,6 +127,9 @@ pub fn run(
     // SAFETY: reading the clock.
     let start = unsafe { pg_sys::GetCurrentTimestamp() };
     let (pid, cookie, timed_out) = launch_and_wait(sql, queue_size, timeout_ms, label, true)?;
+    if timed_out {
+        session_jobs::count_timeout();
+    }
     let outcome = outcome(pid, cookie);
     detach(pid, Cookie::ForControl(cookie))?;
     // SAFETY: reading the clock.
@@ -156,8 +159,9 @@ pub fn run_query(
     }
     let (pid, cookie, timed_out) = launch_and_wait(sql, queue_size, timeout_ms, label, false)?;
     if timed_out {
+        session_jobs::count_timeout();
         detach(pid, Cookie::ForControl(cookie))?;
-        return Err(Error::RunTimedOut(timeout_ms));
+        return Err(Error::RunTimedOut(super::called_name(fcinfo), timeout_ms));
     }
     super::result::read(pid, Cookie::ForResult(cookie), fcinfo)
 }

@@ -91,6 +91,22 @@ pub fn result_type(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Oid {
     unsafe { pg_sys::get_func_rettype((*(*fcinfo).flinfo).fn_oid) }
 }
 
+/// The name of the SQL function being called (the 1.x and the 2.0 API name some functions
+/// differently), for messages.
+pub fn called_name(fcinfo: pg_sys::FunctionCallInfo) -> String {
+    // SAFETY: fcinfo is the live call info of a SQL-callable function; flinfo is set by fmgr,
+    // and get_func_name returns a palloc'd copy or NULL.
+    unsafe {
+        let name = pg_sys::get_func_name((*(*fcinfo).flinfo).fn_oid);
+        if name.is_null() {
+            return "pg_background".to_owned();
+        }
+        std::ffi::CStr::from_ptr(name)
+            .to_string_lossy()
+            .into_owned()
+    }
+}
+
 /// Number of this session's workers that still run (see [`session_jobs::running`]).
 #[cfg(any(test, feature = "pg_test"))]
 pub fn running() -> usize {

@@ -40,11 +40,11 @@ run_install_test() {
     check "$PG_MAJOR: the install script is installed" t \
         "$([ -s "$extdir/pg_background--$EXT_VERSION.sql" ] && echo t)"
     files=0
-    for from in "$ROOT"/sql/pg_background--*--"$EXT_VERSION".sql; do
+    for from in "$ROOT"/sql/pg_background--*--*.sql; do
         cmp -s "$from" "$extdir/$(basename "$from")" && files=$((files + 1))
     done
     check "$PG_MAJOR: every committed update script is installed as committed" \
-        "$(ls "$ROOT"/sql/pg_background--*--"$EXT_VERSION".sql | wc -l)" "$files"
+        "$(ls "$ROOT"/sql/pg_background--*--*.sql | wc -l)" "$files"
 
     start_cluster "${PGBG_TEST_PORT:-55433}"
     out=$(psql_ -d postgres -c "CREATE EXTENSION pg_background" 2>&1)
@@ -66,6 +66,10 @@ run_install_test() {
     check "$PG_MAJOR: the jobs view shows a job" "finished 1" "$(psql_ -At -F ' ' -d postgres \
         -c "SELECT * FROM pg_background_result(pg_background_launch('SELECT 1')) AS (r int)" \
         -c "SELECT state, rows FROM pg_background_jobs ORDER BY job_id DESC LIMIT 1" | tail -n1)"
+    psql_ -d postgres -c "CREATE DATABASE two" >/dev/null
+    check "$PG_MAJOR: the version with the 2.0 API is installed too, and runs a job" "7" \
+        "$(psql_ -At -d two -c "CREATE EXTENSION pg_background VERSION '$API2_VERSION'" \
+              -c "SELECT r FROM pg_background_launch('SELECT 7') h, LATERAL pg_background_result((h).pid, (h).cookie) AS (r int)")"
     stop_cluster
     checks_report install
 }

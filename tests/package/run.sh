@@ -58,7 +58,7 @@ run_package_test() {
         "$(dpkg -S "$lib/pg_background.so" | cut -d: -f1) $(dpkg -S "$ext/pg_background.control" | cut -d: -f1)"
     check "every committed update script is in the package" \
         "$(ls "$ROOT"/sql/pg_background--*--*.sql | wc -l)" \
-        "$(dpkg -L "$name" | grep -c "/extension/pg_background--.*--$EXT_VERSION\.sql$")"
+        "$(dpkg -L "$name" | grep -c "/extension/pg_background--.*--.*\.sql$")"
 
     start_cluster "${PGBG_TEST_PORT:-55433}" shared_preload_libraries=pg_background
     q="SELECT * FROM pg_background_result(pg_background_launch('SELECT 41 + 1')) AS (r int)"

@@ -16,7 +16,7 @@ SELECT 'function ' || p.oid::regprocedure || ' ' || pg_get_function_arguments(p.
        || ' strict=' || p.proisstrict || ' volatile=' || p.provolatile::text || ' parallel=' || p.proparallel::text
        || ' secdef=' || p.prosecdef || ' config=' || coalesce(p.proconfig::text, '')
        || ' acl=' || coalesce((SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(p.proacl) a
-                               WHERE a::text NOT LIKE 'pgbg_upgrade_app=%'), '')
+                               WHERE a::text NOT LIKE 'pgbg\_upgrade\_%=%'), '')
        || ' comment=' || coalesce(obj_description(p.oid, 'pg_proc'), '')
   FROM members m JOIN pg_proc p ON m.classid = 'pg_proc'::regclass AND p.oid = m.objid
   JOIN pg_language l ON l.oid = p.prolang
@@ -24,7 +24,7 @@ UNION ALL
 SELECT 'type ' || t.oid::regtype || ' (' || (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum)
                                      FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0) || ')'
        || ' acl=' || coalesce((SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(t.typacl) a
-                               WHERE a::text NOT LIKE 'pgbg_upgrade_app=%'), '')
+                               WHERE a::text NOT LIKE 'pgbg\_upgrade\_%=%'), '')
   FROM members m JOIN pg_type t ON m.classid = 'pg_type'::regclass AND t.oid = m.objid
   JOIN pg_class r ON r.oid = t.typrelid AND r.relkind = 'c'
 UNION ALL
@@ -32,6 +32,47 @@ SELECT 'view ' || c.oid::regclass || ' ' || pg_get_viewdef(c.oid)
   FROM members m JOIN pg_class c ON m.classid = 'pg_class'::regclass AND c.oid = m.objid
 ORDER BY 1;
 SQL
+}
+
+# the SQL surface of the extension in database $1 (functions with their arguments, result and
+# STRICT-ness, composite types, views with their columns, which objects have a comment), leaving
+# out the extension's own additions: to compare our 2.0 API with the C extension's
+api2_surface() {
+    psql_ -At -d "$1" <<'SQL'
+WITH members AS (
+  SELECT d.classid, d.objid FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+   WHERE d.refclassid = 'pg_extension'::regclass AND e.extname = 'pg_background' AND d.deptype = 'e')
+SELECT 'function ' || p.proname || '(' || pg_get_function_arguments(p.oid) || ') returns '
+       || pg_get_function_result(p.oid) || ' strict=' || p.proisstrict || ' secdef=' || p.prosecdef
+       || ' commented=' || (obj_description(p.oid, 'pg_proc') IS NOT NULL)
+  FROM members m JOIN pg_proc p ON m.classid = 'pg_proc'::regclass AND p.oid = m.objid
+ WHERE p.proname NOT IN ('pg_background_autonomous', 'pg_background_autonomous_exec',
+                         'pg_background_cluster_jobs', 'pg_background_job_id',
+                         'pg_background_launch_kept', 'pg_background_job_result',
+                         'pg_background_grantable_objects', 'pg_background_apply_privileges')
+UNION ALL
+SELECT 'type ' || t.typname || ' (' || (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum)
+                                     FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0) || ')'
+  FROM members m JOIN pg_type t ON m.classid = 'pg_type'::regclass AND t.oid = m.objid
+  JOIN pg_class r ON r.oid = t.typrelid AND r.relkind = 'c'
+UNION ALL
+SELECT 'view ' || c.relname || ' (' || (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum)
+                                     FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0) || ')'
+       || ' commented=' || (obj_description(c.oid, 'pg_class') IS NOT NULL)
+  FROM members m JOIN pg_class c ON m.classid = 'pg_class'::regclass AND c.oid = m.objid
+ WHERE c.relkind = 'v' AND c.relname <> 'pg_background_jobs'
+ORDER BY 1;
+SQL
+}
+
+# compare_catalogs NAME FILE EXPECTED_FILE: one check, the difference printed if any
+compare_catalogs() {
+    if diff "$2" "$3" > "$CLUSTER_DIR/upgrade.diff"; then
+        check "$1" same same
+    else
+        cat "$CLUSTER_DIR/upgrade.diff"
+        check "$1" same different
+    fi
 }
 
 # The stand-in catalog of version $1, written to the server's extension directory. 1.0, 1.8 and
@@ -146,7 +187,66 @@ SQL
         t "23514|public|two_t||two_t_positive" t "23502|two_t|id" t t 8)
     check "2.0: launch, result, wait, cancel, list, full_sql, error_info (with the objects it names), stats, result_info, detach, submit and a _v2 alias through 2.0's catalog" \
         "$expected" "$out"
+    api2_surface $db > "$CLUSTER_DIR/surface-c.txt"
+    api2_surface pgbg_fresh2 > "$CLUSTER_DIR/surface-ours.txt"
+    check "2.0: the stand-in's surface has every function of 2.0" 51 "$(grep -c '^function ' "$CLUSTER_DIR/surface-c.txt")"
+    compare_catalogs "$API2_VERSION: the SQL surface equals the C extension's 2.0 (functions, arguments, defaults, results, STRICT, types, views, comments)" \
+        "$CLUSTER_DIR/surface-ours.txt" "$CLUSTER_DIR/surface-c.txt"
+
+    # the update: a plain one stops (it would end on the 1.x API); the one to our 2.0 API works
+    psql_ -d $db -c "SELECT pg_background_grant_privileges('pgbg_upgrade_app')" \
+        -c "GRANT EXECUTE ON FUNCTION pg_background_stats() TO pgbg_upgrade_one" >/dev/null
+    out=$(psql_ -d $db -c "ALTER EXTENSION pg_background UPDATE" 2>&1 || true)
+    check "2.0: a plain update stops with a hint, since the default version has the 1.x API" "t t" \
+        "$(grep -q 'would replace the 2.0 API' <<<"$out" && echo t) $(grep -q "UPDATE TO '$API2_VERSION'" <<<"$out" && echo t)"
+    check "2.0: ... and changes nothing" 2.0 \
+        "$(psql_ -At -d $db -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_background'")"
+    psql_ -d $db -c "ALTER EXTENSION pg_background UPDATE TO '$API2_VERSION'" >/dev/null
+    check "2.0: updated to $API2_VERSION" "$API2_VERSION" \
+        "$(psql_ -At -d $db -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_background'")"
+    check "2.0: a role granted by 2.0's helper runs jobs after the update, and reads the jobs view" "9 t" \
+        "$(psql_ -At -U pgbg_upgrade_app -d $db -c "SELECT r FROM pg_background_launch('SELECT 9') h, LATERAL pg_background_result((h).pid, (h).cookie) AS (r int)" \
+              -c "SELECT count(*) > 0 FROM pg_background_jobs WHERE query = 'SELECT 9'" | tr '\n' ' ' | sed 's/ $//')"
+    check "2.0: a single grant is kept" "t f" \
+        "$(psql_ -At -d $db -c "SELECT has_function_privilege('pgbg_upgrade_one', 'pg_background_stats()', 'EXECUTE'), has_function_privilege('pgbg_upgrade_one', 'pg_background_launch(text, int4)', 'EXECUTE')" | tr '|' ' ')"
+    extension_catalog $db > "$CLUSTER_DIR/upgraded.txt"
+    compare_catalogs "2.0: the updated catalog equals a fresh install of $API2_VERSION" \
+        "$CLUSTER_DIR/upgraded.txt" "$CLUSTER_DIR/fresh2.txt"
     rm -f "$("$PG_CONFIG" --sharedir)/extension/pg_background--2.0.sql"
+    psql_ -d postgres -c "DROP DATABASE $db" >/dev/null
+}
+
+# From the 1.x API to the 2.0 API of the same release and back, with grants kept.
+between_apis() {
+    local db=pgbg_apis u out
+    psql_ -d postgres -c "SET client_min_messages = warning" -c "DROP DATABASE IF EXISTS $db" \
+        -c "CREATE DATABASE $db" >/dev/null
+    u="psql_ -At -d $db"
+    $u -c "CREATE EXTENSION pg_background" -c "SELECT grant_pg_background_privileges('pgbg_upgrade_app')" \
+       -c "GRANT EXECUTE ON FUNCTION pg_background_cancel_v2_grace(int4, int8, int4) TO pgbg_upgrade_one" >/dev/null
+    $u -c "ALTER EXTENSION pg_background UPDATE TO '$API2_VERSION'" >/dev/null
+    check "1.x -> 2.0 API: updated" "$API2_VERSION" "$($u -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_background'")"
+    check "1.x -> 2.0 API: a role granted by the 1.x helper runs jobs through the 2.0 API" "6" \
+        "$(psql_ -At -U pgbg_upgrade_app -d $db -c "SELECT r FROM pg_background_launch('SELECT 6') h, LATERAL pg_background_result((h).pid, (h).cookie) AS (r int)")"
+    check "1.x -> 2.0 API: a single grant follows its function (cancel_v2_grace to cancel and cancel_v2)" "t t f" \
+        "$($u -c "SELECT has_function_privilege('pgbg_upgrade_one', 'pg_background_cancel(int4, int8, int4)', 'EXECUTE'), has_function_privilege('pgbg_upgrade_one', 'pg_background_cancel_v2(int4, int8, int4)', 'EXECUTE'), has_function_privilege('pgbg_upgrade_one', 'pg_background_wait(int4, int8, int4)', 'EXECUTE')" | tr '|' ' ')"
+    extension_catalog $db > "$CLUSTER_DIR/upgraded.txt"
+    compare_catalogs "1.x -> 2.0 API: the catalog equals a fresh install of $API2_VERSION" \
+        "$CLUSTER_DIR/upgraded.txt" "$CLUSTER_DIR/fresh2.txt"
+    out=$(psql_ -d $db -c "ALTER EXTENSION pg_background UPDATE" 2>&1 || true)
+    check "2.0 -> 1.x API: refused unless pg_background.allow_api_change is on (55000)" "t" \
+        "$(grep -q 'ERROR:  this update would replace the 2.0 API' <<<"$out" && echo t)"
+    $u -c "SET pg_background.allow_api_change = on" -c "ALTER EXTENSION pg_background UPDATE" >/dev/null
+    check "2.0 -> 1.x API: updated" "$EXT_VERSION" "$($u -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_background'")"
+    check "2.0 -> 1.x API: the role runs jobs through the 1.x API" "5" \
+        "$(psql_ -At -U pgbg_upgrade_app -d $db -c "SELECT * FROM pg_background_result(pg_background_launch('SELECT 5')) AS (r int)")"
+    extension_catalog $db > "$CLUSTER_DIR/upgraded.txt"
+    compare_catalogs "2.0 -> 1.x API: the catalog equals a fresh install of $EXT_VERSION" \
+        "$CLUSTER_DIR/upgraded.txt" "$CLUSTER_DIR/fresh.txt"
+    $u -c "CREATE VIEW my_stats AS SELECT * FROM pg_background_stats_v2()" >/dev/null
+    out=$(psql_ -d $db -c "ALTER EXTENSION pg_background UPDATE TO '$API2_VERSION'" 2>&1 || true)
+    check "1.x -> 2.0 API: a user view over a function the update replaces stops it, and nothing changes" "t $EXT_VERSION" \
+        "$(grep -q 'depend' <<<"$out" && echo t) $($u -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_background'")"
     psql_ -d postgres -c "DROP DATABASE $db" >/dev/null
 }
 
@@ -157,6 +257,10 @@ run_upgrade_test() {
         -c "DROP ROLE IF EXISTS pgbg_upgrade_app" -c "CREATE ROLE pgbg_upgrade_app LOGIN"
     psql_ -d pgbg_fresh -c "CREATE EXTENSION pg_background" >/dev/null
     extension_catalog pgbg_fresh > "$CLUSTER_DIR/fresh.txt"
+    psql_ -d postgres -c "DROP ROLE IF EXISTS pgbg_upgrade_one" -c "CREATE ROLE pgbg_upgrade_one" \
+        -c "DROP DATABASE IF EXISTS pgbg_fresh2" -c "CREATE DATABASE pgbg_fresh2" >/dev/null
+    psql_ -d pgbg_fresh2 -c "CREATE EXTENSION pg_background VERSION '$API2_VERSION'" >/dev/null
+    extension_catalog pgbg_fresh2 > "$CLUSTER_DIR/fresh2.txt"
     check "the catalog lists every member" "t" "$([ "$(wc -l < "$CLUSTER_DIR/fresh.txt")" -gt 40 ] && echo t || echo f)"
     for v in 1.0 1.1 1.4 1.7 1.8 1.10 rust-0.1; do
         upgrade_from "$v"
@@ -171,7 +275,8 @@ run_upgrade_test() {
         "$(psql_ -At -U pgbg_upgrade_app -d pgbg_upgrade -c "SELECT r FROM pg_background_launch_v2('SELECT 7') h, LATERAL pg_background_result_v2((h).pid, (h).cookie) AS (r int)")"
     rm -f "$("$PG_CONFIG" --sharedir)/extension/pg_background--1.8.sql"
     through_2_0_catalog
+    between_apis
     psql_ -d postgres -c "DROP DATABASE pgbg_upgrade" -c "DROP DATABASE pgbg_fresh" \
-        -c "DROP ROLE pgbg_upgrade_app" >/dev/null
+        -c "DROP DATABASE pgbg_fresh2" -c "DROP ROLE pgbg_upgrade_app" -c "DROP ROLE pgbg_upgrade_one" >/dev/null
     checks_report upgrade
 }
