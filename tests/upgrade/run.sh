@@ -273,6 +273,13 @@ run_upgrade_test() {
         -c "ALTER EXTENSION pg_background UPDATE" >/dev/null
     check "1.8: a role granted by the 1.8 helper can read the handle API after the update" "7" \
         "$(psql_ -At -U pgbg_upgrade_app -d pgbg_upgrade -c "SELECT r FROM pg_background_launch_v2('SELECT 7') h, LATERAL pg_background_result_v2((h).pid, (h).cookie) AS (r int)")"
+    # from a C 1.x release straight to the 2.0 API (through the 1.x API of this release)
+    psql_ -d postgres -c "DROP DATABASE pgbg_upgrade" -c "CREATE DATABASE pgbg_upgrade" >/dev/null
+    psql_ -At -d pgbg_upgrade -c "CREATE EXTENSION pg_background VERSION '1.8'" \
+        -c "ALTER EXTENSION pg_background UPDATE TO '$API2_VERSION'" >/dev/null
+    extension_catalog pgbg_upgrade > "$CLUSTER_DIR/upgraded.txt"
+    compare_catalogs "1.8 -> $API2_VERSION: the catalog equals a fresh install of $API2_VERSION" \
+        "$CLUSTER_DIR/upgraded.txt" "$CLUSTER_DIR/fresh2.txt"
     rm -f "$("$PG_CONFIG" --sharedir)/extension/pg_background--1.8.sql"
     through_2_0_catalog
     between_apis

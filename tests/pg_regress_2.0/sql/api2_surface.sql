@@ -12,8 +12,10 @@ SELECT p.proname || '(' || pg_get_function_arguments(p.oid) || ')' AS function,
 SELECT c.relname AS name, c.relkind AS kind,
        string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum) AS columns
   FROM pg_class c JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0
-  JOIN pg_depend d ON d.objid IN (c.oid, c.reltype)
-  JOIN pg_extension e ON e.oid = d.refobjid AND e.extname = 'pg_background' AND d.deptype = 'e'
+ WHERE EXISTS (SELECT FROM pg_depend d JOIN pg_extension e ON e.oid = d.refobjid
+                WHERE e.extname = 'pg_background' AND d.deptype = 'e'
+                  AND ((c.relkind = 'v' AND d.classid = 'pg_class'::regclass AND d.objid = c.oid)
+                    OR (c.relkind = 'c' AND d.classid = 'pg_type'::regclass AND d.objid = c.reltype)))
  GROUP BY c.relname, c.relkind ORDER BY 1;
 
 -- The `_v2` names are deprecated aliases, bound to the same code as the canonical names.
