@@ -176,6 +176,12 @@ LANGUAGE C AS 'MODULE_PATHNAME', 'pg_background_wait_any_v2_wrapper';
 COMMENT ON FUNCTION pg_background_wait_any(pg_background_handle[], int4) IS
   'The first of the jobs to finish, or NULL if timeout_ms (> 0) passes first. Sleeps until a '
   'worker exits, without polling.';
+-- The extension's wait for the first of several jobs by their ids, named so as not to overload
+-- 2.0's pg_background_wait_any, which takes handles (with the 1.x API:
+-- pg_background_wait_any(job_ids int8[], …)).
+CREATE FUNCTION pg_background_wait_any_job(job_ids int8[], timeout_ms int4 DEFAULT 0)
+RETURNS int8 STRICT VOLATILE
+LANGUAGE C AS 'MODULE_PATHNAME', 'pg_background_wait_any_wrapper';
 CREATE FUNCTION pg_background_cancel_by_label(pattern text, grace_ms int4 DEFAULT 0)
 RETURNS int4 VOLATILE
 LANGUAGE C AS 'MODULE_PATHNAME', 'pg_background_cancel_by_label_v2_wrapper';

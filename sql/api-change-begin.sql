@@ -104,7 +104,9 @@ BEGIN
          'pg_background_cancel_all', 'pg_background_full_sql', 'pg_background_outcome',
          'pg_background_run', 'pg_background_run_query', 'pg_background_drain',
          'pg_background_wait_any', 'pg_background_cancel_by_label', 'pg_background_purge',
-         'pg_background_grant_privileges', 'pg_background_revoke_privileges')
+         'pg_background_grant_privileges', 'pg_background_revoke_privileges',
+         -- the extension's own, named differently in the two APIs
+         'pg_background_wait_any_job')
   LOOP
     EXECUTE pg_catalog.format('DROP FUNCTION %s', f.signature);
   END LOOP;

@@ -255,6 +255,14 @@ AS 'MODULE_PATHNAME', 'pg_background_job_id_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- pg_background::api::pg_background_job_result_json
+
+CREATE OR REPLACE FUNCTION pg_background_job_result_json(job_id int8) RETURNS SETOF jsonb
+    STRICT VOLATILE PARALLEL UNSAFE
+    LANGUAGE C AS 'MODULE_PATHNAME', 'pg_background_job_result_json_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- pg_background::api::pg_background_launch
 CREATE OR REPLACE FUNCTION "pg_background_launch"(
 	"sql" TEXT, /* & str */
@@ -398,6 +406,22 @@ AS 'MODULE_PATHNAME', 'pg_background_result_info_v2_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- pg_background::api::pg_background_result_json
+
+CREATE OR REPLACE FUNCTION pg_background_result_json(pid int4) RETURNS SETOF jsonb
+    STRICT VOLATILE PARALLEL UNSAFE
+    LANGUAGE C AS 'MODULE_PATHNAME', 'pg_background_result_json_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- pg_background::api::pg_background_result_json_of_handle
+
+CREATE OR REPLACE FUNCTION pg_background_result_json(pid int4, cookie int8) RETURNS SETOF jsonb
+    STRICT VOLATILE PARALLEL UNSAFE
+    LANGUAGE C AS 'MODULE_PATHNAME', 'pg_background_result_json_of_handle_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- pg_background::api::pg_background_result_of_job
 
 CREATE OR REPLACE FUNCTION pg_background_job_result(job_id int8) RETURNS SETOF record
@@ -484,6 +508,17 @@ AllocatedByRust > , ErrorReport > */
 VOLATILE PARALLEL UNSAFE  
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'pg_background_submit_v2_labelled_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- pg_background::api::pg_background_wait_any
+CREATE OR REPLACE FUNCTION "pg_background_wait_any"(
+	"job_ids" bigint[], /* pgrx :: Array < '_, i64 > */
+	"timeout_ms" INT DEFAULT 0 /* i32 */
+) RETURNS bigint /* Result < Option < i64 > , ErrorReport > */
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'pg_background_wait_any_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */

@@ -107,7 +107,9 @@ BEGIN
          'pg_background_cancel_all', 'pg_background_full_sql', 'pg_background_outcome',
          'pg_background_run', 'pg_background_run_query', 'pg_background_drain',
          'pg_background_wait_any', 'pg_background_cancel_by_label', 'pg_background_purge',
-         'pg_background_grant_privileges', 'pg_background_revoke_privileges')
+         'pg_background_grant_privileges', 'pg_background_revoke_privileges',
+         -- the extension's own, named differently in the two APIs
+         'pg_background_wait_any_job')
   LOOP
     EXECUTE pg_catalog.format('DROP FUNCTION %s', f.signature);
   END LOOP;
@@ -396,6 +398,14 @@ AS 'MODULE_PATHNAME', 'pg_background_job_id_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- pg_background::api::pg_background_job_result_json
+
+CREATE OR REPLACE FUNCTION pg_background_job_result_json(job_id int8) RETURNS SETOF jsonb
+    STRICT VOLATILE PARALLEL UNSAFE
+    LANGUAGE C AS 'MODULE_PATHNAME', 'pg_background_job_result_json_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- pg_background::api::pg_background_launch
 CREATE OR REPLACE FUNCTION "pg_background_launch"(
 	"sql" TEXT, /* & str */
@@ -539,6 +549,22 @@ AS 'MODULE_PATHNAME', 'pg_background_result_info_v2_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
+-- pg_background::api::pg_background_result_json
+
+CREATE OR REPLACE FUNCTION pg_background_result_json(pid int4) RETURNS SETOF jsonb
+    STRICT VOLATILE PARALLEL UNSAFE
+    LANGUAGE C AS 'MODULE_PATHNAME', 'pg_background_result_json_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- pg_background::api::pg_background_result_json_of_handle
+
+CREATE OR REPLACE FUNCTION pg_background_result_json(pid int4, cookie int8) RETURNS SETOF jsonb
+    STRICT VOLATILE PARALLEL UNSAFE
+    LANGUAGE C AS 'MODULE_PATHNAME', 'pg_background_result_json_of_handle_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
 -- pg_background::api::pg_background_result_of_job
 
 CREATE OR REPLACE FUNCTION pg_background_job_result(job_id int8) RETURNS SETOF record
@@ -625,6 +651,17 @@ AllocatedByRust > , ErrorReport > */
 VOLATILE PARALLEL UNSAFE  
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'pg_background_submit_v2_labelled_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- pg_background::api::pg_background_wait_any
+CREATE OR REPLACE FUNCTION "pg_background_wait_any"(
+	"job_ids" bigint[], /* pgrx :: Array < '_, i64 > */
+	"timeout_ms" INT DEFAULT 0 /* i32 */
+) RETURNS bigint /* Result < Option < i64 > , ErrorReport > */
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'pg_background_wait_any_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -984,6 +1021,12 @@ LANGUAGE C AS 'MODULE_PATHNAME', 'pg_background_wait_any_v2_wrapper';
 COMMENT ON FUNCTION pg_background_wait_any(pg_background_handle[], int4) IS
   'The first of the jobs to finish, or NULL if timeout_ms (> 0) passes first. Sleeps until a '
   'worker exits, without polling.';
+-- The extension's wait for the first of several jobs by their ids, named so as not to overload
+-- 2.0's pg_background_wait_any, which takes handles (with the 1.x API:
+-- pg_background_wait_any(job_ids int8[], …)).
+CREATE FUNCTION pg_background_wait_any_job(job_ids int8[], timeout_ms int4 DEFAULT 0)
+RETURNS int8 STRICT VOLATILE
+LANGUAGE C AS 'MODULE_PATHNAME', 'pg_background_wait_any_wrapper';
 CREATE FUNCTION pg_background_cancel_by_label(pattern text, grace_ms int4 DEFAULT 0)
 RETURNS int4 VOLATILE
 LANGUAGE C AS 'MODULE_PATHNAME', 'pg_background_cancel_by_label_v2_wrapper';

@@ -1,6 +1,7 @@
 //! The SQL-callable functions: validate arguments, call the launcher, map errors. Safe Rust.
 #![forbid(unsafe_code)]
 
+use crate::launcher::result::Shape;
 use crate::launcher::{self, Cookie, LaunchOptions};
 use pgrx::pg_sys::panic::ErrorReport;
 use pgrx::prelude::*;
@@ -115,7 +116,58 @@ fn pg_background_result_of_job(
     job_id: i64,
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Result<(), ErrorReport> {
-    Ok(launcher::result::read_job(job_id, fcinfo)?)
+    Ok(launcher::result::read_job(job_id, fcinfo, Shape::Typed)?)
+}
+
+/// The rows of the worker's result as jsonb objects keyed by column name (no column definition
+/// list); a command without rows gives `{"command_tag": …}`.
+#[pg_extern(sql = "
+CREATE FUNCTION pg_background_result_json(pid int4) RETURNS SETOF jsonb
+    STRICT VOLATILE PARALLEL UNSAFE
+    LANGUAGE C AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+")]
+fn pg_background_result_json(
+    pid: i32,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Result<(), ErrorReport> {
+    Ok(launcher::result::read_as(
+        pid,
+        Cookie::Ignore,
+        fcinfo,
+        Shape::Json,
+    )?)
+}
+
+/// [`pg_background_result_json`] with the handle's cookie checked.
+#[pg_extern(sql = "
+CREATE FUNCTION pg_background_result_json(pid int4, cookie int8) RETURNS SETOF jsonb
+    STRICT VOLATILE PARALLEL UNSAFE
+    LANGUAGE C AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+")]
+fn pg_background_result_json_of_handle(
+    pid: i32,
+    cookie: i64,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Result<(), ErrorReport> {
+    Ok(launcher::result::read_as(
+        pid,
+        Cookie::ForResult(cookie),
+        fcinfo,
+        Shape::Json,
+    )?)
+}
+
+/// [`pg_background_result_of_job`] as jsonb objects.
+#[pg_extern(sql = "
+CREATE FUNCTION pg_background_job_result_json(job_id int8) RETURNS SETOF jsonb
+    STRICT VOLATILE PARALLEL UNSAFE
+    LANGUAGE C AS 'MODULE_PATHNAME', '@FUNCTION_NAME@';
+")]
+fn pg_background_job_result_json(
+    job_id: i64,
+    fcinfo: pg_sys::FunctionCallInfo,
+) -> Result<(), ErrorReport> {
+    Ok(launcher::result::read_job(job_id, fcinfo, Shape::Json)?)
 }
 
 /// Launch `sql` like `pg_background_launch`, keeping its result for `keep_for` after this
@@ -571,6 +623,18 @@ fn pg_background_wait_any_v2<'a>(
     set(&mut t, "pid", pid);
     set(&mut t, "cookie", cookie);
     Some(t)
+}
+
+/// The id of the first of the jobs to end (of this session, or of the cluster with an owner
+/// whose privileges the caller has); NULL if `timeout_ms` (> 0) passes first. (In the 2.0
+/// API: `pg_background_wait_any_job`, 2.0's `pg_background_wait_any` taking handles.)
+#[pg_extern(strict, volatile, parallel_unsafe)]
+fn pg_background_wait_any(
+    job_ids: pgrx::Array<'_, i64>,
+    timeout_ms: default!(i32, 0),
+) -> Result<Option<i64>, ErrorReport> {
+    let ids: Vec<i64> = job_ids.iter().flatten().collect();
+    Ok(launcher::helpers::wait_any_job(&ids, timeout_ms)?)
 }
 
 /// Cancel the running workers whose label matches `pattern` (LIKE); returns how many. (In the

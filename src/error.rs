@@ -83,6 +83,8 @@ pub enum Error {
     ResultNotKept(i64),
     #[error("pg_background.keep_result must be between 1 second and 7 days")]
     KeepOutOfRange,
+    #[error("pg_background.notify_channel must not exceed {0} bytes")]
+    ChannelTooLong(usize),
     #[error("too many background jobs running in the cluster")]
     TooManyJobs(i32),
     #[error("too many background jobs running for the current role")]
@@ -107,7 +109,8 @@ impl From<Error> for ErrorReport {
             Error::QueueTooSmall(_)
             | Error::QueueTooLarge(_)
             | Error::LabelTooLong(_)
-            | Error::KeepOutOfRange => Code::ERRCODE_INVALID_PARAMETER_VALUE,
+            | Error::KeepOutOfRange
+            | Error::ChannelTooLong(_) => Code::ERRCODE_INVALID_PARAMETER_VALUE,
             Error::NullSql => Code::ERRCODE_NULL_VALUE_NOT_ALLOWED,
             Error::Deadlock { .. } => Code::ERRCODE_T_R_DEADLOCK_DETECTED,
             Error::ParamType(_) => Code::ERRCODE_INDETERMINATE_DATATYPE,

@@ -19,6 +19,16 @@ unsafe extern "C-unwind" {
     pub fn pg_blocking_pids(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum;
     /// The operator `text LIKE text` (`textlike`), as a function-manager entry point.
     pub fn textlike(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum;
+    /// The SQL function `row_to_json(record)`, likewise.
+    pub fn row_to_json(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum;
+    /// The input function of jsonb, likewise.
+    pub fn jsonb_in(fcinfo: pg_sys::FunctionCallInfo) -> pg_sys::Datum;
+}
+
+#[pg_guard]
+unsafe extern "C-unwind" {
+    /// `commands/async.h`: queue a notification on `channel`, sent when the transaction commits.
+    pub fn Async_Notify(channel: *const c_char, payload: *const c_char);
 }
 
 /// The wait event `MessageQueueReceive` (renamed in the headers of PostgreSQL 17).

@@ -40,6 +40,22 @@ pub static KEEP_RESULT: GucSetting<i32> = GucSetting::<i32>::new(0);
 /// installation with the 1.x API, which refuses to run unless it is on.
 pub static ALLOW_API_CHANGE: GucSetting<bool> = GucSetting::<bool>::new(false);
 
+/// `pg_background.notify_channel`: the channel a job announces its end on (empty: none).
+pub static NOTIFY_CHANNEL: GucSetting<Option<std::ffi::CString>> =
+    GucSetting::<Option<std::ffi::CString>>::new(None);
+
+/// Longest channel name NOTIFY takes (NAMEDATALEN - 1).
+pub const MAX_CHANNEL_LEN: usize = 63;
+
+/// The channel set for jobs launched now (a worker sees its launcher's, restored with the
+/// other settings).
+pub fn notify_channel() -> String {
+    NOTIFY_CHANNEL
+        .get()
+        .map(|c| c.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 /// Longest time a result is kept after its launcher left (seven days).
 pub const MAX_KEEP_RESULT: i32 = 7 * 24 * 3600;
 
@@ -189,6 +205,14 @@ pub fn init() {
         c"Lets ALTER EXTENSION pg_background UPDATE replace the 2.0 API with the 1.x API.",
         c"Off, an update from a version with the 2.0 API to one with the 1.x API stops with an error, so that a plain ALTER EXTENSION ... UPDATE never changes the API under its callers.",
         &ALLOW_API_CHANGE,
+        GucContext::Userset,
+        GucFlags::default(),
+    );
+    GucRegistry::define_string_guc(
+        c"pg_background.notify_channel",
+        c"Channel on which each job launched announces its end with NOTIFY.",
+        c"Empty means none. The payload is a JSON object with job_id, pid, state, sqlstate and rows; it is sent after the job has committed or rolled back.",
+        &NOTIFY_CHANNEL,
         GucContext::Userset,
         GucFlags::default(),
     );

@@ -14,6 +14,23 @@ fn peak_rss_kb(pid: i32) -> u64 {
 
 #[test]
 fn reading_100_mb_keeps_the_launcher_memory_bounded() {
+    assert_reading_100_mb_is_bounded(
+        "SELECT count(*), sum(length(r)) FROM pg_background_result(pg_background_launch(
+           'SELECT repeat(''x'', 1000) FROM generate_series(1, 100000)')) AS (r text)",
+    );
+}
+
+#[test]
+fn reading_100_mb_as_json_keeps_the_launcher_memory_bounded() {
+    assert_reading_100_mb_is_bounded(
+        "SELECT count(*), sum(length(r->>'r')) FROM pg_background_result_json(pg_background_launch(
+           'SELECT repeat(''x'', 1000) AS r FROM generate_series(1, 100000)')) AS r",
+    );
+}
+
+/// `query` reads 100,000 rows of 1,000 bytes (count, total length): the launcher's peak RSS
+/// grows by far less than the result.
+fn assert_reading_100_mb_is_bounded(query: &str) {
     let mut a = connect();
     let pid = backend_pid(&mut a);
     a.batch_execute("SET work_mem = '4MB'").unwrap();
@@ -23,14 +40,13 @@ fn reading_100_mb_keeps_the_launcher_memory_bounded() {
         &[],
     )
     .unwrap();
+    a.query(
+        "SELECT pg_background_result_json(pg_background_launch('SELECT 1'))",
+        &[],
+    )
+    .unwrap();
     let before = peak_rss_kb(pid);
-    let row = a
-        .query_one(
-            "SELECT count(*), sum(length(r)) FROM pg_background_result(pg_background_launch(
-               'SELECT repeat(''x'', 1000) FROM generate_series(1, 100000)')) AS (r text)",
-            &[],
-        )
-        .unwrap();
+    let row = a.query_one(query, &[]).unwrap();
     assert_eq!(row.get::<_, i64>(0), 100_000);
     assert_eq!(row.get::<_, i64>(1), 100_000_000);
     let growth_mb = (peak_rss_kb(pid) - before) / 1024;

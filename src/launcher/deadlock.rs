@@ -38,21 +38,27 @@ impl Waiter {
 
     /// 40P01 if the worker is blocked by this backend.
     fn check(&self) -> Result<(), Error> {
-        // pg_blocking_pids takes every lock-manager partition lock: ask only when the worker
-        // is waiting for a lock at all.
-        if !waits_for_a_lock(self.worker_pid) {
-            return Ok(());
-        }
-        // SAFETY: reading our PID.
-        let me = unsafe { pg_sys::MyProcPid };
-        if blocking_pids(self.worker_pid).contains(&me) {
+        if blocked_by_me(self.worker_pid) {
             return Err(Error::Deadlock {
                 worker: self.worker_pid,
-                session: me,
+                // SAFETY: reading our PID.
+                session: unsafe { pg_sys::MyProcPid },
             });
         }
         Ok(())
     }
+}
+
+/// Whether the process `pid` waits for a lock this backend holds.
+pub fn blocked_by_me(pid: i32) -> bool {
+    // pg_blocking_pids takes every lock-manager partition lock: ask only when the worker is
+    // waiting for a lock at all.
+    if !waits_for_a_lock(pid) {
+        return false;
+    }
+    // SAFETY: reading our PID.
+    let me = unsafe { pg_sys::MyProcPid };
+    blocking_pids(pid).contains(&me)
 }
 
 /// Whether the process `pid` is in a wait of the Lock class (relation, tuple, transactionid,

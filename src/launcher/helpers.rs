@@ -218,6 +218,80 @@ pub fn wait_any(handles: &[(i32, i64)], timeout_ms: i32) -> Result<Option<(i32, 
     }
 }
 
+/// Where one of the jobs `wait_any_job` waits for is: ended, or running in this worker
+/// (0: not started yet).
+fn job_state(job_id: i64) -> Result<(bool, i32), Error> {
+    let id = u64::try_from(job_id).map_err(|_| Error::NoSuchJob(job_id))?;
+    if let Some(pid) = session_jobs::pid_of_job(id) {
+        return session_jobs::with_entry(pid, |e| (inspect::state(e) == WorkerState::Stopped, pid));
+    }
+    if !crate::registry::available() {
+        return Err(Error::RegistryUnavailable("pg_background_wait_any"));
+    }
+    crate::registry::ended_job(id).map_err(|e| match e {
+        crate::registry::NotKept::Denied => Error::JobPermissionDenied(job_id),
+        _ => Error::NoSuchJob(job_id),
+    })
+}
+
+/// `pg_background_wait_any(job_ids)`: the first of the jobs (of this session, or of the
+/// registry with an owner whose privileges the caller has) to have ended, or `None` when
+/// `timeout_ms` (> 0) passes first. Sleeps on the latch, which the end of a job of this
+/// session or of the registry sets; a deadlock (every job still running waits for a lock this
+/// session holds) raises 40P01 after `deadlock_timeout`.
+pub fn wait_any_job(job_ids: &[i64], timeout_ms: i32) -> Result<Option<i64>, Error> {
+    let start = crate::server::now();
+    // SAFETY: reading a setting of this backend.
+    let deadlock_ms = i64::from(unsafe { pg_sys::DeadlockTimeout }).max(1);
+    let mut quiet_since = start;
+    let outcome = loop {
+        crate::registry::prepare_to_wait();
+        let mut running = Vec::with_capacity(job_ids.len());
+        let mut found = None;
+        for &id in job_ids {
+            match job_state(id) {
+                Ok((true, _)) => {
+                    found = Some(id);
+                    break;
+                }
+                Ok((false, pid)) => running.push(pid),
+                Err(e) => {
+                    crate::registry::stop_sleeping();
+                    return Err(e);
+                }
+            }
+        }
+        if found.is_some() || job_ids.is_empty() {
+            break Ok(found);
+        }
+        let now = crate::server::now();
+        let spent_ms = (now - start) / 1000;
+        if timeout_ms > 0 && spent_ms >= i64::from(timeout_ms) {
+            break Ok(None);
+        }
+        let mut sleep_ms = deadlock_ms;
+        if timeout_ms > 0 {
+            sleep_ms = sleep_ms.min(i64::from(timeout_ms) - spent_ms).max(1);
+        }
+        if crate::server::sleep_on_latch(sleep_ms, crate::server::WaitEvent::Job) {
+            if (crate::server::now() - quiet_since) / 1000 >= deadlock_ms
+                && running
+                    .iter()
+                    .all(|&pid| pid > 0 && super::deadlock::blocked_by_me(pid))
+            {
+                let worker = running[0];
+                // SAFETY: reading our PID.
+                let session = unsafe { pg_sys::MyProcPid };
+                break Err(Error::Deadlock { worker, session });
+            }
+        } else {
+            quiet_since = crate::server::now();
+        }
+    };
+    crate::registry::stop_sleeping();
+    outcome
+}
+
 /// `pg_background_cancel_by_label_v2`: cancel the running workers whose label matches
 /// `pattern` (LIKE), waiting up to `grace_ms` for each; returns how many.
 pub fn cancel_by_label(pattern: &str, grace_ms: i32) -> Result<i32, Error> {

@@ -99,6 +99,9 @@ impl<'a> JobSpec<'a> {
         {
             return Err(Error::LabelTooLong(MAX_LABEL_LEN));
         }
+        if crate::guc::notify_channel().len() > crate::guc::MAX_CHANNEL_LEN {
+            return Err(Error::ChannelTooLong(crate::guc::MAX_CHANNEL_LEN));
+        }
         Ok(Self {
             sql,
             queue_size,

@@ -1,5 +1,6 @@
 //! `pg_background_result`: a job's output as `SETOF record`, typed by the caller's column
-//! definition list.
+//! definition list; `pg_background_result_json`: the same rows as `SETOF jsonb`, one object per
+//! row, which needs no column definition list.
 //!
 //! Materialize mode, chosen deliberately: one call drains the queue and puts each row into a
 //! tuplestore, which spills to a temporary file past `work_mem`, so the launcher's memory is
@@ -16,16 +17,27 @@ use crate::server::{ContextSize, ContextSwitch, MemoryContext};
 use pgrx::pg_sys;
 use pgrx::warning;
 
+/// What the caller asked the rows to become.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// Typed by the caller's column definition list (`SETOF record`).
+    Typed,
+    /// One jsonb object per row (`SETOF jsonb`).
+    Json,
+}
+
 /// Where the rows go: the caller's descriptor and the tuplestore handed back to the executor.
 pub(super) struct Target {
     desc: pg_sys::TupleDesc,
     store: *mut pg_sys::Tuplestorestate,
+    shape: Shape,
 }
 
 impl Target {
-    /// Check the call shape (in FROM, with a column definition list) and set up materialize
-    /// mode. Runs before the results are consumed, so a wrong call loses nothing.
-    pub(super) fn from_call(fcinfo: pg_sys::FunctionCallInfo) -> Result<Self, Error> {
+    /// Check the call shape (a set-returning call; for `Typed`, in FROM with a column
+    /// definition list) and set up materialize mode. Runs before the results are consumed, so
+    /// a wrong call loses nothing.
+    pub(super) fn for_call(fcinfo: pg_sys::FunctionCallInfo, shape: Shape) -> Result<Self, Error> {
         // SAFETY: fcinfo is the live call info pgrx passed us; resultinfo is checked for its
         // node tag before use; allocations go to the query's memory, which outlives the scan.
         unsafe {
@@ -34,9 +46,11 @@ impl Target {
                 return Err(Error::SetContext);
             }
             let mut desc: pg_sys::TupleDesc = core::ptr::null_mut();
-            let class = pg_sys::get_call_result_type(fcinfo, core::ptr::null_mut(), &mut desc);
-            if class != pg_sys::TypeFuncClass::TYPEFUNC_COMPOSITE || desc.is_null() {
-                return Err(Error::RecordContext);
+            if shape == Shape::Typed {
+                let class = pg_sys::get_call_result_type(fcinfo, core::ptr::null_mut(), &mut desc);
+                if class != pg_sys::TypeFuncClass::TYPEFUNC_COMPOSITE || desc.is_null() {
+                    return Err(Error::RecordContext);
+                }
             }
             if (*rsinfo).allowedModes & pg_sys::SetFunctionReturnMode::SFRM_Materialize as i32 == 0
             {
@@ -47,14 +61,25 @@ impl Target {
                 != 0;
             let per_query = (*(*rsinfo).econtext).ecxt_per_query_memory;
             let switch = ContextSwitch::to(per_query);
-            let desc = pg_sys::CreateTupleDescCopy(desc);
+            let desc = if shape == Shape::Typed {
+                pg_sys::CreateTupleDescCopy(desc)
+            } else {
+                let one = pg_sys::CreateTemplateTupleDesc(1);
+                pg_sys::TupleDescInitEntry(one, 1, c"".as_ptr(), pg_sys::JSONBOID, -1, 0);
+                one
+            };
             let store = pg_sys::tuplestore_begin_heap(random, false, pg_sys::work_mem);
             drop(switch);
             (*rsinfo).returnMode = pg_sys::SetFunctionReturnMode::SFRM_Materialize;
             (*rsinfo).setResult = store;
             (*rsinfo).setDesc = desc;
-            Ok(Self { desc, store })
+            Ok(Self { desc, store, shape })
         }
+    }
+
+    /// [`Target::for_call`] for a typed result.
+    pub(super) fn from_call(fcinfo: pg_sys::FunctionCallInfo) -> Result<Self, Error> {
+        Self::for_call(fcinfo, Shape::Typed)
     }
 
     pub(super) fn natts(&self) -> usize {
@@ -247,7 +272,10 @@ enum Flow {
 struct Reader {
     pid: i32,
     target: Target,
+    /// For a typed result: set by the RowDescription.
     columns: Option<Vec<Column>>,
+    /// For a jsonb result: set by the RowDescription.
+    json: Option<JsonRows>,
     /// Set with `columns`.
     slots: Option<TupleSlots>,
     /// A MAXALIGNed copy of a batch of tuples that is not aligned where it lies (a message kept
@@ -269,11 +297,21 @@ pub fn read(
     cookie: session_jobs::Cookie,
     fcinfo: pg_sys::FunctionCallInfo,
 ) -> Result<(), Error> {
+    read_as(pid, cookie, fcinfo, Shape::Typed)
+}
+
+/// [`read`], in the shape asked for.
+pub fn read_as(
+    pid: i32,
+    cookie: session_jobs::Cookie,
+    fcinfo: pg_sys::FunctionCallInfo,
+    shape: Shape,
+) -> Result<(), Error> {
     session_jobs::check(pid, cookie)?;
     if session_jobs::with_entry(pid, |e| e.results_disabled)? {
         return Err(Error::ResultsDisabled(pid));
     }
-    let target = Target::from_call(fcinfo)?;
+    let target = Target::for_call(fcinfo, shape)?;
     read_into(pid, target)
 }
 
@@ -324,6 +362,7 @@ fn consume(pid: i32, target: Target, source: &mut impl Source) -> Result<(), Err
         pid,
         target,
         columns: None,
+        json: None,
         slots: None,
         aligned: Vec::new(),
         tags: Vec::new(),
@@ -339,12 +378,12 @@ fn consume(pid: i32, target: Target, source: &mut impl Source) -> Result<(), Err
 /// `pg_background_job_result(job_id bigint)`: the result of a job of this session, or the kept
 /// result of a job whose launching session has ended (waiting for the job to finish), read
 /// once.
-pub fn read_job(job_id: i64, fcinfo: pg_sys::FunctionCallInfo) -> Result<(), Error> {
+pub fn read_job(job_id: i64, fcinfo: pg_sys::FunctionCallInfo, shape: Shape) -> Result<(), Error> {
     let id = u64::try_from(job_id).map_err(|_| Error::NoSuchJob(job_id))?;
     if let Some(pid) = session_jobs::pid_of_job(id) {
-        return read(pid, session_jobs::Cookie::Ignore, fcinfo);
+        return read_as(pid, session_jobs::Cookie::Ignore, fcinfo, shape);
     }
-    let target = Target::from_call(fcinfo)?;
+    let target = Target::for_call(fcinfo, shape)?;
     let claimed = loop {
         use crate::registry::NotKept;
         crate::registry::prepare_to_wait();
@@ -433,7 +472,7 @@ impl Reader {
             BackendMessage::RowDescription(fields) => self.describe(&fields)?,
             BackendMessage::Tuples(tuples) => self.store_tuples(tuples)?,
             BackendMessage::CommandComplete(tag) => {
-                if self.columns.is_none() {
+                if self.columns.is_none() && self.json.is_none() {
                     self.tags.push(tag.to_vec());
                 }
             }
@@ -445,11 +484,16 @@ impl Reader {
     /// Match the worker's columns against the caller's, with the 1.x rules: a binary column's
     /// type must be exactly the declared type (no casts); a text column must be declared text.
     fn describe(&mut self, fields: &[FieldDescription<'_>]) -> Result<(), Error> {
-        if self.columns.is_some() {
+        if self.columns.is_some() || self.json.is_some() {
             return Err(Error::MultipleRowDescriptions);
         }
         if fields.len() > MAX_COLUMNS {
             return Err(Error::BadColumnCount(fields.len()));
+        }
+        if self.target.shape == Shape::Json {
+            self.json = Some(JsonRows::describe(fields));
+            self.tags.clear();
+            return Ok(());
         }
         if fields.len() != self.target.natts() {
             return Err(Error::RowtypeMismatch { use_text: false });
@@ -520,6 +564,9 @@ impl Reader {
     /// One row as the worker's MinimalTuple, at a MAXALIGN boundary: stored as it is when the
     /// types are the caller's, else converted column by column.
     fn store_tuple(&mut self, tuple: &[u8]) -> Result<(), Error> {
+        if let Some(json) = self.json.as_ref() {
+            return json.store(tuple, &self.target, &self.row);
+        }
         let (Some(columns), Some(slots)) = (self.columns.as_mut(), self.slots.as_ref()) else {
             return Err(Error::RowsWithoutDescription);
         };
@@ -596,26 +643,163 @@ impl Reader {
     }
 
     /// After ReadyForQuery: with no RowDescription, the result is one text row per command tag.
+    /// As jsonb, `{"command_tag": "..."}` per command.
     fn finish(&mut self) -> Result<(), Error> {
-        if self.columns.is_some() {
+        if self.columns.is_some() || self.json.is_some() {
             return Ok(());
         }
-        if self.target.natts() != 1 || self.target.attr(0).atttypid != pg_sys::TEXTOID {
+        let json = self.target.shape == Shape::Json;
+        if !json && (self.target.natts() != 1 || self.target.attr(0).atttypid != pg_sys::TEXTOID) {
             return Err(Error::NoResultSet);
         }
         for tag in &self.tags {
-            // SAFETY: the text datum is copied by the tuplestore; the row context is reset.
+            // SAFETY: the datum is copied by the tuplestore; the row context is reset.
             unsafe {
                 let switch = ContextSwitch::to(self.row.as_ptr());
-                let mut value = [pg_sys::Datum::from(pg_sys::cstring_to_text_with_len(
-                    tag.as_ptr().cast(),
-                    tag.len() as i32,
-                ))];
-                self.target.put(&mut value, &mut [false]);
+                let value = if json {
+                    let tag = String::from_utf8_lossy(tag);
+                    let object = serde_json::json!({ "command_tag": tag }).to_string();
+                    jsonb_from_text(&object)
+                } else {
+                    pg_sys::Datum::from(pg_sys::cstring_to_text_with_len(
+                        tag.as_ptr().cast(),
+                        tag.len() as i32,
+                    ))
+                };
+                self.target.put(&mut [value], &mut [false]);
                 drop(switch);
                 self.row.reset();
             }
         }
         Ok(())
+    }
+}
+
+/// The rows of a jsonb result: the worker's row type, with the column names made unique.
+struct JsonRows {
+    /// A slot of the worker's (blessed) row type.
+    worker: Slot,
+    natts: usize,
+    /// Columns of anonymous record types, whose values cannot be read here.
+    anonymous: Vec<usize>,
+}
+
+/// The names of `fields`, a later duplicate of a name getting `_2`, `_3`, … (the first free
+/// one), so that no value is lost to a duplicate key.
+fn unique_names(fields: &[FieldDescription<'_>]) -> Vec<String> {
+    let mut taken = std::collections::HashSet::new();
+    let mut names = Vec::with_capacity(fields.len());
+    for field in fields {
+        let name = String::from_utf8_lossy(field.name).into_owned();
+        let mut unique = name.clone();
+        let mut n = 2;
+        while taken.contains(&unique) {
+            unique = format!("{name}_{n}");
+            n += 1;
+        }
+        taken.insert(unique.clone());
+        names.push(unique);
+    }
+    names
+}
+
+impl JsonRows {
+    fn describe(fields: &[FieldDescription<'_>]) -> Self {
+        let names = unique_names(fields);
+        // SAFETY: a template descriptor of the worker's column types, in the per-call context
+        // (as the slot, which it outlives); blessed so that a row of it is a datum that
+        // row_to_json can look its type up from.
+        let worker = unsafe {
+            let desc = pg_sys::CreateTemplateTupleDesc(fields.len() as i32);
+            for (i, field) in fields.iter().enumerate() {
+                let name = std::ffi::CString::new(names[i].replace('\0', "")).unwrap_or_default();
+                pg_sys::TupleDescInitEntry(
+                    desc,
+                    (i + 1) as pg_sys::AttrNumber,
+                    name.as_ptr(),
+                    pg_sys::Oid::from(field.type_oid),
+                    field.type_modifier,
+                    0,
+                );
+            }
+            Slot::minimal(pg_sys::BlessTupleDesc(desc))
+        };
+        let anonymous = fields
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| {
+                let t = pg_sys::Oid::from(f.type_oid);
+                t == pg_sys::RECORDOID || t == pg_sys::RECORDARRAYOID
+            })
+            .map(|(i, _)| i)
+            .collect();
+        Self {
+            worker,
+            natts: fields.len(),
+            anonymous,
+        }
+    }
+
+    /// One row as the worker's MinimalTuple, at a MAXALIGN boundary: as a jsonb object.
+    fn store(&self, tuple: &[u8], target: &Target, row: &MemoryContext) -> Result<(), Error> {
+        let minimal = tuple.as_ptr().cast_mut().cast::<pg_sys::MinimalTupleData>();
+        // SAFETY: the decoder checked the tuple's length, and the worker formed it with the row
+        // type of its RowDescription, the slot's; the slot holds it without owning it until the
+        // object is stored; allocations go to the row context, reset after.
+        unsafe {
+            let tuple_natts = ((*minimal).t_infomask2 & pg_sys::HEAP_NATTS_MASK as u16) as usize;
+            if tuple_natts != self.natts {
+                return Err(Error::Malformed(crate::protocol::DecodeError::BadLength {
+                    message: 'M',
+                    value: tuple_natts as i64,
+                }));
+            }
+            let switch = ContextSwitch::to(row.as_ptr());
+            let slot = self.worker.0;
+            pg_sys::ExecStoreMinimalTuple(minimal, slot, false);
+            if self.natts > 0 {
+                pg_sys::slot_getsomeattrs_int(slot, self.natts as i32);
+            }
+            let readable = self.anonymous.iter().all(|&i| *(*slot).tts_isnull.add(i));
+            if readable {
+                let record = pg_sys::ExecFetchSlotHeapTupleDatum(slot);
+                let json = pg_sys::DirectFunctionCall1Coll(
+                    Some(crate::ffi::row_to_json),
+                    pg_sys::InvalidOid,
+                    record,
+                );
+                let text = pg_sys::text_to_cstring(json.cast_mut_ptr());
+                let jsonb = pg_sys::DirectFunctionCall1Coll(
+                    Some(crate::ffi::jsonb_in),
+                    pg_sys::InvalidOid,
+                    pg_sys::Datum::from(text),
+                );
+                target.put(&mut [jsonb], &mut [false]);
+            }
+            pg_sys::ExecClearTuple(slot);
+            drop(switch);
+            row.reset();
+            if readable {
+                Ok(())
+            } else {
+                Err(Error::AnonymousRecordValue)
+            }
+        }
+    }
+}
+
+/// A jsonb datum from JSON text, in the current memory context.
+///
+/// # Safety
+/// In a transaction; `text` is valid JSON without NUL bytes.
+unsafe fn jsonb_from_text(text: &str) -> pg_sys::Datum {
+    let text = std::ffi::CString::new(text).unwrap_or_default();
+    // SAFETY: the caller's contract; jsonb_in copies what it parses.
+    unsafe {
+        pg_sys::DirectFunctionCall1Coll(
+            Some(crate::ffi::jsonb_in),
+            pg_sys::InvalidOid,
+            pg_sys::Datum::from(text.as_ptr()),
+        )
     }
 }

@@ -138,3 +138,20 @@ pub fn read_out(index: usize, job_id: u64) {
 pub fn prepare_to_wait() {
     super::shmem::prepare_to_sleep();
 }
+
+/// Whether job `job_id` of the registry has ended, and its worker's PID (0 before it started),
+/// for a role with the privileges of its owner.
+pub fn ended_job(job_id: u64) -> Result<(bool, i32), NotKept> {
+    let (owner, over, worker) = shared()
+        .and_then(|r| {
+            let slot = r.slots.iter().find(|s| s.holds_job(job_id))?;
+            Some((slot.owner, slot.state.is_over(), slot.worker_pid))
+        })
+        .ok_or(NotKept::Unknown)?;
+    // SAFETY: catalog look-up of role membership, in the caller's transaction, not under the
+    // lock.
+    if !unsafe { pg_sys::has_privs_of_role(pg_sys::GetUserId(), owner) } {
+        return Err(NotKept::Denied);
+    }
+    Ok((over, worker))
+}

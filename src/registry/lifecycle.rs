@@ -51,7 +51,7 @@ pub fn count(rows: i64, bytes: i64) {
 }
 
 /// How a job ended, from its fixed state.
-fn outcome(fixed: &FixedState) -> (JobState, String, String) {
+pub fn outcome(fixed: &FixedState) -> (JobState, String, String) {
     let error = &fixed.error;
     let failed = error.present.load(Ordering::Acquire);
     let (sqlstate, message) = if failed {

@@ -26,9 +26,9 @@ pub use admission::{
     admit, forget, handed_over, register, requeue, sleep_for_turn, stop_sleeping, Caps, Filed,
     Refusal,
 };
-pub use kept::{claim, keep_body, keep_body_of, keep_head, prepare_to_wait, read_out};
+pub use kept::{claim, ended_job, keep_body, keep_body_of, keep_head, prepare_to_wait, read_out};
 pub use kept::{Claimed, NotKept};
-pub use lifecycle::{count, ended, started};
+pub use lifecycle::{count, ended, outcome, started};
 pub use shmem::{available, preload};
 pub use slot::File;
 pub use view::visible;

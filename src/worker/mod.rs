@@ -8,6 +8,7 @@
 
 mod error_capture;
 mod execute;
+mod notify;
 mod tuples;
 mod warm;
 
@@ -209,6 +210,7 @@ fn run_captured(
     crate::spill::writer::finish();
     crate::registry::ended(fixed);
     drop(capture);
+    notify::announce(fixed);
     failed
 }
 

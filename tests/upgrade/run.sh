@@ -49,6 +49,8 @@ SELECT 'function ' || p.proname || '(' || pg_get_function_arguments(p.oid) || ')
  WHERE p.proname NOT IN ('pg_background_autonomous', 'pg_background_autonomous_exec',
                          'pg_background_cluster_jobs', 'pg_background_job_id',
                          'pg_background_launch_kept', 'pg_background_job_result',
+                         'pg_background_result_json', 'pg_background_job_result_json',
+                         'pg_background_wait_any_job',
                          'pg_background_grantable_objects', 'pg_background_apply_privileges')
 UNION ALL
 SELECT 'type ' || t.typname || ' (' || (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum)

@@ -19,3 +19,10 @@ SELECT has_function_privilege('api2_user', 'pg_background_launch(text, int4)', '
 SELECT pg_background_revoke_privileges('api2_user');
 SELECT has_function_privilege('api2_user', 'pg_background_launch(text, int4)', 'EXECUTE') AS launch;
 DROP ROLE api2_user;
+
+-- JSON rows by handle, and the wait for the first of several jobs by id (named
+-- pg_background_wait_any_job here: 2.0's pg_background_wait_any takes handles)
+SELECT pg_background_result_json((h).pid, (h).cookie) FROM pg_background_launch('SELECT 5 AS five') h;
+SELECT pg_background_launch_kept('SELECT 6') AS job6 \gset
+SELECT pg_background_wait_any_job(ARRAY[:job6]) = :job6 AS first;
+SELECT pg_background_job_result_json(:job6);
