@@ -42,7 +42,11 @@ pub enum Error {
     #[error("invalid column count in RowDescription: {0}")]
     BadColumnCount(usize),
     #[error("remote query result rowtype does not match the specified FROM clause rowtype")]
-    RowtypeMismatch { use_text: bool },
+    /// (`detail`: what the job returned against what was asked, where known)
+    RowtypeMismatch {
+        use_text: bool,
+        detail: Option<String>,
+    },
     #[error(
         "remote query did not return a result set, but result rowtype is not a single text column"
     )]
@@ -212,7 +216,20 @@ impl From<Error> for ErrorReport {
             Error::BadColumnCount(_) => {
                 report.set_hint(format!("Column count must be between 0 and {MAX_COLUMNS}."))
             }
-            Error::RowtypeMismatch { use_text: true } => report.set_hint("use text type instead"),
+            Error::RowtypeMismatch { use_text, detail } => {
+                let report = match detail {
+                    Some(detail) => report.set_detail(detail.clone()),
+                    None => report,
+                };
+                if use_text {
+                    report.set_hint("use text type instead")
+                } else {
+                    report
+                }
+            }
+            Error::JobPermissionDenied(_) => report.set_hint(
+                "Only the role that launched the job, and roles with its privileges, may read it or wait for it.",
+            ),
             _ => report,
         }
     }

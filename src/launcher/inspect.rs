@@ -63,7 +63,13 @@ pub fn list(fcinfo: pg_sys::FunctionCallInfo) -> Result<(), Error> {
     } else if target.has_types(&with_label) {
         true
     } else {
-        return Err(Error::RowtypeMismatch { use_text: false });
+        return Err(Error::RowtypeMismatch {
+            use_text: false,
+            detail: Some(
+                "pg_background_list_v2() returns 9 columns as in 1.8, or 10 with label as in 1.9."
+                    .to_owned(),
+            ),
+        });
     };
     session_jobs::for_each_visible(|e| {
         let mut values = vec![

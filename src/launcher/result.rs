@@ -172,10 +172,16 @@ impl Column {
     ) -> Result<Self, Error> {
         let binary = field.format == 1;
         if binary && pg_sys::Oid::from(field.type_oid) != attr.atttypid {
-            return Err(Error::RowtypeMismatch { use_text: false });
+            return Err(Error::RowtypeMismatch {
+                use_text: false,
+                detail: None,
+            });
         }
         if !binary && attr.atttypid != pg_sys::TEXTOID {
-            return Err(Error::RowtypeMismatch { use_text: true });
+            return Err(Error::RowtypeMismatch {
+                use_text: true,
+                detail: None,
+            });
         }
         let mut func = pg_sys::Oid::INVALID;
         let mut ioparam = pg_sys::Oid::INVALID;
@@ -496,13 +502,17 @@ impl Reader {
             return Ok(());
         }
         if fields.len() != self.target.natts() {
-            return Err(Error::RowtypeMismatch { use_text: false });
+            return Err(self.mismatch(fields, false));
         }
         let columns = fields
             .iter()
             .enumerate()
             .map(|(i, field)| Column::matching(field, self.target.attr(i)))
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| match e {
+                Error::RowtypeMismatch { use_text, .. } => self.mismatch(fields, use_text),
+                e => e,
+            })?;
         // SAFETY: a template descriptor of the worker's column types, in the per-call context
         // (as the slots, which it outlives); TupleDescInitEntry looks each type up.
         let slots = unsafe {
@@ -527,6 +537,39 @@ impl Reader {
         self.slots = Some(slots);
         self.tags.clear();
         Ok(())
+    }
+
+    /// The rows do not fit the column definition list: say what the job returned and what was
+    /// asked.
+    fn mismatch(&self, fields: &[FieldDescription<'_>], use_text: bool) -> Error {
+        let returned: Vec<String> = fields
+            .iter()
+            .map(|f| type_name(pg_sys::Oid::from(f.type_oid), f.type_modifier))
+            .collect();
+        let asked: Vec<String> = (0..self.target.natts())
+            .map(|i| {
+                let attr = self.target.attr(i);
+                type_name(attr.atttypid, attr.atttypmod)
+            })
+            .collect();
+        let text_column = fields.iter().position(|f| f.format == 0);
+        let detail = match text_column {
+            Some(i) if use_text => format!(
+                "Column {} of the job's rows, of type {}, comes in text form (the type has no binary form); the column definition list declares it {}.",
+                i + 1,
+                returned[i],
+                asked[i]
+            ),
+            _ => format!(
+                "The job returned {}; the column definition list has {}.",
+                listed(&returned),
+                listed(&asked)
+            ),
+        };
+        Error::RowtypeMismatch {
+            use_text,
+            detail: Some(detail),
+        }
     }
 
     /// A batch of rows as the worker's MinimalTuples (validated by the decoder), read in place
@@ -801,5 +844,30 @@ unsafe fn jsonb_from_text(text: &str) -> pg_sys::Datum {
             pg_sys::InvalidOid,
             pg_sys::Datum::from(text.as_ptr()),
         )
+    }
+}
+
+/// `2 columns (integer, text)`, `1 column (integer)`, `no columns`.
+fn listed(types: &[String]) -> String {
+    match types.len() {
+        0 => "no columns".to_owned(),
+        1 => format!("1 column ({})", types[0]),
+        n => format!("{n} columns ({})", types.join(", ")),
+    }
+}
+
+/// A type's name as SQL spells it, with its modifier (`character varying(3)`).
+fn type_name(oid: pg_sys::Oid, typmod: i32) -> String {
+    // SAFETY: a catalog look-up; format_type_extended with FORMAT_TYPE_ALLOW_INVALID names an
+    // unknown OID "???" instead of raising; the palloc'd result is copied.
+    unsafe {
+        let name = pg_sys::format_type_extended(
+            oid,
+            typmod,
+            pg_sys::FORMAT_TYPE_TYPEMOD_GIVEN as u16 | pg_sys::FORMAT_TYPE_ALLOW_INVALID as u16,
+        );
+        core::ffi::CStr::from_ptr(name)
+            .to_string_lossy()
+            .into_owned()
     }
 }
