@@ -3,7 +3,7 @@
 # then that of the 2.0 API, each in its own database. With REGRESS_UPDATE=1, copy results to
 # the suites' expected/.
 REGRESS_DIR=$ROOT/tests/pg_regress
-REGRESS_TESTS=(setup launch result errors lifecycle handle inspect labels helpers privileges examples autonomous deadlock spill jobs badinput json)
+REGRESS_TESTS=(setup launch result errors lifecycle handle inspect labels helpers privileges examples autonomous deadlock spill jobs badinput json cluster_stats)
 REGRESS_2_DIR=$ROOT/tests/pg_regress_2.0
 REGRESS_2_TESTS=(api2_setup api2_surface api2_jobs api2_helpers api2_additions)
 

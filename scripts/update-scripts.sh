@@ -9,8 +9,9 @@
 #
 # Every update script is the same text: sql/update-prelude.sql, which drops what cannot be
 # replaced in place, then the install script with its plain CREATE FUNCTIONs turned into
-# CREATE OR REPLACE (which keeps the grants of the functions that already exist); every other
-# object of the install script is created idempotently. pgrx's comments naming a source line
+# CREATE OR REPLACE (which keeps the grants of the functions that already exist; every other
+# object of the install script is created idempotently), then sql/update-epilogue.sql, which
+# gives back the grants of what the prelude dropped. pgrx's comments naming a source line
 # are left out, so that only a change of the SQL makes a script stale.
 source "$(dirname "$0")/common.sh"
 
@@ -44,6 +45,7 @@ for from in "${UPDATE_FROM[@]}"; do
         header "$from" "$EXT_VERSION" "the install script"
         cat "$ROOT/sql/update-prelude.sql"
         body_1x
+        cat "$ROOT/sql/update-epilogue.sql"
     } > "$expected/pg_background--$from--$EXT_VERSION.sql"
 done
 
@@ -65,6 +67,7 @@ done
     echo "-- (through the 1.x API, which brings the extension's own objects)"
     cat "$ROOT/sql/api-change-begin.sql" "$ROOT/sql/update-prelude.sql"
     body_1x
+    cat "$ROOT/sql/update-epilogue.sql"
     echo "SELECT pg_background_api_change_drop_surface();"
     cat "$ROOT/sql/api-2.0.sql" "$ROOT/sql/api-change-end.sql"
 } > "$expected/pg_background--2.0--$API2_VERSION.sql"

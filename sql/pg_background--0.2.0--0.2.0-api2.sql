@@ -43,18 +43,21 @@ BEGIN
            pg_catalog.aclexplode(c.relacl) a
      WHERE c.relkind = 'v' AND a.grantee NOT IN (0, c.relowner)),
   everything AS (
-    -- (the functions the grant helper grants: all but the SECURITY DEFINER helpers and the two
-    -- functions behind them)
+    -- (the functions the grant helper grants: all but the SECURITY DEFINER helpers, the two
+    -- functions behind them and the cluster's counters)
     SELECT g.grantee FROM granted g
      WHERE g.kind = 'FUNCTION' AND g.grantable AND g.privilege_type = 'EXECUTE'
-       AND g.name NOT IN ('pg_background_grantable_objects', 'pg_background_apply_privileges')
+       AND g.name NOT IN ('pg_background_grantable_objects', 'pg_background_apply_privileges',
+                          'pg_background_get_cluster_stats', 'pg_background_cluster_stats_reset')
      GROUP BY g.grantee
     HAVING count(DISTINCT g.oid) =
            (SELECT count(*) FROM members m JOIN pg_catalog.pg_proc p
                  ON m.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND p.oid = m.objid
              WHERE NOT p.prosecdef
                AND p.proname NOT IN ('pg_background_grantable_objects',
-                                     'pg_background_apply_privileges')))
+                                     'pg_background_apply_privileges',
+                                     'pg_background_get_cluster_stats',
+                                     'pg_background_cluster_stats_reset')))
   SELECT (SELECT coalesce(jsonb_agg(DISTINCT r.rolname), '[]')
             FROM everything w JOIN pg_catalog.pg_roles r ON r.oid = w.grantee),
          (SELECT coalesce(jsonb_agg(DISTINCT jsonb_build_array(g.kind, g.name, r.rolname,

@@ -43,18 +43,21 @@ BEGIN
            pg_catalog.aclexplode(c.relacl) a
      WHERE c.relkind = 'v' AND a.grantee NOT IN (0, c.relowner)),
   everything AS (
-    -- (the functions the grant helper grants: all but the SECURITY DEFINER helpers and the two
-    -- functions behind them)
+    -- (the functions the grant helper grants: all but the SECURITY DEFINER helpers, the two
+    -- functions behind them and the cluster's counters)
     SELECT g.grantee FROM granted g
      WHERE g.kind = 'FUNCTION' AND g.grantable AND g.privilege_type = 'EXECUTE'
-       AND g.name NOT IN ('pg_background_grantable_objects', 'pg_background_apply_privileges')
+       AND g.name NOT IN ('pg_background_grantable_objects', 'pg_background_apply_privileges',
+                          'pg_background_get_cluster_stats', 'pg_background_cluster_stats_reset')
      GROUP BY g.grantee
     HAVING count(DISTINCT g.oid) =
            (SELECT count(*) FROM members m JOIN pg_catalog.pg_proc p
                  ON m.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND p.oid = m.objid
              WHERE NOT p.prosecdef
                AND p.proname NOT IN ('pg_background_grantable_objects',
-                                     'pg_background_apply_privileges')))
+                                     'pg_background_apply_privileges',
+                                     'pg_background_get_cluster_stats',
+                                     'pg_background_cluster_stats_reset')))
   SELECT (SELECT coalesce(jsonb_agg(DISTINCT r.rolname), '[]')
             FROM everything w JOIN pg_catalog.pg_roles r ON r.oid = w.grantee),
          (SELECT coalesce(jsonb_agg(DISTINCT jsonb_build_array(g.kind, g.name, r.rolname,
@@ -296,6 +299,8 @@ CREATE OR REPLACE FUNCTION "pg_background_cluster_jobs"() RETURNS TABLE (
 	"finished_at" timestamp with time zone,  /* Option < pgrx :: datum :: TimestampWithTimeZone > */
 	"rows" bigint,  /* i64 */
 	"bytes" bigint,  /* i64 */
+	"progress_pct" INT,  /* Option < i32 > */
+	"progress_msg" TEXT,  /* Option < String > */
 	"sqlstate" TEXT,  /* Option < String > */
 	"message" TEXT,  /* Option < String > */
 	"query" TEXT,  /* String */
@@ -312,6 +317,14 @@ AS 'MODULE_PATHNAME', 'pg_background_cluster_jobs_wrapper';
 
 
 CREATE OR REPLACE VIEW pg_background_jobs AS SELECT * FROM pg_background_cluster_jobs();
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- pg_background::api::pg_background_cluster_stats_reset
+CREATE OR REPLACE FUNCTION "pg_background_cluster_stats_reset"() RETURNS VOID /* Result < (), ErrorReport > */
+STRICT VOLATILE PARALLEL UNSAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'pg_background_cluster_stats_reset_wrapper';
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -381,6 +394,37 @@ CREATE OR REPLACE FUNCTION "pg_background_full_sql_v2"(
 STRICT VOLATILE PARALLEL UNSAFE
 LANGUAGE c /* Rust */
 AS 'MODULE_PATHNAME', 'pg_background_full_sql_v2_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- pg_background::api::pg_background_get_cluster_stats
+CREATE OR REPLACE FUNCTION "pg_background_get_cluster_stats"() RETURNS TABLE (
+	"launched" bigint,  /* i64 */
+	"completed" bigint,  /* i64 */
+	"failed" bigint,  /* i64 */
+	"canceled" bigint,  /* i64 */
+	"timed_out" bigint,  /* i64 */
+	"deadlocks" bigint,  /* i64 */
+	"capacity_waits" bigint,  /* i64 */
+	"capacity_wait_ms" bigint,  /* i64 */
+	"warm_starts" bigint,  /* i64 */
+	"cold_starts" bigint,  /* i64 */
+	"rows" bigint,  /* i64 */
+	"bytes" bigint,  /* i64 */
+	"spilled_bytes" bigint,  /* i64 */
+	"stats_reset" timestamp with time zone  /* Option < pgrx :: datum :: TimestampWithTimeZone > */
+)
+STRICT VOLATILE PARALLEL SAFE
+LANGUAGE c /* Rust */
+AS 'MODULE_PATHNAME', 'pg_background_get_cluster_stats_wrapper';
+/* </end connected objects> */
+
+/* <begin connected objects> */
+-- requires:
+--   pg_background_get_cluster_stats
+
+
+CREATE OR REPLACE VIEW pg_background_cluster_stats AS SELECT * FROM pg_background_get_cluster_stats();
 /* </end connected objects> */
 
 /* <begin connected objects> */
@@ -714,9 +758,10 @@ AS 'MODULE_PATHNAME', 'pg_background_wait_v2_timeout_wrapper';
 
 /* <begin connected objects> */
 -- finalize
--- Privileges (the end of the install script): nothing is executable by PUBLIC; the NOLOGIN role
--- pgbackground_role gets what a user needs; SECURITY DEFINER helpers grant and revoke the same
--- to other roles. The helpers pin search_path = pg_catalog, pg_temp, name every object with
+-- Privileges (the end of the install script): PUBLIC may only read the cluster's counters
+-- (pg_background_cluster_stats), and only superusers may reset them unless they grant it; the
+-- NOLOGIN role pgbackground_role gets what a user needs; SECURITY DEFINER helpers grant and
+-- revoke the same to other roles. The helpers pin search_path = pg_catalog, pg_temp, name every object with
 -- schema-qualified text derived from its OID, quote the role with %I, and are granted to no one.
 
 DO $$
@@ -728,7 +773,7 @@ END$$;
 
 -- What a user of the extension needs, as (privilege, object) clauses of GRANT and REVOKE:
 -- EXECUTE on every member function but the helpers, USAGE on every member type, SELECT on
--- every member view.
+-- every member view; but not the cluster's counters, which are PUBLIC's.
 CREATE OR REPLACE FUNCTION pg_background_grantable_objects()
 RETURNS TABLE (privilege text, object text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -741,7 +786,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     FROM members m JOIN pg_catalog.pg_proc p
       ON m.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND p.oid = m.objid
    WHERE NOT p.prosecdef   -- (the grant, revoke and drop-role helpers)
-     AND p.proname NOT IN ('pg_background_grantable_objects', 'pg_background_apply_privileges')
+     AND p.proname NOT IN ('pg_background_grantable_objects', 'pg_background_apply_privileges',
+                           'pg_background_get_cluster_stats', 'pg_background_cluster_stats_reset')
   UNION ALL
   -- (only the composite types created with CREATE TYPE: PostgreSQL 18 also records the array
   -- types of views' row types as members)
@@ -753,7 +799,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT 'SELECT', 'TABLE ' || c.oid::pg_catalog.regclass::text
     FROM members m JOIN pg_catalog.pg_class c
       ON m.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND c.oid = m.objid
-   WHERE c.relkind = 'v'
+   WHERE c.relkind = 'v' AND c.relname <> 'pg_background_cluster_stats'
   ORDER BY 1, 2
 $$;
 
@@ -832,7 +878,8 @@ BEGIN
   END IF;
 END$$;
 
--- PUBLIC gets nothing; the role gets what a user needs; the helpers stay with their owner.
+-- PUBLIC gets the counters only; the role gets what a user needs; the helpers and the reset of
+-- the counters stay with their owner.
 DO $$
 DECLARE
   obj record;
@@ -846,6 +893,9 @@ REVOKE ALL ON FUNCTION revoke_pg_background_privileges(text, boolean) FROM PUBLI
 REVOKE ALL ON FUNCTION pg_background_drop_executor_role() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pg_background_grantable_objects() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pg_background_apply_privileges(boolean, text, boolean, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_background_cluster_stats_reset() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_background_get_cluster_stats() TO PUBLIC;
+GRANT SELECT ON pg_background_cluster_stats TO PUBLIC;
 SELECT grant_pg_background_privileges('pgbackground_role', false);
 
 COMMENT ON FUNCTION pg_background_stats_v2() IS

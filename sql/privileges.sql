@@ -1,6 +1,7 @@
--- Privileges (the end of the install script): nothing is executable by PUBLIC; the NOLOGIN role
--- pgbackground_role gets what a user needs; SECURITY DEFINER helpers grant and revoke the same
--- to other roles. The helpers pin search_path = pg_catalog, pg_temp, name every object with
+-- Privileges (the end of the install script): PUBLIC may only read the cluster's counters
+-- (pg_background_cluster_stats), and only superusers may reset them unless they grant it; the
+-- NOLOGIN role pgbackground_role gets what a user needs; SECURITY DEFINER helpers grant and
+-- revoke the same to other roles. The helpers pin search_path = pg_catalog, pg_temp, name every object with
 -- schema-qualified text derived from its OID, quote the role with %I, and are granted to no one.
 
 DO $$
@@ -12,7 +13,7 @@ END$$;
 
 -- What a user of the extension needs, as (privilege, object) clauses of GRANT and REVOKE:
 -- EXECUTE on every member function but the helpers, USAGE on every member type, SELECT on
--- every member view.
+-- every member view; but not the cluster's counters, which are PUBLIC's.
 CREATE OR REPLACE FUNCTION pg_background_grantable_objects()
 RETURNS TABLE (privilege text, object text)
 LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
@@ -25,7 +26,8 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
     FROM members m JOIN pg_catalog.pg_proc p
       ON m.classid = 'pg_catalog.pg_proc'::pg_catalog.regclass AND p.oid = m.objid
    WHERE NOT p.prosecdef   -- (the grant, revoke and drop-role helpers)
-     AND p.proname NOT IN ('pg_background_grantable_objects', 'pg_background_apply_privileges')
+     AND p.proname NOT IN ('pg_background_grantable_objects', 'pg_background_apply_privileges',
+                           'pg_background_get_cluster_stats', 'pg_background_cluster_stats_reset')
   UNION ALL
   -- (only the composite types created with CREATE TYPE: PostgreSQL 18 also records the array
   -- types of views' row types as members)
@@ -37,7 +39,7 @@ LANGUAGE sql STABLE SET search_path = pg_catalog, pg_temp AS $$
   SELECT 'SELECT', 'TABLE ' || c.oid::pg_catalog.regclass::text
     FROM members m JOIN pg_catalog.pg_class c
       ON m.classid = 'pg_catalog.pg_class'::pg_catalog.regclass AND c.oid = m.objid
-   WHERE c.relkind = 'v'
+   WHERE c.relkind = 'v' AND c.relname <> 'pg_background_cluster_stats'
   ORDER BY 1, 2
 $$;
 
@@ -116,7 +118,8 @@ BEGIN
   END IF;
 END$$;
 
--- PUBLIC gets nothing; the role gets what a user needs; the helpers stay with their owner.
+-- PUBLIC gets the counters only; the role gets what a user needs; the helpers and the reset of
+-- the counters stay with their owner.
 DO $$
 DECLARE
   obj record;
@@ -130,6 +133,9 @@ REVOKE ALL ON FUNCTION revoke_pg_background_privileges(text, boolean) FROM PUBLI
 REVOKE ALL ON FUNCTION pg_background_drop_executor_role() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pg_background_grantable_objects() FROM PUBLIC;
 REVOKE ALL ON FUNCTION pg_background_apply_privileges(boolean, text, boolean, text) FROM PUBLIC;
+REVOKE ALL ON FUNCTION pg_background_cluster_stats_reset() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION pg_background_get_cluster_stats() TO PUBLIC;
+GRANT SELECT ON pg_background_cluster_stats TO PUBLIC;
 SELECT grant_pg_background_privileges('pgbackground_role', false);
 
 COMMENT ON FUNCTION pg_background_stats_v2() IS

@@ -749,6 +749,8 @@ fn pg_background_cluster_jobs() -> Result<
             name!(finished_at, Option<pgrx::datum::TimestampWithTimeZone>),
             name!(rows, i64),
             name!(bytes, i64),
+            name!(progress_pct, Option<i32>),
+            name!(progress_msg, Option<String>),
             name!(sqlstate, Option<String>),
             name!(message, Option<String>),
             name!(query, String),
@@ -776,6 +778,8 @@ fn pg_background_cluster_jobs() -> Result<
             timestamptz(j.finished_at),
             j.rows,
             j.bytes,
+            j.progress_pct,
+            j.progress_msg,
             j.sqlstate,
             j.message,
             j.query,
@@ -791,6 +795,73 @@ CREATE OR REPLACE VIEW pg_background_jobs AS SELECT * FROM pg_background_cluster
     name = "jobs_view",
     requires = [pg_background_cluster_jobs],
 );
+
+/// The cluster's counters since their last reset (the `pg_background_cluster_stats` view).
+#[allow(clippy::type_complexity)]
+#[pg_extern(volatile, parallel_safe)]
+fn pg_background_get_cluster_stats() -> Result<
+    TableIterator<
+        'static,
+        (
+            name!(launched, i64),
+            name!(completed, i64),
+            name!(failed, i64),
+            name!(canceled, i64),
+            name!(timed_out, i64),
+            name!(deadlocks, i64),
+            name!(capacity_waits, i64),
+            name!(capacity_wait_ms, i64),
+            name!(warm_starts, i64),
+            name!(cold_starts, i64),
+            name!(rows, i64),
+            name!(bytes, i64),
+            name!(spilled_bytes, i64),
+            name!(stats_reset, Option<pgrx::datum::TimestampWithTimeZone>),
+        ),
+    >,
+    ErrorReport,
+> {
+    let c = crate::registry::counters()
+        .ok_or(crate::error::Error::RegistryUnavailable(
+            "pg_background_cluster_stats",
+        ))?
+        .snapshot();
+    let n = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    Ok(TableIterator::once((
+        n(c.launched),
+        n(c.completed),
+        n(c.failed),
+        n(c.canceled),
+        n(c.timed_out),
+        n(c.deadlocks),
+        n(c.capacity_waits),
+        n(c.capacity_wait_ms),
+        n(c.warm_starts),
+        n(c.cold_starts),
+        n(c.rows),
+        n(c.bytes),
+        n(c.spilled_bytes),
+        timestamptz(Some(c.reset_at)),
+    )))
+}
+
+pgrx::extension_sql!(
+    r#"
+CREATE OR REPLACE VIEW pg_background_cluster_stats AS SELECT * FROM pg_background_get_cluster_stats();
+"#,
+    name = "cluster_stats_view",
+    requires = [pg_background_get_cluster_stats],
+);
+
+/// Set the cluster's counters to zero (executable by superusers and the roles they grant it).
+#[pg_extern(volatile, parallel_unsafe)]
+fn pg_background_cluster_stats_reset() -> Result<(), ErrorReport> {
+    let counters = crate::registry::counters().ok_or(crate::error::Error::RegistryUnavailable(
+        "pg_background_cluster_stats_reset",
+    ))?;
+    counters.reset(crate::server::now());
+    Ok(())
+}
 
 // ---------------------------------------------------------------------------------------------
 // Installation

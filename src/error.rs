@@ -93,6 +93,8 @@ pub enum Error {
     TooManyJobs(i32),
     #[error("too many background jobs running for the current role")]
     TooManyRoleJobs(i32),
+    #[error("the background job registry is full")]
+    RegistryFull(usize),
     #[error("lost connection to worker process with PID {0}")]
     LostConnection(i32),
     #[error("multiple RowDescription messages")]
@@ -125,7 +127,8 @@ impl From<Error> for ErrorReport {
             | Error::TooManyUnread { .. }
             | Error::SpillLimit(_)
             | Error::TooManyJobs(_)
-            | Error::TooManyRoleJobs(_) => Code::ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
+            | Error::TooManyRoleJobs(_)
+            | Error::RegistryFull(_) => Code::ERRCODE_CONFIGURATION_LIMIT_EXCEEDED,
             Error::CouldNotRegister
             | Error::CouldNotStart
             | Error::NoPostmaster
@@ -191,10 +194,16 @@ impl From<Error> for ErrorReport {
             Error::TooManyRoleJobs(limit) => report
                 .set_detail(format!("pg_background.max_jobs_per_role is {limit}."))
                 .set_hint("Wait for your running jobs to finish, set pg_background.on_capacity = wait, or ask for a higher pg_background.max_jobs_per_role."),
+            Error::RegistryFull(slots) => report
+                .set_detail(format!("All {slots} slots (pg_background.job_slots) hold running or waiting jobs or kept results."))
+                .set_hint("Wait for jobs to finish or for kept results to be read, or raise pg_background.job_slots (read at server start)."),
             Error::ResultNotKept(_) => report
                 .set_detail("A result is kept only when the job was launched to keep it (pg_background_launch_kept, pg_background.keep_result) and its launching session ended without reading it; it is read once, until it expires.")
                 .set_hint("While the launching session is there, read the result in that session."),
             Error::NoSuchJob(_) => report.set_hint("See pg_background_jobs for the jobs of the cluster."),
+            Error::NotRegistered(_) => report
+                .set_detail("When it was launched, every slot of the job registry held a running or waiting job or a kept result, so it runs without one.")
+                .set_hint("Raise pg_background.job_slots (read at server start)."),
             Error::RegistryUnavailable(_) => report
                 .set_detail("Before PostgreSQL 17 the cluster-wide job registry lives in shared memory that only a preloaded library can reserve.")
                 .set_hint("Add pg_background to shared_preload_libraries and restart the server."),

@@ -34,6 +34,7 @@ pub static MAX_JOBS: GucSetting<i32> = GucSetting::<i32>::new(-1);
 pub static MAX_JOBS_PER_ROLE: GucSetting<i32> = GucSetting::<i32>::new(-1);
 
 pub static JOB_HISTORY: GucSetting<i32> = GucSetting::<i32>::new(600);
+pub static JOB_SLOTS: GucSetting<i32> = GucSetting::<i32>::new(DEFAULT_JOB_SLOTS);
 pub static KEEP_RESULT: GucSetting<i32> = GucSetting::<i32>::new(0);
 
 /// `pg_background.allow_api_change`: read by the update script that replaces the 2.0 API of an
@@ -62,6 +63,11 @@ pub const MAX_KEEP_RESULT: i32 = 7 * 24 * 3600;
 /// Largest `pg_background.max_jobs` and `max_jobs_per_role`: the cluster-wide registry has a
 /// slot for this many jobs.
 pub const MAX_JOBS_LIMIT: i32 = 1024;
+
+/// `pg_background.job_slots`: how many jobs the cluster-wide registry holds by default, and at
+/// most.
+pub const DEFAULT_JOB_SLOTS: i32 = 1024;
+pub const MAX_JOB_SLOTS: i32 = 65536;
 
 /// Longest `pg_background.spill_after` (one hour).
 pub const MAX_SPILL_AFTER: i32 = 3_600_000;
@@ -163,13 +169,27 @@ pub fn init() {
     GucRegistry::define_int_guc(
         c"pg_background.job_history",
         c"How long finished jobs stay visible in pg_background_jobs.",
-        c"The view also keeps at most 1024 jobs: the oldest finished ones make room for new ones.",
+        c"The view also keeps at most pg_background.job_slots jobs: the oldest finished ones make room for new ones.",
         &JOB_HISTORY,
         0,
         7 * 24 * 3600,
         GucContext::Userset,
         GucFlags::UNIT_S,
     );
+    // (a server-start setting can only be defined while the postmaster loads the library;
+    // loaded later, from PostgreSQL 17 on, the registry has the default size)
+    if crate::server::preloading() {
+        GucRegistry::define_int_guc(
+            c"pg_background.job_slots",
+            c"Number of jobs the cluster-wide job registry holds: running, waiting and the most recent finished ones.",
+            c"Each slot takes 744 bytes of shared memory. Read at server start; needs shared_preload_libraries.",
+            &JOB_SLOTS,
+            16,
+            MAX_JOB_SLOTS,
+            GucContext::Postmaster,
+            GucFlags::default(),
+        );
+    }
     GucRegistry::define_int_guc(
         c"pg_background.max_jobs",
         c"Maximum number of background jobs running at once in the whole cluster.",

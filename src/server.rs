@@ -7,6 +7,12 @@ use core::ffi::{c_char, c_int};
 use core::ptr::NonNull;
 use pgrx::pg_sys;
 
+/// Whether the postmaster is loading the library now (`shared_preload_libraries`).
+pub fn preloading() -> bool {
+    // SAFETY: reading a flag of the server, set while it loads preloaded libraries.
+    unsafe { pg_sys::process_shared_preload_libraries_in_progress }
+}
+
 /// Reserve a GUC prefix, so that `SET pg_background.bogus` fails (`MarkGUCPrefixReserved`,
 /// PostgreSQL 15+; older versions only warn about existing placeholders).
 pub fn reserve_guc_prefix(prefix: &'static core::ffi::CStr) {

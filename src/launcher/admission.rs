@@ -47,6 +47,8 @@ pub struct Admission {
     wait: bool,
     timeout_ms: i32,
     start: pg_sys::TimestampTz,
+    /// Time spent asleep, waiting for capacity (µs), and whether it slept at all.
+    slept_us: core::cell::Cell<Option<i64>>,
 }
 
 /// How often a waiting launch looks again.
@@ -58,7 +60,17 @@ impl Admission {
             wait: guc::ON_CAPACITY.get() == guc::OnCapacity::Wait,
             timeout_ms: guc::CAPACITY_WAIT_TIMEOUT.get(),
             start: crate::server::now(),
+            slept_us: core::cell::Cell::new(None),
         }
+    }
+
+    /// Sleep with `sleep`, counting the time.
+    fn sleep(&self, sleep: impl FnOnce()) {
+        let before = crate::server::now();
+        sleep();
+        let slept = crate::server::now() - before;
+        self.slept_us
+            .set(Some(self.slept_us.get().unwrap_or(0) + slept.max(0)));
     }
 
     /// `Err(error)` in error mode, or 53000 once the wait has lasted `capacity_wait_timeout`;
@@ -80,7 +92,9 @@ impl Admission {
     /// [`Self::may_wait`], then sleep a little (on the latch, interruptibly).
     pub fn wait_or(&self, error: Error) -> Result<(), Error> {
         let ms = self.may_wait(error, ADMISSION_POLL_MS)?;
-        crate::server::sleep_on_latch(ms, crate::server::WaitEvent::Capacity);
+        self.sleep(|| {
+            crate::server::sleep_on_latch(ms, crate::server::WaitEvent::Capacity);
+        });
         Ok(())
     }
 
@@ -98,7 +112,7 @@ impl Admission {
             Filed::Unavailable if caps.any() => Err(Error::RegistryUnavailable(
                 "pg_background.max_jobs and pg_background.max_jobs_per_role",
             )),
-            Filed::Full if caps.any() => Err(Error::TooManyJobs(crate::registry::SLOTS as i32)),
+            Filed::Full if caps.any() => Err(Error::RegistryFull(crate::registry::slot_count())),
             Filed::Unavailable | Filed::Full => Ok(JobSlot(None)),
             Filed::Slot { index, id, refusal } => {
                 let slot = JobSlot(Some((index, id)));
@@ -131,7 +145,7 @@ impl Admission {
             // of a crash)
             match self.may_wait(error, TURN_POLL_MS) {
                 Err(e) => break Err(e),
-                Ok(ms) => crate::registry::sleep_for_turn(ms, event),
+                Ok(ms) => self.sleep(|| crate::registry::sleep_for_turn(ms, event)),
             }
             match crate::registry::admit(index, id, caps, self.wait) {
                 None => break Ok(()),
@@ -160,6 +174,17 @@ impl Admission {
             Ok(())
         } else {
             self.wait_or(Error::CouldNotRegister)
+        }
+    }
+}
+
+/// A launch that had to wait for capacity (whether it started in the end or not) is counted
+/// for the cluster, with the time it slept.
+impl Drop for Admission {
+    fn drop(&mut self) {
+        if let Some(us) = self.slept_us.get() {
+            crate::registry::add(|c| &c.capacity_waits, 1);
+            crate::registry::add(|c| &c.capacity_wait_ms, (us / 1000).unsigned_abs());
         }
     }
 }

@@ -39,13 +39,20 @@ impl Waiter {
     /// 40P01 if the worker is blocked by this backend.
     fn check(&self) -> Result<(), Error> {
         if blocked_by_me(self.worker_pid) {
-            return Err(Error::Deadlock {
-                worker: self.worker_pid,
-                // SAFETY: reading our PID.
-                session: unsafe { pg_sys::MyProcPid },
-            });
+            return Err(detected(self.worker_pid));
         }
         Ok(())
+    }
+}
+
+/// The deadlock between this backend and the worker `pid` it waits for (counted for the
+/// cluster): 40P01.
+pub fn detected(worker: i32) -> Error {
+    crate::registry::add(|c| &c.deadlocks, 1);
+    Error::Deadlock {
+        worker,
+        // SAFETY: reading our PID.
+        session: unsafe { pg_sys::MyProcPid },
     }
 }
 

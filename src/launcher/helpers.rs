@@ -279,10 +279,7 @@ pub fn wait_any_job(job_ids: &[i64], timeout_ms: i32) -> Result<Option<i64>, Err
                     .iter()
                     .all(|&pid| pid > 0 && super::deadlock::blocked_by_me(pid))
             {
-                let worker = running[0];
-                // SAFETY: reading our PID.
-                let session = unsafe { pg_sys::MyProcPid };
-                break Err(Error::Deadlock { worker, session });
+                break Err(super::deadlock::detected(running[0]));
             }
         } else {
             quiet_since = crate::server::now();

@@ -191,7 +191,7 @@ impl Admitted {
             0 => 0,
             _ if !slot.is_filed() => {
                 return Err(if crate::registry::available() {
-                    Error::TooManyJobs(crate::registry::SLOTS as i32)
+                    Error::RegistryFull(crate::registry::slot_count())
                 } else {
                     Error::RegistryUnavailable("keeping a result (pg_background.keep_result)")
                 })
@@ -309,6 +309,17 @@ impl Started {
         let pid = fixed.worker_pid.load(Ordering::Acquire);
         worker.set_pid(pid);
         guard.disarm();
+        crate::registry::add(
+            |c| {
+                if was_warm {
+                    &c.warm_starts
+                } else {
+                    &c.cold_starts
+                }
+            },
+            1,
+        );
+        crate::registry::add(|c| &c.launched, 1);
         Ok(Some(Self { worker, pid }))
     }
 }

@@ -102,8 +102,10 @@ pub fn count_launch() {
     });
 }
 
-/// A caller gave up waiting for a job of this session (counted, nothing else).
+/// A caller gave up waiting for a job of this session (counted here and for the cluster,
+/// nothing else).
 pub fn count_timeout() {
+    crate::registry::add(|c| &c.timed_out, 1);
     STATS.with(|s| {
         s.set(Stats {
             timed_out: s.get().timed_out + 1,

@@ -3,7 +3,7 @@
 
 use super::shmem::{broadcast, exclusive};
 use super::slot::{copy_text, JobState, Registry, Slot};
-use super::{at_exit_once, clear, PENDING, SLOTS};
+use super::{at_exit_once, clear, PENDING};
 use core::sync::atomic::Ordering;
 use pgrx::pg_sys;
 
@@ -71,7 +71,7 @@ fn refusal(r: &Registry, me: usize, total: i32, fifo: bool) -> Option<Refusal> {
     let mut running = 0usize;
     let mut roles: Vec<(pg_sys::Oid, usize)> = Vec::new();
     let mut any_waits = false;
-    for s in r.slots.iter() {
+    for s in r.slots().iter() {
         any_waits |= waits(s);
         if holds(s) {
             running += 1;
@@ -94,13 +94,13 @@ fn refusal(r: &Registry, me: usize, total: i32, fifo: bool) -> Option<Refusal> {
             None
         }
     };
-    let mine = &r.slots[me];
+    let mine = &r.slots()[me];
     if let Some(refusal) = blocked(mine) {
         return Some(refusal);
     }
     let ahead =
         fifo && any_waits
-            && r.slots.iter().enumerate().any(|(i, s)| {
+            && r.slots().iter().enumerate().any(|(i, s)| {
                 i != me && waits(s) && s.job_id < mine.job_id && blocked(s).is_none()
             });
     ahead.then_some(Refusal::Behind)
@@ -119,24 +119,24 @@ pub fn register(label: &str, query: &str, caps: Caps, fifo: bool) -> Filed {
             // (expired kept results give their slots back first)
             expired = super::kept::take_expired(&mut r, now);
             let Some(index) = r
-                .slots
+                .slots()
                 .iter()
                 .position(|s| s.state == JobState::Free)
                 .or_else(|| {
                     // the finished job that ended first
-                    (0..SLOTS)
+                    (0..r.slots().len())
                         .filter(|&i| {
-                            r.slots[i].state.is_over()
-                                && r.slots[i].kept() == super::slot::KeptState::None
+                            r.slots()[i].state.is_over()
+                                && r.slots()[i].kept() == super::slot::KeptState::None
                         })
-                        .min_by_key(|&i| r.slots[i].finished_at)
+                        .min_by_key(|&i| r.slots()[i].finished_at)
                 })
             else {
                 return Filed::Full;
             };
             let id = r.next_id;
             r.next_id += 1;
-            let slot = &mut r.slots[index];
+            let slot = &mut r.slots_mut()[index];
             slot.job_id = id;
             slot.state = JobState::Queued;
             slot.admitted = false;
@@ -155,8 +155,10 @@ pub fn register(label: &str, query: &str, caps: Caps, fifo: bool) -> Filed {
             copy_text(&mut slot.sqlstate, "");
             copy_text(&mut slot.message, "");
             copy_text(&mut slot.query, query);
+            slot.progress_pct = -1;
+            copy_text(&mut slot.progress_msg, "");
             let refusal = refusal(&r, index, caps.total, fifo);
-            r.slots[index].admitted = refusal.is_none();
+            r.slots_mut()[index].admitted = refusal.is_none();
             Filed::Slot { index, id, refusal }
         })
         .unwrap_or(Filed::Unavailable);
@@ -171,11 +173,11 @@ pub fn register(label: &str, query: &str, caps: Caps, fifo: bool) -> Filed {
 /// Try again to admit a waiting launch: `None` once it is admitted.
 pub fn admit(index: usize, id: u64, caps: Caps, fifo: bool) -> Option<Refusal> {
     let (refusal, admitted) = exclusive().map(|mut r| {
-        if r.slots[index].job_id != id || !waits(&r.slots[index]) {
+        if r.slots()[index].job_id != id || !waits(&r.slots()[index]) {
             return (None, false);
         }
         let refusal = refusal(&r, index, caps.total, fifo);
-        r.slots[index].admitted = refusal.is_none();
+        r.slots_mut()[index].admitted = refusal.is_none();
         (refusal, refusal.is_none())
     })?;
     if admitted {
@@ -189,7 +191,7 @@ pub fn admit(index: usize, id: u64, caps: Caps, fifo: bool) -> Option<Refusal> {
 /// place: the earliest launch goes first).
 pub fn requeue(index: usize, id: u64) {
     if let Some(mut r) = exclusive() {
-        let slot = &mut r.slots[index];
+        let slot = &mut r.slots_mut()[index];
         if slot.job_id == id && slot.state == JobState::Queued {
             slot.admitted = false;
         }
@@ -214,7 +216,7 @@ pub fn forget(index: usize, id: u64) {
     clear(&PENDING, (index, id));
     if let Some(mut r) = exclusive() {
         // (a job whose worker has started is the worker's to end)
-        let slot = &mut r.slots[index];
+        let slot = &mut r.slots_mut()[index];
         if slot.job_id == id && slot.state == JobState::Queued {
             slot.state = JobState::Free;
             slot.admitted = false;

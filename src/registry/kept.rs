@@ -13,7 +13,7 @@ use pgrx::pg_sys;
 /// ([`keep_body`], [`keep_body_of`]).
 pub fn keep_head(index: usize, id: u64, keep_s: i32, head: Option<File>) -> bool {
     exclusive().is_some_and(|mut r| {
-        let slot = &mut r.slots[index];
+        let slot = &mut r.slots_mut()[index];
         slot.holds_job(id) && slot.keep_head(keep_s, head)
     })
 }
@@ -24,7 +24,7 @@ pub fn keep_head(index: usize, id: u64, keep_s: i32, head: Option<File>) -> bool
 pub fn keep_body_of(index: usize, id: u64, body: Option<File>) -> bool {
     let now = crate::server::now();
     let filed = exclusive().is_some_and(|mut r| {
-        let slot = &mut r.slots[index];
+        let slot = &mut r.slots_mut()[index];
         slot.job_id == id && slot.file_body(body, now)
     });
     if filed {
@@ -50,7 +50,10 @@ pub fn sweep() {
 
 /// Take the expired kept results out of their slots (under the lock): their file sets.
 pub(super) fn take_expired(r: &mut Registry, now: i64) -> Vec<pg_sys::FileSet> {
-    r.slots.iter_mut().flat_map(|s| s.expire(now)).collect()
+    r.slots_mut()
+        .iter_mut()
+        .flat_map(|s| s.expire(now))
+        .collect()
 }
 
 /// Delete file sets (not under the lock).
@@ -90,8 +93,8 @@ pub fn claim(job_id: u64) -> Result<Claimed, NotKept> {
     at_exit_once();
     let (index, owner) = shared()
         .and_then(|r| {
-            let index = r.slots.iter().position(|s| s.holds_job(job_id))?;
-            Some((index, r.slots[index].owner))
+            let index = r.slots().iter().position(|s| s.holds_job(job_id))?;
+            Some((index, r.slots()[index].owner))
         })
         .ok_or(NotKept::Unknown)?;
     // SAFETY: catalog look-up of role membership, in the caller's transaction, not under the
@@ -100,7 +103,7 @@ pub fn claim(job_id: u64) -> Result<Claimed, NotKept> {
         return Err(NotKept::Denied);
     }
     let mut r = exclusive().ok_or(NotKept::Unknown)?;
-    let slot = &mut r.slots[index];
+    let slot = &mut r.slots_mut()[index];
     if !slot.holds_job(job_id) {
         return Err(NotKept::Unknown);
     }
@@ -126,7 +129,7 @@ pub fn claim(job_id: u64) -> Result<Claimed, NotKept> {
 pub fn read_out(index: usize, job_id: u64) {
     clear(&CLAIMED, (index, job_id));
     if let Some(mut r) = exclusive() {
-        let slot = &mut r.slots[index];
+        let slot = &mut r.slots_mut()[index];
         if slot.job_id == job_id {
             slot.read_out();
         }
@@ -144,7 +147,7 @@ pub fn prepare_to_wait() {
 pub fn ended_job(job_id: u64) -> Result<(bool, i32), NotKept> {
     let (owner, over, worker) = shared()
         .and_then(|r| {
-            let slot = r.slots.iter().find(|s| s.holds_job(job_id))?;
+            let slot = r.slots().iter().find(|s| s.holds_job(job_id))?;
             Some((slot.owner, slot.state.is_over(), slot.worker_pid))
         })
         .ok_or(NotKept::Unknown)?;

@@ -1,6 +1,7 @@
-//! A job's life as its worker reports it: started, rows and bytes sent, ended.
+//! A job's life as its worker reports it: started, rows and bytes sent, progress, ended; and
+//! the cluster's counters of how jobs ended.
 
-use super::shmem::{attached, broadcast, exclusive};
+use super::shmem::{attached, broadcast, counters, exclusive};
 use super::slot::{copy_text, JobState};
 use super::slot_of;
 use crate::shm::FixedState;
@@ -8,23 +9,38 @@ use core::cell::Cell;
 use core::sync::atomic::Ordering;
 use pgrx::pg_sys;
 
-thread_local! {
-    /// The slot of the job this worker runs (index, id), for the row and byte counters.
-    static CURRENT: Cell<Option<(usize, u64)>> = const { Cell::new(None) };
+/// The job this worker runs.
+#[derive(Clone, Copy)]
+struct Current {
+    /// Its slot (index, id), if it was registered.
+    slot: Option<(usize, u64)>,
+    /// What it sent so far.
+    rows: i64,
+    bytes: i64,
 }
 
-/// The worker starts job `fixed` (if it was registered).
+thread_local! {
+    static CURRENT: Cell<Option<Current>> = const { Cell::new(None) };
+}
+
+/// The worker starts job `fixed`.
 pub fn started(fixed: &FixedState) {
-    let Some((index, id)) = slot_of(fixed) else {
-        CURRENT.with(|c| c.set(None));
+    let slot = slot_of(fixed);
+    CURRENT.with(|c| {
+        c.set(Some(Current {
+            slot,
+            rows: 0,
+            bytes: 0,
+        }))
+    });
+    let Some((index, id)) = slot else {
         return;
     };
-    CURRENT.with(|c| c.set(Some((index, id))));
     let now = crate::server::now();
     // SAFETY: reading our PID.
     let pid = unsafe { pg_sys::MyProcPid };
     if let Some(mut r) = exclusive() {
-        let slot = &mut r.slots[index];
+        let slot = &mut r.slots_mut()[index];
         if slot.job_id == id && slot.state == JobState::Queued {
             slot.state = JobState::Running;
             slot.worker_pid = pid;
@@ -35,7 +51,13 @@ pub fn started(fixed: &FixedState) {
 
 /// The worker sent `rows` rows in `bytes` bytes.
 pub fn count(rows: i64, bytes: i64) {
-    let Some((index, _)) = CURRENT.with(Cell::get) else {
+    let Some(mut current) = CURRENT.with(Cell::get) else {
+        return;
+    };
+    current.rows += rows;
+    current.bytes += bytes;
+    CURRENT.with(|c| c.set(Some(current)));
+    let Some((index, _)) = current.slot else {
         return;
     };
     let Some(registry) = attached() else {
@@ -44,7 +66,7 @@ pub fn count(rows: i64, bytes: i64) {
     // SAFETY: the counters are atomics of our own running job's slot, which is not reused
     // before the job has ended.
     unsafe {
-        let slot = &(*registry.as_ptr()).slots[index];
+        let slot = &(*registry.as_ptr()).slots()[index];
         slot.rows.fetch_add(rows, Ordering::Relaxed);
         slot.bytes.fetch_add(bytes, Ordering::Relaxed);
     }
@@ -69,17 +91,35 @@ pub fn outcome(fixed: &FixedState) -> (JobState, String, String) {
     (state, sqlstate, message)
 }
 
-/// The job in `fixed` is over: record how it ended, from the fixed state (once; later calls do
-/// nothing).
+/// The job in `fixed` is over: record how it ended, from the fixed state, in its slot and in the
+/// cluster's counters (once; later calls do nothing).
 pub fn ended(fixed: &FixedState) {
-    CURRENT.with(|c| c.set(None));
-    let Some((index, id)) = slot_of(fixed) else {
+    let Some(current) = CURRENT.with(Cell::take) else {
         return;
     };
     let (state, sqlstate, message) = outcome(fixed);
+    if let Some(counters) = counters() {
+        let ending = match state {
+            JobState::Finished => &counters.completed,
+            JobState::Canceled => &counters.canceled,
+            _ => &counters.failed,
+        };
+        ending.fetch_add(1, Ordering::Relaxed);
+        let spilled = fixed.spill_bytes.load(Ordering::Acquire);
+        for (counter, n) in [
+            (&counters.rows, current.rows.unsigned_abs()),
+            (&counters.bytes, current.bytes.unsigned_abs()),
+            (&counters.spilled_bytes, spilled),
+        ] {
+            counter.fetch_add(n, Ordering::Relaxed);
+        }
+    }
+    let Some((index, id)) = current.slot else {
+        return;
+    };
     let now = crate::server::now();
     if let Some(mut r) = exclusive() {
-        let slot = &mut r.slots[index];
+        let slot = &mut r.slots_mut()[index];
         if slot.job_id == id && !slot.state.is_over() && slot.state != JobState::Free {
             slot.state = state;
             slot.finished_at = now;
@@ -89,4 +129,18 @@ pub fn ended(fixed: &FixedState) {
     }
     // a waiting launch may now start
     broadcast();
+}
+
+/// The job this worker runs reported progress: show it in its slot.
+pub fn progressed(pct: i32, msg: &str) {
+    let Some((index, id)) = CURRENT.with(Cell::get).and_then(|c| c.slot) else {
+        return;
+    };
+    if let Some(mut r) = exclusive() {
+        let slot = &mut r.slots_mut()[index];
+        if slot.job_id == id && slot.state == JobState::Running {
+            slot.progress_pct = pct;
+            copy_text(&mut slot.progress_msg, msg);
+        }
+    }
 }

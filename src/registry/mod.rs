@@ -28,16 +28,13 @@ pub use admission::{
 };
 pub use kept::{claim, ended_job, keep_body, keep_body_of, keep_head, prepare_to_wait, read_out};
 pub use kept::{Claimed, NotKept};
-pub use lifecycle::{count, ended, outcome, started};
-pub use shmem::{available, preload};
+pub use lifecycle::{count, ended, outcome, progressed, started};
+pub use shmem::{add, available, counters, preload, slot_count};
 pub use slot::File;
 pub use view::visible;
 
 use core::cell::Cell;
 use pgrx::pg_sys;
-
-/// Slots in the registry: every running job of the cluster and the most recent finished ones.
-pub const SLOTS: usize = crate::guc::MAX_JOBS_LIMIT as usize;
 
 /// A slot of this backend's, noted until it is done with it: (index, job id).
 type Note = &'static std::thread::LocalKey<Cell<Option<(usize, u64)>>>;
@@ -80,6 +77,6 @@ fn at_exit_once() {
 fn slot_of(fixed: &crate::shm::FixedState) -> Option<(usize, u64)> {
     let index = usize::try_from(fixed.job_slot)
         .ok()
-        .filter(|&i| i < SLOTS)?;
+        .filter(|&i| i < crate::guc::MAX_JOB_SLOTS as usize)?;
     Some((index, fixed.job_id))
 }

@@ -1,13 +1,13 @@
 //! The registry's shared memory, its lock and its condition variable.
 
-use super::slot::Registry;
+use super::slot::{Counters, Registry};
 use core::cell::Cell;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicPtr, Ordering};
 use pgrx::pg_sys;
 
 /// The name of the registry's shared memory; it changes with the registry's layout.
-const SEGMENT_NAME: &core::ffi::CStr = c"pg_background jobs 2";
+const SEGMENT_NAME: &core::ffi::CStr = c"pg_background jobs 3";
 
 /// The registry, in this process, or NULL while not attached (or unavailable).
 static REGISTRY: AtomicPtr<Registry> = AtomicPtr::new(core::ptr::null_mut());
@@ -16,19 +16,27 @@ thread_local! {
     static TRANCHE_NAMED: Cell<bool> = const { Cell::new(false) };
 }
 
+/// The number of slots of a registry made now: `pg_background.job_slots` (a setting that only
+/// changes with a restart, which makes a new registry).
+fn new_slot_count() -> usize {
+    usize::try_from(crate::guc::JOB_SLOTS.get()).unwrap_or(0)
+}
+
+/// The number of slots of the registry (0 on a server without it).
+pub fn slot_count() -> usize {
+    registry().map_or(0, |r| {
+        // SAFETY: the registry is mapped for the rest of this process; its size never changes.
+        unsafe { r.as_ref() }.slots().len()
+    })
+}
+
 /// Lay out a new registry in `memory` (zeroed).
 ///
 /// # Safety
-/// `memory` is `size_of::<Registry>()` bytes of shared memory nobody else uses yet.
+/// `memory` is `Registry::size(new_slot_count())` bytes of shared memory nobody else uses yet.
 unsafe fn initialize(memory: *mut Registry) {
-    // SAFETY: the caller's contract; all-zero bytes are a valid Registry (free slots).
-    unsafe {
-        core::ptr::write_bytes(memory.cast::<u8>(), 0, core::mem::size_of::<Registry>());
-        (*memory).tranche = pg_sys::LWLockNewTrancheId();
-        pg_sys::LWLockInitialize(&mut (*memory).lock, (*memory).tranche);
-        pg_sys::ConditionVariableInit(&mut (*memory).turn);
-        (*memory).next_id = pg_sys::GetCurrentTimestamp().max(1) as u64;
-    }
+    // SAFETY: the caller's contract.
+    unsafe { Registry::initialize(memory, new_slot_count()) };
 }
 
 #[cfg(any(feature = "pg17", feature = "pg18"))]
@@ -44,7 +52,7 @@ fn attach() -> Option<NonNull<Registry>> {
     let memory = unsafe {
         pg_sys::GetNamedDSMSegment(
             SEGMENT_NAME.as_ptr(),
-            core::mem::size_of::<Registry>(),
+            Registry::size(new_slot_count()),
             Some(init),
             &mut found,
         )
@@ -62,15 +70,14 @@ fn attach() -> Option<NonNull<Registry>> {
 /// (`shared_preload_libraries`), before PostgreSQL 17. Called from `_PG_init`.
 pub fn preload() {
     #[cfg(not(any(feature = "pg17", feature = "pg18")))]
-    // SAFETY: reading the flag the postmaster sets while it loads preloaded libraries.
-    if unsafe { pg_sys::process_shared_preload_libraries_in_progress } {
+    if crate::server::preloading() {
         hooks::install();
     }
 }
 
 #[cfg(not(any(feature = "pg17", feature = "pg18")))]
 mod hooks {
-    use super::{initialize, Registry, REGISTRY};
+    use super::{initialize, new_slot_count, Registry, REGISTRY};
     use core::sync::atomic::Ordering;
     use pgrx::pg_sys;
 
@@ -95,7 +102,7 @@ mod hooks {
             if let Some(prev) = PREV_REQUEST {
                 prev();
             }
-            pg_sys::RequestAddinShmemSpace(core::mem::size_of::<Registry>());
+            pg_sys::RequestAddinShmemSpace(Registry::size(new_slot_count()));
         }
     }
 
@@ -110,7 +117,7 @@ mod hooks {
             let mut found = false;
             let memory = pg_sys::ShmemInitStruct(
                 super::SEGMENT_NAME.as_ptr(),
-                core::mem::size_of::<Registry>(),
+                Registry::size(new_slot_count()),
                 &mut found,
             )
             .cast::<Registry>();
@@ -137,6 +144,21 @@ pub fn registry() -> Option<NonNull<Registry>> {
         };
     }
     Some(registry)
+}
+
+/// The cluster's counters; `None` on a server without the registry.
+pub fn counters() -> Option<&'static Counters> {
+    let registry = registry()?;
+    // SAFETY: the registry is mapped for the rest of this process; the counters are atomics,
+    // shared without the lock.
+    Some(unsafe { &(*registry.as_ptr()).stats })
+}
+
+/// Add `n` to one of the cluster's counters (nothing on a server without the registry).
+pub fn add(counter: impl FnOnce(&Counters) -> &core::sync::atomic::AtomicU64, n: u64) {
+    if let Some(counters) = counters() {
+        counter(counters).fetch_add(n, Ordering::Relaxed);
+    }
 }
 
 /// The registry if this process has attached to it already (never attaches: for the worker's

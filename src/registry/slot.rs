@@ -1,8 +1,7 @@
 //! The registry's layout: one [`Slot`] per job, with its state and, for a result kept after its
 //! launcher left, the kept state and files.
 
-use super::SLOTS;
-use core::sync::atomic::AtomicI64;
+use core::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use pgrx::pg_sys;
 
 /// Where a job is. The state of a slot only changes under the registry's exclusive lock.
@@ -62,6 +61,8 @@ pub const LABEL: usize = 65;
 pub const SQLSTATE: usize = 6;
 pub const MESSAGE: usize = 256;
 pub const QUERY: usize = 121;
+/// `pg_background_progress` keeps 63 bytes of its message.
+pub const PROGRESS: usize = 64;
 
 /// A file of a kept result: its set and size.
 pub type File = (pg_sys::FileSet, u64);
@@ -88,6 +89,9 @@ pub struct Slot {
     pub sqlstate: [u8; SQLSTATE],
     pub message: [u8; MESSAGE],
     pub query: [u8; QUERY],
+    /// The progress the job last reported (`progress_pct` -1: none yet).
+    pub progress_pct: i32,
+    pub progress_msg: [u8; PROGRESS],
     /// A result kept after its launcher left.
     kept: KeptState,
     keep_s: i32,
@@ -199,6 +203,8 @@ impl Slot {
     }
 }
 
+/// The registry's header, followed in the same memory by its slots
+/// ([`Registry::slots`]): their number is `pg_background.job_slots` at server start.
 #[repr(C)]
 pub struct Registry {
     pub lock: pg_sys::LWLock,
@@ -210,7 +216,155 @@ pub struct Registry {
     /// ids keep growing across server restarts (unless jobs were launched at more than one per
     /// microsecond on average).
     pub next_id: u64,
-    pub slots: [Slot; SLOTS],
+    /// What the whole cluster did since `stats.reset_at`, counted without the lock.
+    pub stats: Counters,
+    /// How many slots follow.
+    slot_count: usize,
+}
+
+impl Registry {
+    /// Bytes of shared memory for a registry of `slots` slots.
+    pub fn size(slots: usize) -> usize {
+        Self::slots_offset() + slots * core::mem::size_of::<Slot>()
+    }
+
+    fn slots_offset() -> usize {
+        core::mem::size_of::<Registry>().next_multiple_of(core::mem::align_of::<Slot>())
+    }
+
+    /// Lay out a registry of `slots` free slots in `memory`.
+    ///
+    /// # Safety
+    /// `memory` is `Registry::size(slots)` bytes of shared memory nobody else uses yet.
+    pub unsafe fn initialize(memory: *mut Registry, slots: usize) {
+        // SAFETY: the caller's contract; all-zero bytes are a valid header and valid free
+        // slots.
+        unsafe {
+            core::ptr::write_bytes(memory.cast::<u8>(), 0, Self::size(slots));
+            (*memory).slot_count = slots;
+            (*memory).tranche = pg_sys::LWLockNewTrancheId();
+            pg_sys::LWLockInitialize(&mut (*memory).lock, (*memory).tranche);
+            pg_sys::ConditionVariableInit(&mut (*memory).turn);
+            let now = pg_sys::GetCurrentTimestamp();
+            (*memory).next_id = now.max(1) as u64;
+            (*memory).stats.reset_at.store(now, Ordering::Relaxed);
+        }
+    }
+
+    /// Every slot.
+    pub fn slots(&self) -> &[Slot] {
+        // SAFETY: `initialize` laid out `slot_count` slots right after the header, in the same
+        // shared memory, which stays mapped for the life of the process.
+        unsafe {
+            let first = core::ptr::from_ref(self)
+                .cast::<u8>()
+                .add(Self::slots_offset())
+                .cast::<Slot>();
+            core::slice::from_raw_parts(first, self.slot_count)
+        }
+    }
+
+    /// Every slot, to change (under the exclusive lock).
+    pub fn slots_mut(&mut self) -> &mut [Slot] {
+        // SAFETY: as in `slots`; `&mut self` is the exclusive access to the whole registry.
+        unsafe {
+            let first = core::ptr::from_mut(self)
+                .cast::<u8>()
+                .add(Self::slots_offset())
+                .cast::<Slot>();
+            core::slice::from_raw_parts_mut(first, self.slot_count)
+        }
+    }
+}
+
+/// The cluster's counters (`pg_background_cluster_stats`). Each one is added to with one atomic
+/// instruction by whoever saw the event: launches, workers, waiting sessions.
+#[repr(C)]
+pub struct Counters {
+    pub launched: AtomicU64,
+    pub completed: AtomicU64,
+    pub failed: AtomicU64,
+    pub canceled: AtomicU64,
+    pub timed_out: AtomicU64,
+    pub deadlocks: AtomicU64,
+    pub capacity_waits: AtomicU64,
+    pub capacity_wait_ms: AtomicU64,
+    pub warm_starts: AtomicU64,
+    pub cold_starts: AtomicU64,
+    pub rows: AtomicU64,
+    pub bytes: AtomicU64,
+    pub spilled_bytes: AtomicU64,
+    /// When they were last set to zero (a timestamp).
+    pub reset_at: AtomicI64,
+}
+
+/// The counters, read at one moment (each one exact; together, as in PostgreSQL's cumulative
+/// statistics, not one atomic picture).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub launched: u64,
+    pub completed: u64,
+    pub failed: u64,
+    pub canceled: u64,
+    pub timed_out: u64,
+    pub deadlocks: u64,
+    pub capacity_waits: u64,
+    pub capacity_wait_ms: u64,
+    pub warm_starts: u64,
+    pub cold_starts: u64,
+    pub rows: u64,
+    pub bytes: u64,
+    pub spilled_bytes: u64,
+    pub reset_at: i64,
+}
+
+impl Counters {
+    fn each(&self) -> [&AtomicU64; 13] {
+        [
+            &self.launched,
+            &self.completed,
+            &self.failed,
+            &self.canceled,
+            &self.timed_out,
+            &self.deadlocks,
+            &self.capacity_waits,
+            &self.capacity_wait_ms,
+            &self.warm_starts,
+            &self.cold_starts,
+            &self.rows,
+            &self.bytes,
+            &self.spilled_bytes,
+        ]
+    }
+
+    pub fn snapshot(&self) -> Snapshot {
+        let [launched, completed, failed, canceled, timed_out, deadlocks, capacity_waits, capacity_wait_ms, warm_starts, cold_starts, rows, bytes, spilled_bytes] =
+            self.each().map(|c| c.load(Ordering::Relaxed));
+        Snapshot {
+            launched,
+            completed,
+            failed,
+            canceled,
+            timed_out,
+            deadlocks,
+            capacity_waits,
+            capacity_wait_ms,
+            warm_starts,
+            cold_starts,
+            rows,
+            bytes,
+            spilled_bytes,
+            reset_at: self.reset_at.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Every counter back to zero, from `now`.
+    pub fn reset(&self, now: i64) {
+        for counter in self.each() {
+            counter.store(0, Ordering::Relaxed);
+        }
+        self.reset_at.store(now, Ordering::Relaxed);
+    }
 }
 
 /// Store `s` in a NUL-padded field, cut at a character boundary.
@@ -224,4 +378,30 @@ pub fn copy_text<const N: usize>(to: &mut [u8; N], s: &str) {
 pub fn text_of(bytes: &[u8]) -> String {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
     String::from_utf8_lossy(&bytes[..end]).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Registry, Slot};
+
+    #[test]
+    fn the_slots_follow_the_header_aligned_and_each_costs_its_size() {
+        let header = Registry::size(0);
+        assert_eq!(header % core::mem::align_of::<Slot>(), 0);
+        assert!(header >= core::mem::size_of::<Registry>());
+        for slots in [16, 1024, crate::guc::MAX_JOB_SLOTS as usize] {
+            assert_eq!(
+                Registry::size(slots),
+                header + slots * core::mem::size_of::<Slot>()
+            );
+        }
+        // docs/reference.md and the description of pg_background.job_slots give this size
+        assert_eq!(core::mem::size_of::<Slot>(), 744);
+        println!(
+            "one slot: {} bytes; the header: {} bytes; 1,024 slots: {} bytes",
+            core::mem::size_of::<Slot>(),
+            header,
+            Registry::size(1024)
+        );
+    }
 }

@@ -24,6 +24,9 @@ pub struct Job {
     pub query: String,
     /// Until when its kept result waits to be read.
     pub kept_until: Option<i64>,
+    /// The progress it last reported.
+    pub progress_pct: Option<i32>,
+    pub progress_msg: Option<String>,
 }
 
 /// `pg_background.job_history` in microseconds.
@@ -39,7 +42,7 @@ fn snapshot() -> Option<Vec<Job>> {
     let oldest = crate::server::now() - history_us();
     let r = shared()?;
     let jobs = r
-        .slots
+        .slots()
         .iter()
         .filter(|s| {
             s.state != JobState::Free
@@ -63,6 +66,8 @@ fn snapshot() -> Option<Vec<Job>> {
             message: Some(text_of(&s.message)).filter(|l| !l.is_empty()),
             query: text_of(&s.query),
             kept_until: s.kept_until(),
+            progress_pct: (s.progress_pct >= 0).then_some(s.progress_pct),
+            progress_msg: (s.progress_pct >= 0).then(|| text_of(&s.progress_msg)),
         })
         .collect();
     Some(jobs)

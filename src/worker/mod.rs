@@ -267,15 +267,16 @@ unsafe extern "C-unwind" fn mark_done(_segment: *mut pg_sys::dsm_segment, fixed:
 
 /// `pg_background_progress(pct, msg)` from inside a job: store the message (cut to 63 bytes at
 /// a character boundary), then the percentage (clamped to 0..100), for the launcher's
-/// `get_progress_v2`. `None` when not called from one of our workers.
+/// `get_progress_v2` and for `pg_background_jobs`. `None` when not called from one of our
+/// workers.
 pub fn report_progress(pct: i32, msg: &str) -> Option<()> {
     let fixed = FIXED.load(Ordering::Acquire);
     // SAFETY: FIXED is NULL or points into the segment, still mapped (see `mark_done`).
     let fixed = unsafe { fixed.as_ref() }?;
+    let pct = pct.clamp(0, 100);
     fixed.progress_msg.set(msg);
-    fixed
-        .progress_pct
-        .store(pct.clamp(0, 100), Ordering::Release);
+    fixed.progress_pct.store(pct, Ordering::Release);
+    crate::registry::progressed(pct, &fixed.progress_msg.get());
     Some(())
 }
 

@@ -5,7 +5,8 @@
 
 UPGRADE_DIR=$ROOT/tests/upgrade
 
-# the catalog of the extension in database $1, as text to compare
+# the catalog of the extension in database $1, as text to compare (privileges as they are in
+# effect: no ACL at all is the object's default one)
 extension_catalog() {
     psql_ -At -d "$1" <<'SQL'
 WITH members AS (
@@ -15,7 +16,8 @@ SELECT 'function ' || p.oid::regprocedure || ' ' || pg_get_function_arguments(p.
        || ' returns ' || pg_get_function_result(p.oid) || ' ' || l.lanname || ' ' || p.prosrc
        || ' strict=' || p.proisstrict || ' volatile=' || p.provolatile::text || ' parallel=' || p.proparallel::text
        || ' secdef=' || p.prosecdef || ' config=' || coalesce(p.proconfig::text, '')
-       || ' acl=' || coalesce((SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(p.proacl) a
+       || ' acl=' || coalesce((SELECT string_agg(a::text, ',' ORDER BY a::text)
+                                 FROM unnest(coalesce(p.proacl, acldefault('f', p.proowner))) a
                                WHERE a::text NOT LIKE 'pgbg\_upgrade\_%=%'), '')
        || ' comment=' || coalesce(obj_description(p.oid, 'pg_proc'), '')
   FROM members m JOIN pg_proc p ON m.classid = 'pg_proc'::regclass AND p.oid = m.objid
@@ -23,7 +25,8 @@ SELECT 'function ' || p.oid::regprocedure || ' ' || pg_get_function_arguments(p.
 UNION ALL
 SELECT 'type ' || t.oid::regtype || ' (' || (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum)
                                      FROM pg_attribute a WHERE a.attrelid = t.typrelid AND a.attnum > 0) || ')'
-       || ' acl=' || coalesce((SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(t.typacl) a
+       || ' acl=' || coalesce((SELECT string_agg(a::text, ',' ORDER BY a::text)
+                                 FROM unnest(coalesce(t.typacl, acldefault('T', t.typowner))) a
                                WHERE a::text NOT LIKE 'pgbg\_upgrade\_%=%'), '')
   FROM members m JOIN pg_type t ON m.classid = 'pg_type'::regclass AND t.oid = m.objid
   JOIN pg_class r ON r.oid = t.typrelid AND r.relkind = 'c'
@@ -50,7 +53,8 @@ SELECT 'function ' || p.proname || '(' || pg_get_function_arguments(p.oid) || ')
                          'pg_background_cluster_jobs', 'pg_background_job_id',
                          'pg_background_launch_kept', 'pg_background_job_result',
                          'pg_background_result_json', 'pg_background_job_result_json',
-                         'pg_background_wait_any_job',
+                         'pg_background_wait_any_job', 'pg_background_get_cluster_stats',
+                         'pg_background_cluster_stats_reset',
                          'pg_background_grantable_objects', 'pg_background_apply_privileges')
 UNION ALL
 SELECT 'type ' || t.typname || ' (' || (SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod), ', ' ORDER BY a.attnum)
@@ -62,7 +66,7 @@ SELECT 'view ' || c.relname || ' (' || (SELECT string_agg(a.attname || ' ' || fo
                                      FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0) || ')'
        || ' commented=' || (obj_description(c.oid, 'pg_class') IS NOT NULL)
   FROM members m JOIN pg_class c ON m.classid = 'pg_class'::regclass AND c.oid = m.objid
- WHERE c.relkind = 'v' AND c.relname <> 'pg_background_jobs'
+ WHERE c.relkind = 'v' AND c.relname NOT IN ('pg_background_jobs', 'pg_background_cluster_stats')
 ORDER BY 1;
 SQL
 }
@@ -113,6 +117,11 @@ upgrade_from() {
     $u -c "CREATE EXTENSION pg_background VERSION '$v'" \
        -c "GRANT EXECUTE ON FUNCTION pg_background_launch(text, int4), pg_background_result(int4) TO pgbg_upgrade_app" >/dev/null
     check "$v: installed" "$v" "$($u -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_background'")"
+    if [ "$v" = rust-0.1 ]; then
+        # (the update drops and makes again the jobs view, whose columns changed)
+        $u -c "GRANT SELECT ON pg_background_jobs TO pgbg_upgrade_app WITH GRANT OPTION" \
+           -c "GRANT EXECUTE ON FUNCTION pg_background_cluster_jobs() TO pgbg_upgrade_app" >/dev/null
+    fi
     # between the file swap and the update, the old catalog calls our library by its symbols
     # (the C extension's names, or those of rust-0.1)
     check "$v: launch/result through the old catalog's symbols" "42" "$($u -c "$q")"
@@ -131,6 +140,13 @@ upgrade_from() {
     check "$v: updated" "$EXT_VERSION" "$($u -c "SELECT extversion FROM pg_extension WHERE extname = 'pg_background'")"
     check "$v: launch/result after the update" "42" "$($u -c "$q")"
     check "$v: the app role's grants survive the update" "42" "$(psql_ -At -U pgbg_upgrade_app -d $db -c "$q")"
+    if [ "$v" = rust-0.1 ]; then
+        check "$v: the grant on the jobs view survives the update" "t t" \
+            "$($u -c "SELECT has_table_privilege('pgbg_upgrade_app', 'pg_background_jobs', 'SELECT'),
+                             has_table_privilege('pgbg_upgrade_app', 'pg_background_jobs', 'SELECT WITH GRANT OPTION')" | tr '|' ' ')"
+        check "$v: the app role reads the jobs view's new columns" "t" \
+            "$(psql_ -At -U pgbg_upgrade_app -d $db -c "SELECT count(progress_pct) >= 0 FROM pg_background_jobs")"
+    fi
     check "$v: the labelled launch of 1.9 exists after the update" "t" \
         "$($u -c "SELECT (pg_background_launch_v2('SELECT 1', 0, 'x')).cookie <> 0")"
     check "$v: PUBLIC has nothing" "f" \
