@@ -318,6 +318,35 @@ fn read_fixed_state<'seg>(toc: &Toc<'seg>) -> &'seg FixedState {
     fixed
 }
 
+/// While it lives, the restore transaction counts as read-write, as the launcher's settings
+/// are put back (the saved state is back when it ends). `RestoreGUCState` first returns every
+/// setting to its default, `transaction_read_only` to `off` too — which the server refuses
+/// inside a read-only transaction, and on a hot standby every transaction is read-only (the
+/// worker then ended with FATAL `failed to initialize transaction_read_only to 0`). Nothing is
+/// written meanwhile: the restore only reads the catalogs, and the job runs in a transaction
+/// of its own, read-only again on a standby.
+struct RestoringSettings {
+    read_only: bool,
+}
+
+impl RestoringSettings {
+    fn begin() -> Self {
+        // SAFETY: the current transaction's read-only flag, of this process.
+        unsafe {
+            let read_only = pg_sys::XactReadOnly;
+            pg_sys::XactReadOnly = false;
+            Self { read_only }
+        }
+    }
+}
+
+impl Drop for RestoringSettings {
+    fn drop(&mut self) {
+        // SAFETY: as in `begin`; also when an ERROR unwinds through the restore.
+        unsafe { pg_sys::XactReadOnly = self.read_only };
+    }
+}
+
 fn run(
     toc: &Toc<'_>,
     fixed: &FixedState,
@@ -364,7 +393,9 @@ fn run(
     // catalog look-ups, as in ParallelWorkerMain.
     unsafe {
         pg_sys::StartTransactionCommand();
+        let restoring = RestoringSettings::begin();
         pg_sys::RestoreGUCState(gucs.as_ptr().cast());
+        drop(restoring);
         crate::spill::writer::prepare();
         // 1.9: a labelled job shows as pg_background:<label>:<pid>.
         let label = fixed.label.get();

@@ -1,0 +1,1 @@
+SELECT sum(length(r)) FROM bench_wide() AS r;
