@@ -13,15 +13,6 @@ restart_with() {
         -o "$(cat "$CLUSTER_DIR/options") $1" start >/dev/null
 }
 
-wait_until_job_slots() {  # wait_until_job_slots SQL: poll (bounded) until it returns t
-    local i
-    for i in $(seq 1 300); do
-        [ "$(job_slots_sql -c "$1" 2>/dev/null)" = t ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
 run_job_slots_test() {
     local i out holder
     checks_reset
@@ -41,9 +32,9 @@ run_job_slots_test() {
     # 16 running jobs take every slot
     coproc SLOT_HOLDER { psql_ -At -d pgbg_job_slots; }
     echo "SELECT pg_advisory_lock(4712);" >&"${SLOT_HOLDER[1]}"
-    wait_until_job_slots "SELECT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND objid = 4712 AND granted)"
+    wait_until pgbg_job_slots "SELECT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND objid = 4712 AND granted)"
     job_slots_sql -c "SELECT count(pg_background_detach(pg_background_launch('SELECT pg_advisory_xact_lock(4712)'))) FROM generate_series(1, 16)" >/dev/null
-    wait_until_job_slots "SELECT count(*) = 16 FROM pg_background_jobs WHERE state = 'running'"
+    wait_until pgbg_job_slots "SELECT count(*) = 16 FROM pg_background_jobs WHERE state = 'running'"
     check "16 jobs run" 0 $?
     out=$(job_slots_sql -v VERBOSITY=verbose -c "SET pg_background.max_jobs_per_role = 100" \
         -c "SELECT pg_background_launch('SELECT 1')" 2>&1 || true)
@@ -62,7 +53,7 @@ run_job_slots_test() {
     echo "SELECT pg_advisory_unlock(4712);" >&"${SLOT_HOLDER[1]}"
     exec {SLOT_HOLDER[1]}>&-
     wait "$SLOT_HOLDER_PID" 2>/dev/null
-    wait_until_job_slots "SELECT count(*) = 0 FROM pg_background_jobs WHERE state = 'running'"
+    wait_until pgbg_job_slots "SELECT count(*) = 0 FROM pg_background_jobs WHERE state = 'running'"
     check "the 16 jobs end once the lock is free" 0 $?
 
     psql_ -d postgres -c "DROP DATABASE pgbg_job_slots" >/dev/null

@@ -18,16 +18,6 @@ monitoring_queries() {
 
 monitoring_sql() { psql_ -At -d pgbg_monitoring "$@"; }
 
-# wait_until_monitoring SQL: poll (bounded) until the query returns t
-wait_until_monitoring() {
-    local i
-    for i in $(seq 1 300); do
-        [ "$(monitoring_sql -c "$1" 2>/dev/null)" = t ] && return 0
-        sleep 0.1
-    done
-    return 1
-}
-
 run_monitoring_test() {
     local file="$ROOT/examples/monitoring/queries.yaml" name query metrics out header columns
     local metric usage column row value index numeric queries=0
@@ -46,11 +36,11 @@ run_monitoring_test() {
     # a running job that reported progress: it waits for an advisory lock a session holds
     coproc HOLDER { psql_ -At -d pgbg_monitoring; }
     echo "SELECT pg_advisory_lock(4711);" >&"${HOLDER[1]}"
-    wait_until_monitoring "SELECT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND objid = 4711 AND granted)"
+    wait_until pgbg_monitoring "SELECT EXISTS (SELECT FROM pg_locks WHERE locktype = 'advisory' AND objid = 4711 AND granted)"
     check "a session holds the advisory lock" 0 $?
     monitoring_sql -c "SELECT pg_background_detach(pg_background_launch(
         'SELECT pg_background_progress(42, ''half way''); SELECT pg_advisory_xact_lock(4711)'))" >/dev/null
-    wait_until_monitoring "SELECT EXISTS (SELECT FROM pg_background_jobs WHERE state = 'running' AND progress_pct = 42)"
+    wait_until pgbg_monitoring "SELECT EXISTS (SELECT FROM pg_background_jobs WHERE state = 'running' AND progress_pct = 42)"
     check "the job runs and has reported progress" 0 $?
 
     while IFS=$'\t' read -r name query metrics; do
@@ -84,7 +74,7 @@ run_monitoring_test() {
     echo "SELECT pg_advisory_unlock(4711);" >&"${HOLDER[1]}"
     exec {HOLDER[1]}>&-
     wait "$HOLDER_PID" 2>/dev/null
-    wait_until_monitoring "SELECT NOT EXISTS (SELECT FROM pg_background_jobs WHERE state = 'running')"
+    wait_until pgbg_monitoring "SELECT NOT EXISTS (SELECT FROM pg_background_jobs WHERE state = 'running')"
     check "the job ends once the lock is released" 0 $?
     checks_report monitoring
 }

@@ -8,23 +8,11 @@
 #   terminated like the other background processes.
 # In both, the server stops, starts again, and leaves no DSM segment behind.
 
-shm_segments() { find /dev/shm -maxdepth 1 -name 'PostgreSQL.*' | wc -l; }
-
 pg_ctl_() { runuser -u postgres -- "$PG_BIN/pg_ctl" -D "$CLUSTER_DIR/data" "$@"; }
 # start the cluster again with the options start_cluster gave it
 restart_() {
     env -u RUST_BACKTRACE -u RUST_LIB_BACKTRACE runuser -u postgres -- "$PG_BIN/pg_ctl" \
         -D "$CLUSTER_DIR/data" -l "$CLUSTER_DIR/server.log" -w -o "$(cat "$CLUSTER_DIR/options")" start >/dev/null
-}
-
-# wait_until SQL: poll (bounded) until the query returns t
-wait_until_sql() {
-    local i
-    for i in $(seq 1 300); do
-        [ "$(psql_ -At -d pgbg_shutdown -c "$1" 2>/dev/null)" = t ] && return 0
-        sleep 0.1
-    done
-    return 1
 }
 
 run_shutdown_test() {
@@ -35,7 +23,7 @@ run_shutdown_test() {
     for mode in fast smart; do
         # the baseline: the server stopped
         pg_ctl_ -m fast -w stop >/dev/null
-        segments=$(shm_segments)
+        segments=$(dsm_segments)
         restart_
         log_lines=$(wc -l < "$CLUSTER_DIR/server.log")
         # a detached job nobody waits for, and a session that waits for its job
@@ -48,7 +36,7 @@ run_shutdown_test() {
         fi
         psql_ -d pgbg_shutdown -c "SELECT * FROM pg_background_result(pg_background_launch('$reader')) AS (r text)" \
             > "$CLUSTER_DIR/reader.out" 2>&1 &
-        wait_until_sql "SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'pg_background' AND wait_event = 'PgSleep'"
+        wait_until pgbg_shutdown "SELECT count(*) = 2 FROM pg_stat_activity WHERE backend_type = 'pg_background' AND wait_event = 'PgSleep'"
         check "$mode: two jobs running" 0 $?
         t0=$(date +%s.%N)
         pg_ctl_ -m "$mode" -w -t 120 stop >/dev/null
@@ -67,7 +55,7 @@ run_shutdown_test() {
                 "$(grep -c 'INSERT 0 1' "$CLUSTER_DIR/reader.out")"
         fi
         if [ "$CHECKS_FAILED" -gt 0 ]; then sed 's/^/  reader: /' "$CLUSTER_DIR/reader.out"; fi
-        check "$mode: no DSM segment left" "$segments" "$(shm_segments)"
+        check "$mode: no DSM segment left" "$segments" "$(dsm_segments)"
         check "$mode: no process killed, no crash restart" 0 \
             "$(tail -n +"$((log_lines + 1))" "$CLUSTER_DIR/server.log" | grep -cE 'terminated by signal|terminating any other active server processes')"
         restart_
