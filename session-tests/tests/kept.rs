@@ -123,7 +123,8 @@ fn a_large_result_is_read_in_full_from_another_session_after_its_launcher_left()
     wait_for("the result to be complete and kept", || {
         kept(&mut observer, id)
     });
-    assert!(!alive(&mut observer, worker), "the worker has finished");
+    // (the worker files its part, then exits)
+    wait_for("the worker to exit", || !alive(&mut observer, worker));
     let mut reader = connect();
     assert_eq!(read_big(&mut reader, id), (400_000, BIG_SUM, true));
     // read once, and its files are gone

@@ -97,7 +97,7 @@ pub fn ended(fixed: &FixedState) {
     let Some(current) = CURRENT.with(Cell::take) else {
         return;
     };
-    let (state, sqlstate, message) = outcome(fixed);
+    let (state, _, _) = outcome(fixed);
     if let Some(counters) = counters() {
         let ending = match state {
             JobState::Finished => &counters.completed,
@@ -114,9 +114,24 @@ pub fn ended(fixed: &FixedState) {
             counter.fetch_add(n, Ordering::Relaxed);
         }
     }
-    let Some((index, id)) = current.slot else {
+    write_end(fixed, current.slot);
+}
+
+/// The job's outcome is decided (committed, or its error recorded) and its last message is
+/// about to be sent: show the outcome in its slot now, so that whoever has read the whole
+/// result finds the job ended in the view. [`ended`] counts it later, once everything is sent.
+pub fn settled(fixed: &FixedState) {
+    if let Some(current) = CURRENT.with(Cell::get) {
+        write_end(fixed, current.slot);
+    }
+}
+
+/// Write the outcome into the slot, unless the job has ended there already; wake the waits.
+fn write_end(fixed: &FixedState, slot: Option<(usize, u64)>) {
+    let Some((index, id)) = slot else {
         return;
     };
+    let (state, sqlstate, message) = outcome(fixed);
     let now = crate::server::now();
     if let Some(mut r) = exclusive() {
         let slot = &mut r.slots_mut()[index];
@@ -127,7 +142,7 @@ pub fn ended(fixed: &FixedState) {
             copy_text(&mut slot.message, &message);
         }
     }
-    // a waiting launch may now start
+    // a waiting launch may now start, a wait for the job may return
     broadcast();
 }
 

@@ -28,7 +28,7 @@ pub use admission::{
 };
 pub use kept::{claim, ended_job, keep_body, keep_body_of, keep_head, prepare_to_wait, read_out};
 pub use kept::{Claimed, NotKept};
-pub use lifecycle::{count, ended, outcome, progressed, started};
+pub use lifecycle::{count, ended, outcome, progressed, settled, started};
 pub use shmem::{add, available, counters, preload, slot_count};
 pub use slot::File;
 pub use view::visible;

@@ -80,6 +80,7 @@ pub fn run_string(
             .finished_at
             .store(pg_sys::GetCurrentTimestamp(), Ordering::Release);
         fixed.succeeded.store(true, Ordering::Release);
+        crate::registry::settled(fixed);
         // (before this backend shows as idle: whoever sees it idle may count on it)
         before_reply();
         pg_sys::CurrentMemoryContext = pg_sys::TopMemoryContext;
@@ -399,6 +400,7 @@ pub fn report_failure(caught: CaughtError, capture: &ErrorCapture, sql: &CStr, f
             let edata = unsafe { edata.as_ref() };
             let mut fields = ErrorFields::from_error_data(edata);
             record_error(fixed, &fields);
+            crate::registry::settled(fixed);
             // A position in the job's SQL means nothing against the launcher's query: send it
             // as an internal position with the job's SQL as internal query.
             if fields.cursor_position > 0 && fields.internal_query.is_none() {
@@ -427,6 +429,7 @@ pub fn report_failure(caught: CaughtError, capture: &ErrorCapture, sql: &CStr, f
                 ..Default::default()
             };
             record_error(fixed, &fields);
+            crate::registry::settled(fixed);
             if send {
                 try_send_error(&fields);
             }
