@@ -198,6 +198,9 @@ impl Admitted {
             }
             s => s,
         };
+        if let (Some((index, id)), true) = (slot.filed(), keep_s > 0) {
+            crate::registry::launched_to_keep(index, id, keep_s);
+        }
         Ok(Self { slot, caps, keep_s })
     }
 }

@@ -258,9 +258,18 @@ pub fn with_entry_mut<R>(pid: i32, f: impl FnOnce(&mut Entry) -> R) -> Result<R,
 
 /// Remove and return the entry (after [`check`]).
 pub fn take(pid: i32) -> Result<Entry, Error> {
-    REGISTRY
+    let entry = REGISTRY
         .with(|r| r.borrow_mut().remove(&pid))
-        .ok_or(Error::NotAttached(pid))
+        .ok_or(Error::NotAttached(pid))?;
+    // read or let go by this session: its result will not be kept, and its registry slot is an
+    // ordinary finished one again
+    let fixed = entry.fixed();
+    if fixed.keep_s > 0 {
+        if let Ok(index) = usize::try_from(fixed.job_slot) {
+            crate::registry::launched_to_keep(index, fixed.job_id, 0);
+        }
+    }
+    Ok(entry)
 }
 
 /// Number of this session's workers that are starting or running. Finished workers whose

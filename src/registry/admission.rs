@@ -123,13 +123,14 @@ pub fn register(label: &str, query: &str, caps: Caps, fifo: bool) -> Filed {
                 .iter()
                 .position(|s| s.state == JobState::Free)
                 .or_else(|| {
-                    // the finished job that ended first
+                    // the finished job that ended first, one launched to be kept last (its
+                    // session may still leave it unread)
                     (0..r.slots().len())
                         .filter(|&i| {
                             r.slots()[i].state.is_over()
                                 && r.slots()[i].kept() == super::slot::KeptState::None
                         })
-                        .min_by_key(|&i| r.slots()[i].finished_at)
+                        .min_by_key(|&i| (r.slots()[i].to_keep(), r.slots()[i].finished_at))
                 })
             else {
                 return Filed::Full;
@@ -223,6 +224,17 @@ pub fn forget(index: usize, id: u64) {
         }
     }
     broadcast();
+}
+
+/// Job `(index, id)` is launched to have its result kept for `keep_s` seconds if its session
+/// leaves it unread (0: its session has read it or let it go).
+pub fn launched_to_keep(index: usize, id: u64, keep_s: i32) {
+    if let Some(mut r) = exclusive() {
+        let slot = &mut r.slots_mut()[index];
+        if slot.job_id == id {
+            slot.launched_to_keep(keep_s);
+        }
+    }
 }
 
 /// The launch handed slot `(index, id)` to its worker.

@@ -23,8 +23,8 @@ mod slot;
 mod view;
 
 pub use admission::{
-    admit, forget, handed_over, register, requeue, sleep_for_turn, stop_sleeping, Caps, Filed,
-    Refusal,
+    admit, forget, handed_over, launched_to_keep, register, requeue, sleep_for_turn, stop_sleeping,
+    Caps, Filed, Refusal,
 };
 pub use kept::{claim, ended_job, keep_body, keep_body_of, keep_head, prepare_to_wait, read_out};
 pub use kept::{Claimed, NotKept};

@@ -148,7 +148,21 @@ impl Slot {
     /// A new job in this slot: nothing kept.
     pub fn reset_kept(&mut self) {
         self.kept = KeptState::None;
+        self.keep_s = 0;
         self.kept_until = 0;
+    }
+
+    /// The job was launched to have its result kept for `keep_s` seconds if its session leaves
+    /// it unread: its slot is given to a new job only when no other finished one is left.
+    pub fn launched_to_keep(&mut self, keep_s: i32) {
+        if self.kept == KeptState::None {
+            self.keep_s = keep_s;
+        }
+    }
+
+    /// Whether the job was launched to be kept (see [`Slot::launched_to_keep`]).
+    pub fn to_keep(&self) -> bool {
+        self.keep_s > 0
     }
 
     /// None → Pending: the launcher leaves the result unread and files what it had read ahead.

@@ -56,6 +56,18 @@ run_job_slots_test() {
     wait_until pgbg_job_slots "SELECT count(*) = 0 FROM pg_background_jobs WHERE state = 'running'"
     check "the 16 jobs end once the lock is free" 0 $?
 
+    # a job launched to be kept keeps its slot while others come and go, unread in its session
+    coproc KEEPER { psql_ -At -d pgbg_job_slots > "$CLUSTER_DIR/keeper.out" 2>&1; }
+    echo "SELECT pg_background_launch_kept('SELECT 4711');" >&"${KEEPER[1]}"
+    wait_until pgbg_job_slots "SELECT EXISTS (SELECT FROM pg_background_jobs WHERE query = 'SELECT 4711' AND state = 'finished')"
+    for i in $(seq 1 40); do
+        job_slots_sql -c "SELECT * FROM pg_background_result(pg_background_launch('SELECT $i')) AS (r int)" >/dev/null
+    done
+    exec {KEEPER[1]}>&-
+    wait "$KEEPER_PID" 2>/dev/null
+    check "a result launched to be kept outlives 40 jobs in 16 slots, and is read after its session left" 4711 \
+        "$(job_slots_sql -c "SELECT * FROM pg_background_job_result($(head -n1 "$CLUSTER_DIR/keeper.out")) AS (r int)" 2>&1)"
+
     psql_ -d postgres -c "DROP DATABASE pgbg_job_slots" >/dev/null
     restart_with ""
     check "the cluster is back to the default" 1024 "$(psql_ -At -d postgres -c "SHOW pg_background.job_slots")"
