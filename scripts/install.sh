@@ -81,8 +81,26 @@ extdir="$("$PG_CONFIG" --sharedir)/extension"
 sudo=()
 if [ ! -w "$pkglibdir" ] || [ ! -w "$extdir" ]; then
     command -v sudo >/dev/null || fail "cannot write to $pkglibdir or $extdir, and there is no sudo"
-    sudo=(--sudo)
+    sudo=(sudo)
 fi
-cargo pgrx install ${PROFILE:+"$PROFILE"} --pg-config "$PG_CONFIG" "${sudo[@]}"
+# Built and laid out in a staging directory first, then each file moved into place with a
+# rename: a server that loads the library meanwhile (a new session, a worker) finds the old file
+# or the new one, never one half written; sessions that have loaded the old one keep it.
+stage=$(mktemp -d "${TMPDIR:-/tmp}/pg_background-install.XXXXXX")
+trap 'rm -rf "$stage"' EXIT
+flags=(--pg-config "$PG_CONFIG" --out-dir "$stage")
+[ -n "$PROFILE" ] || flags+=(--debug)
+cargo pgrx package "${flags[@]}" >/dev/null
+put() {  # put FILE DIRECTORY MODE: FILE of the staging directory into DIRECTORY, in one rename
+    local name
+    name=$(basename "$1")
+    "${sudo[@]}" install -m "$3" "$1" "$2/.$name.new"
+    "${sudo[@]}" mv -f "$2/.$name.new" "$2/$name"
+}
+[ -f "$stage$pkglibdir/pg_background.so" ] || fail "the build left no pg_background.so in $stage$pkglibdir"
+# the library first, the control file (which names the version CREATE EXTENSION installs) last
+put "$stage$pkglibdir/pg_background.so" "$pkglibdir" 755
+for f in "$stage$extdir"/pg_background*.sql; do put "$f" "$extdir" 644; done
+put "$stage$extdir/pg_background.control" "$extdir" 644
 echo "installed $(ls "$extdir"/pg_background*.sql | wc -l) SQL scripts into $extdir and pg_background.so into $pkglibdir"
 echo "next: CREATE EXTENSION pg_background;   (see README.md, Install, for shared_preload_libraries)"

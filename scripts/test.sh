@@ -4,9 +4,10 @@
 # given as arguments, e.g. `scripts/test.sh 15`): pure-Rust unit tests and #[pg_test]s
 # (cargo pgrx test), the committed update scripts, the SQL contract (pg_regress), the
 # multi-session tests, the monitoring queries, a hot standby, a full disk, updates from older
-# versions, server shutdown and a crash restart against a throwaway cluster; then the install
-# command into Debian's 15 and the 17 build, pg_upgrade from 15 to 18, the Debian package of 15
-# and the release files. Idempotent; ends with one line "all: N passed, N failed".
+# versions, a 60-second soak (first version only), server shutdown and a crash restart against
+# a throwaway cluster; then the install command into Debian's 15 and the 17 build (again under
+# load), pg_upgrade from 15 to 18, the Debian package of 15 and the release files. Idempotent;
+# ends with one line "all: N passed, N failed".
 source "$(dirname "$0")/common.sh"
 source "$ROOT/scripts/regress.sh"
 source "$ROOT/tests/checks.sh"
@@ -17,6 +18,7 @@ source "$ROOT/tests/job_slots/run.sh"
 source "$ROOT/tests/standby/run.sh"
 source "$ROOT/tests/crash/run.sh"
 source "$ROOT/tests/full_disk/run.sh"
+source "$ROOT/bench/soak.sh"
 source "$ROOT/tests/install/run.sh"
 source "$ROOT/tests/pg_upgrade/run.sh"
 source "$ROOT/tests/package/run.sh"
@@ -87,6 +89,7 @@ job_slots_test() { run_counted run_job_slots_test; }
 standby_test() { run_counted run_standby_test; }
 crash_test() { run_counted run_crash_test; }
 full_disk_test() { run_counted run_full_disk_test; }
+soak_test() { SOAK_SECONDS=${PGBG_SOAK_SECONDS:-60} run_counted run_soak; }
 install_test() { run_counted run_install_test; }
 pg_upgrade_test() { run_counted run_pg_upgrade_test; }
 package_test() { run_counted run_package_test; }
@@ -133,6 +136,9 @@ for v in "${VERSIONS[@]}"; do
     step "PostgreSQL $v: jobs on a hot standby of the cluster, and after its promotion" standby_test
     step "PostgreSQL $v: spill files on a disk that fills up (a tablespace on an 8 MB tmpfs)" full_disk_test
     step "PostgreSQL $v: update from the C extension (1.0 … 1.10) and rust-0.1" upgrade
+    if [ "$v" = "${VERSIONS[0]}" ]; then
+        step "PostgreSQL $v: a soak of ${PGBG_SOAK_SECONDS:-60} s (bench/soak.sh)" soak_test
+    fi
     # last: they stop and start the cluster
     step "PostgreSQL $v: a registry of 16 slots (pg_background.job_slots)" job_slots_test
     step "PostgreSQL $v: server shutdown (fast, smart) with jobs running" shutdown_test

@@ -15,6 +15,48 @@ install_footprint() {
         -printf '%p %s %T@\n' | sort | md5sum
 }
 
+# The install command again while the server uses the library (not preloaded: each session and
+# each worker loads it): a session that loaded it and has a job running and another unread,
+# sessions starting meanwhile. The library is replaced by a new file, not rewritten in place, so
+# every process keeps what it mapped; the jobs end and are read, no process dies.
+install_again_under_load() {
+    local inode log_lines i session_pid loop_pid
+    inode=$(stat -c %i "$pkglibdir/pg_background.so")
+    log_lines=$(wc -l < "$CLUSTER_DIR/server.log")
+    coproc INSTALL_SESSION { psql_ -At -d postgres > "$CLUSTER_DIR/session.out" 2>&1; }
+    session_pid=$INSTALL_SESSION_PID
+    echo "SELECT pg_background_launch('SELECT 6 FROM pg_sleep(0.5)') AS running \\gset
+SELECT pg_background_launch('SELECT 7') AS unread \\gset
+SELECT 'launched';" >&"${INSTALL_SESSION[1]}"
+    for i in $(seq 1 300); do grep -q launched "$CLUSTER_DIR/session.out" && break; sleep 0.1; done
+    check "$PG_MAJOR: under load: a session with a running job and an unread one" launched \
+        "$(cat "$CLUSTER_DIR/session.out")"
+    # new sessions load the library all along the install
+    ( for i in $(seq 1 400); do
+        psql_ -At -d postgres -c "SELECT * FROM pg_background_result(pg_background_launch('SELECT 1')) AS (r int)" \
+            >/dev/null 2>&1 || echo "a new session failed" >> "$CLUSTER_DIR/under_load.out"
+        [ -f "$CLUSTER_DIR/installed" ] && break
+      done ) &
+    loop_pid=$!
+    PGRX_HOME=/tmp/pg_background-pgrx-home bash "$ROOT/scripts/install.sh" --pg-config "$PG_CONFIG" >/dev/null
+    check "$PG_MAJOR: under load: install.sh succeeds" 0 $?
+    touch "$CLUSTER_DIR/installed"
+    wait "$loop_pid"
+    check "$PG_MAJOR: under load: the library is a new file" t \
+        "$([ "$(stat -c %i "$pkglibdir/pg_background.so")" != "$inode" ] && echo t)"
+    echo "SELECT * FROM pg_background_result(:running) AS (r int);
+SELECT * FROM pg_background_result(:unread) AS (r int);
+SELECT * FROM pg_background_result(pg_background_launch('SELECT 8')) AS (r int);
+\\q" >&"${INSTALL_SESSION[1]}"
+    wait "$session_pid" 2>/dev/null || true
+    check "$PG_MAJOR: under load: the session reads both jobs, and launches another" "launched 6 7 8" \
+        "$(tr '\n' ' ' < "$CLUSTER_DIR/session.out" | sed 's/ $//')"
+    check "$PG_MAJOR: under load: every new session ran its job" 0 \
+        "$(cat "$CLUSTER_DIR/under_load.out" 2>/dev/null | wc -l)"
+    check "$PG_MAJOR: under load: no process died" 0 \
+        "$(tail -n +"$((log_lines + 1))" "$CLUSTER_DIR/server.log" | grep -c 'terminated by signal')"
+}
+
 run_install_test() {
     local pkglibdir extdir out from files before status
     checks_reset
@@ -58,6 +100,7 @@ run_install_test() {
     fi
     check "$PG_MAJOR: a job runs" 42 "$(psql_ -At -d postgres -c \
         "SELECT * FROM pg_background_result(pg_background_launch('SELECT 41 + 1')) AS (r int)")"
+    install_again_under_load
     stop_cluster
 
     start_cluster "${PGBG_TEST_PORT:-55433}" shared_preload_libraries=pg_background
