@@ -285,3 +285,17 @@ impl Drop for ClusterCap {
         Self::apply("ALTER SYSTEM RESET pg_background.max_jobs", "-1");
     }
 }
+
+/// Whether `pid` is a worker waiting for its next job: idle, asleep on its latch.
+pub fn waiting_for_a_job(observer: &mut Client, pid: i32) -> bool {
+    let event = our_wait_event(observer, "PgBackgroundIdle");
+    observer
+        .query_opt(
+            "SELECT 1 FROM pg_stat_activity
+              WHERE pid = $1 AND backend_type = 'pg_background' AND state = 'idle'
+                AND wait_event = $2",
+            &[&pid, &event],
+        )
+        .unwrap()
+        .is_some()
+}

@@ -450,6 +450,116 @@ fn dropping_the_database_while_its_jobs_start_leaves_nothing_behind() {
     });
 }
 
+/// A session of database `db` with a worker waiting for its next job: (the session, the
+/// worker's PID).
+fn session_with_a_waiting_worker(observer: &mut Client, db: &str) -> (Client, i32) {
+    let mut c = connect_to(db);
+    c.batch_execute("SET pg_background.worker_idle_timeout = '1h'")
+        .unwrap();
+    let worker = launch(&mut c, "SELECT 1::text");
+    assert_eq!(read_text(&mut c, worker), ["1"]);
+    wait_for("the worker waiting for its next job", || {
+        waiting_for_a_job(observer, worker)
+    });
+    (c, worker)
+}
+
+#[test]
+fn a_warm_worker_left_waiting_keeps_its_database_neither_from_a_rename_nor_a_drop() {
+    fault(|observer, _| {
+        let db = scratch_database(observer, "pgbg_fault_warm");
+        let (a, worker) = session_with_a_waiting_worker(observer, &db);
+        drop(a);
+        // at once: the server waits up to 5 s for the other sessions of the database to go, and
+        // a waiting worker goes within a second of its session
+        observer
+            .batch_execute(&format!("ALTER DATABASE {db} RENAME TO pgbg_fault_warm2"))
+            .unwrap();
+        assert!(!alive(observer, worker));
+        let (b, worker) = session_with_a_waiting_worker(observer, "pgbg_fault_warm2");
+        drop(b);
+        observer
+            .batch_execute("DROP DATABASE pgbg_fault_warm2")
+            .unwrap();
+        assert!(!alive(observer, worker));
+    });
+}
+
+#[test]
+fn dropping_a_database_with_force_ends_its_sessions_waiting_workers_and_detached_jobs() {
+    fault(|observer, _| {
+        let db = scratch_database(observer, "pgbg_fault_force");
+        let (mut a, waiting) = session_with_a_waiting_worker(observer, &db);
+        let detached = launch(&mut a, "SELECT pg_sleep(60)::text");
+        a.execute("SELECT pg_background_detach($1)", &[&detached])
+            .unwrap();
+        wait_for("the detached job running", || {
+            waits_on(observer, detached, "PgSleep")
+        });
+        observer
+            .batch_execute(&format!("DROP DATABASE {db} WITH (FORCE)"))
+            .unwrap();
+        // the server waited for every process of the database to end
+        assert!(a.query_one("SELECT 1", &[]).is_err(), "session terminated");
+        assert!(!alive(observer, waiting));
+        assert!(!alive(observer, detached));
+    });
+}
+
+#[test]
+fn revoking_pgbackground_role_lets_running_jobs_commit_and_refuses_the_next_calls() {
+    fault(|observer, _| {
+        observer
+            .batch_execute(
+                "DROP ROLE IF EXISTS f_revoked;
+                 CREATE ROLE f_revoked LOGIN IN ROLE pgbackground_role;
+                 DROP TABLE IF EXISTS f_revoked_rows;
+                 CREATE TABLE f_revoked_rows (i int);
+                 GRANT INSERT ON f_revoked_rows TO f_revoked;",
+            )
+            .unwrap();
+        let key = lock_key();
+        observer
+            .execute("SELECT pg_advisory_lock($1)", &[&key])
+            .unwrap();
+        let mut a = connect_as("f_revoked");
+        let job = |i: i32| {
+            format!("SELECT pg_advisory_xact_lock_shared({key}); INSERT INTO f_revoked_rows VALUES ({i})")
+        };
+        let read_later = launch(&mut a, &job(1));
+        let detached = launch(&mut a, &job(2));
+        a.execute("SELECT pg_background_detach($1)", &[&detached])
+            .unwrap();
+        wait_for("both jobs waiting on the lock", || {
+            waits_on(observer, read_later, "advisory") && waits_on(observer, detached, "advisory")
+        });
+        observer
+            .batch_execute("REVOKE pgbackground_role FROM f_revoked")
+            .unwrap();
+        // what runs was allowed when it was launched: it goes on and commits
+        observer
+            .execute("SELECT pg_advisory_unlock($1)", &[&key])
+            .unwrap();
+        wait_for("both jobs committed", || {
+            count(observer, "f_revoked_rows") == 2
+        });
+        // the session may no longer call the functions: reading, launching, detaching
+        for call in [
+            format!("SELECT * FROM pg_background_result({read_later}) AS (r text)"),
+            "SELECT pg_background_launch('SELECT 1')".to_owned(),
+            format!("SELECT pg_background_detach({read_later})"),
+        ] {
+            let err = a.batch_execute(&call).unwrap_err();
+            assert_eq!(sqlstate(&err), "42501", "{call}: {err}");
+        }
+        // its unread result goes with the session
+        drop(a);
+        observer
+            .batch_execute("DROP TABLE f_revoked_rows; DROP ROLE f_revoked")
+            .unwrap();
+    });
+}
+
 #[test]
 fn a_role_that_lost_login_or_was_dropped_cannot_start_a_job() {
     fault(|observer, _| {

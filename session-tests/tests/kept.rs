@@ -321,6 +321,50 @@ fn a_kept_result_expires() {
 }
 
 #[test]
+fn the_kept_results_of_a_dropped_role_are_deleted_with_their_files() {
+    let mut observer = connect();
+    observer
+        .batch_execute(
+            "DROP ROLE IF EXISTS kept_dropped;
+             CREATE ROLE kept_dropped LOGIN IN ROLE pgbackground_role;",
+        )
+        .unwrap();
+    let mut c = connect_as("kept_dropped");
+    let session = backend_pid(&mut c);
+    let (small, _) = launch_kept(&mut c, "SELECT 'x'", "10 min");
+    let (big, worker) = launch_kept(&mut c, BIG, "10 min");
+    leave(&mut observer, c, session);
+    wait_for("both results to be kept", || {
+        kept(&mut observer, small) && kept(&mut observer, big)
+    });
+    assert_ne!(
+        file_sets(&mut observer, &[session, worker]),
+        Vec::<String>::new()
+    );
+    // nothing in the catalogs depends on a kept result: the role can be dropped
+    observer.batch_execute("DROP ROLE kept_dropped").unwrap();
+    // the next look at the registry deletes its results, files and all
+    assert!(!kept(&mut observer, big));
+    assert!(!kept(&mut observer, small));
+    assert_eq!(
+        file_sets(&mut observer, &[session, worker]),
+        Vec::<String>::new()
+    );
+    // not even a superuser reads them now
+    let err = read_kept_text(&mut connect(), small).unwrap_err();
+    assert_not_available(&err, small);
+    // the jobs stay in the history, without a role name
+    let role: Option<String> = observer
+        .query_one(
+            "SELECT usename::text FROM pg_background_jobs WHERE job_id = $1",
+            &[&big],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(role, None);
+}
+
+#[test]
 fn a_result_is_kept_only_when_asked_for_and_not_yet_read() {
     let mut observer = connect();
     // not asked for

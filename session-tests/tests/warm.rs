@@ -50,20 +50,6 @@ fn run_one(c: &mut Client, sql: &str) -> (i32, String) {
     (pid, rows.into_iter().next().unwrap())
 }
 
-/// Whether `pid` is a worker waiting for its next job: idle, asleep on its latch.
-fn waiting_for_a_job(observer: &mut Client, pid: i32) -> bool {
-    let event = our_wait_event(observer, "PgBackgroundIdle");
-    observer
-        .query_opt(
-            "SELECT 1 FROM pg_stat_activity
-              WHERE pid = $1 AND backend_type = 'pg_background' AND state = 'idle'
-                AND wait_event = $2",
-            &[&pid, &event],
-        )
-        .unwrap()
-        .is_some()
-}
-
 fn wait_until_waiting(observer: &mut Client, pid: i32) {
     wait_for(&format!("worker {pid} waiting for a job"), || {
         waiting_for_a_job(observer, pid)

@@ -39,13 +39,54 @@ pub fn keep_body(fixed: &FixedState, body: Option<File>) -> bool {
     slot_of(fixed).is_some_and(|(index, id)| keep_body_of(index, id, body))
 }
 
-/// Delete the kept results whose time is up (and give their slots back to the history).
+/// Delete the kept results whose time is up, and those of roles dropped since (and give their
+/// slots back to the history). In a transaction: whether a role exists is a catalog look-up.
 pub fn sweep() {
     let now = crate::server::now();
-    let expired = exclusive()
-        .map(|mut r| take_expired(&mut r, now))
+    let (expired, owners) = exclusive()
+        .map(|mut r| (take_expired(&mut r, now), kept_owners(&r)))
         .unwrap_or_default();
     delete_sets(expired);
+    let dropped: Vec<pg_sys::Oid> = owners.into_iter().filter(|o| !role_exists(*o)).collect();
+    if dropped.is_empty() {
+        return;
+    }
+    let orphaned = exclusive()
+        .map(|mut r| {
+            r.slots_mut()
+                .iter_mut()
+                .filter(|s| dropped.contains(&s.owner))
+                .flat_map(|s| s.discard())
+                .collect()
+        })
+        .unwrap_or_default();
+    delete_sets(orphaned);
+}
+
+/// The roles whose kept results wait to be read, each once.
+fn kept_owners(r: &Registry) -> Vec<pg_sys::Oid> {
+    let mut owners: Vec<pg_sys::Oid> = r
+        .slots()
+        .iter()
+        .filter(|s| s.kept() == KeptState::Ready)
+        .map(|s| s.owner)
+        .collect();
+    owners.sort_unstable_by_key(|o| o.to_u32());
+    owners.dedup();
+    owners
+}
+
+fn role_exists(role: pg_sys::Oid) -> bool {
+    // SAFETY: a syscache look-up in the caller's transaction, not under the registry's lock.
+    unsafe {
+        pg_sys::SearchSysCacheExists(
+            pg_sys::SysCacheIdentifier::AUTHOID as i32,
+            pg_sys::Datum::from(role),
+            pg_sys::Datum::from(0),
+            pg_sys::Datum::from(0),
+            pg_sys::Datum::from(0),
+        )
+    }
 }
 
 /// Take the expired kept results out of their slots (under the lock): their file sets.

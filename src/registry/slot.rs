@@ -205,7 +205,16 @@ impl Slot {
 
     /// Ready → None when its time is up at `now`: the file sets to delete.
     pub fn expire(&mut self, now: i64) -> Vec<pg_sys::FileSet> {
-        if self.kept != KeptState::Ready || self.kept_until >= now {
+        if self.kept_until >= now {
+            return Vec::new();
+        }
+        self.discard()
+    }
+
+    /// Ready → None, whatever time is left (its owner role was dropped): the file sets to
+    /// delete.
+    pub fn discard(&mut self) -> Vec<pg_sys::FileSet> {
+        if self.kept != KeptState::Ready {
             return Vec::new();
         }
         self.kept = KeptState::None;
