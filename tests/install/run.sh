@@ -57,6 +57,87 @@ SELECT * FROM pg_background_result(pg_background_launch('SELECT 8')) AS (r int);
         "$(tail -n +"$((log_lines + 1))" "$CLUSTER_DIR/server.log" | grep -c 'terminated by signal')"
 }
 
+# The inode of the pg_background.so that the process running SQL (a session, or a job's worker)
+# has mapped: which build it runs. (An old file renamed over stays mapped, "(deleted)".)
+LIBRARY_INODE_SQL="SELECT string_agg(DISTINCT (regexp_match(l, '^\\S+ \\S+ \\S+ \\S+ (\\d+)'))[1], ',')
+  FROM regexp_split_to_table(pg_read_file('/proc/self/maps'), E'\\n') l WHERE l ~ '/pg_background\\.so'"
+
+# A newer release installed while a session of the old one has a job running and another unread,
+# the extension updated from another session, then the way back: this tree built as the next
+# patch version, with an update script each way (the new version adds a function, going back
+# drops it). Sessions keep the library they loaded; workers and new sessions load the file
+# installed when they start. Run without preloading (with it, every process keeps the library
+# the server started with until a restart).
+newer_version_and_back() {
+    local next newer old_inode new_inode back_inode session_pid log_lines status
+    next=${EXT_VERSION%.*}.$(( ${EXT_VERSION##*.} + 1 ))
+    newer=$(mktemp -d /tmp/pg_background-newer.XXXXXX)
+    tar -C "$ROOT" --exclude=./target --exclude=./.git --exclude=./dist -cf - . | tar -C "$newer" -xf -
+    sed -i "0,/^version = \"$EXT_VERSION\"\$/s//version = \"$next\"/" "$newer/Cargo.toml"
+    sed -i "/^name = \"pg_background\"\$/{n;s/^version = .*/version = \"$next\"/}" "$newer/Cargo.lock"
+    echo "CREATE FUNCTION pg_background_release() RETURNS text LANGUAGE sql AS \$\$ SELECT '$next' \$\$;" \
+        > "$newer/sql/pg_background--$EXT_VERSION--$next.sql"
+    echo "DROP FUNCTION pg_background_release();" > "$newer/sql/pg_background--$next--$EXT_VERSION.sql"
+    old_inode=$(stat -c %i "$pkglibdir/pg_background.so")
+    log_lines=$(wc -l < "$CLUSTER_DIR/server.log")
+
+    rm -f "$CLUSTER_DIR/session.out"
+    coproc OLD_SESSION { psql_ -At -d postgres > "$CLUSTER_DIR/session.out" 2>&1; }
+    session_pid=$OLD_SESSION_PID
+    echo "SELECT pg_background_launch('SELECT 6 FROM pg_sleep(1)') AS running \\gset
+SELECT pg_background_launch('SELECT 7') AS unread \\gset
+SELECT 'launched';" >&"${OLD_SESSION[1]}"
+    for i in $(seq 1 300); do grep -q launched "$CLUSTER_DIR/session.out" && break; sleep 0.1; done
+
+    CARGO_TARGET_DIR="$ROOT/target" PGRX_HOME=/tmp/pg_background-pgrx-home \
+        bash "$newer/scripts/install.sh" --pg-config "$PG_CONFIG" >/dev/null
+    status=$?
+    new_inode=$(stat -c %i "$pkglibdir/pg_background.so")
+    check "$PG_MAJOR: newer: version $next installs while a session of $EXT_VERSION has jobs" 0 $status
+    check "$PG_MAJOR: newer: its control file names $next" "default_version = '$next'" \
+        "$(grep '^default_version' "$extdir/pg_background.control")"
+    check "$PG_MAJOR: newer: ALTER EXTENSION UPDATE from another session" "$next $next" \
+        "$(psql_ -At -F ' ' -d postgres -c "ALTER EXTENSION pg_background UPDATE" \
+            -c "SELECT extversion, pg_background_release() FROM pg_extension WHERE extname = 'pg_background'")"
+    check "$PG_MAJOR: newer: a new session's job's worker and the session run the new library" \
+        "$new_inode $new_inode" \
+        "$(psql_ -At -d postgres \
+            -c "SELECT * FROM pg_background_result(pg_background_launch(\$q\$$LIBRARY_INODE_SQL\$q\$)) AS (r text)" \
+            -c "$LIBRARY_INODE_SQL" | tr '\n' ' ' | sed 's/ $//')"
+    # the old session: its jobs, then one more, whose worker loads the new file
+    echo "SELECT * FROM pg_background_result(:running) AS (r int);
+SELECT * FROM pg_background_result(:unread) AS (r int);
+$LIBRARY_INODE_SQL;
+SELECT * FROM pg_background_result(pg_background_launch(\$q\$$LIBRARY_INODE_SQL\$q\$)) AS (r text);
+\\q" >&"${OLD_SESSION[1]}"
+    wait "$session_pid" 2>/dev/null || true
+    check "$PG_MAJOR: newer: the old session reads its jobs and keeps its library; its new worker runs the new one" \
+        "launched 6 7 $old_inode $new_inode" "$(tr '\n' ' ' < "$CLUSTER_DIR/session.out" | sed 's/ $//')"
+
+    # the way back: the older build installed again, its version selected
+    PGRX_HOME=/tmp/pg_background-pgrx-home bash "$ROOT/scripts/install.sh" --pg-config "$PG_CONFIG" >/dev/null
+    status=$?
+    back_inode=$(stat -c %i "$pkglibdir/pg_background.so")
+    check "$PG_MAJOR: back: version $EXT_VERSION installs again" 0 $status
+    check "$PG_MAJOR: back: its control file names $EXT_VERSION" "default_version = '$EXT_VERSION'" \
+        "$(grep '^default_version' "$extdir/pg_background.control")"
+    check "$PG_MAJOR: back: ALTER EXTENSION UPDATE TO '$EXT_VERSION' drops what $next added" \
+        "$EXT_VERSION 0" \
+        "$(psql_ -At -F ' ' -d postgres -c "ALTER EXTENSION pg_background UPDATE TO '$EXT_VERSION'" \
+            -c "SELECT extversion, (SELECT count(*) FROM pg_proc WHERE proname = 'pg_background_release')
+                  FROM pg_extension WHERE extname = 'pg_background'")"
+    check "$PG_MAJOR: back: a new session's job's worker and the session run the library installed again" \
+        "$back_inode $back_inode" \
+        "$(psql_ -At -d postgres \
+            -c "SELECT * FROM pg_background_result(pg_background_launch(\$q\$$LIBRARY_INODE_SQL\$q\$)) AS (r text)" \
+            -c "$LIBRARY_INODE_SQL" | tr '\n' ' ' | sed 's/ $//')"
+    check "$PG_MAJOR: newer and back: no process died" 0 \
+        "$(tail -n +"$((log_lines + 1))" "$CLUSTER_DIR/server.log" | grep -c 'terminated by signal')"
+    rm -f "$extdir/pg_background--$next.sql" "$extdir/pg_background--$EXT_VERSION--$next.sql" \
+        "$extdir/pg_background--$next--$EXT_VERSION.sql"
+    rm -rf "$newer"
+}
+
 run_install_test() {
     local pkglibdir extdir out from files before status
     checks_reset
@@ -101,6 +182,7 @@ run_install_test() {
     check "$PG_MAJOR: a job runs" 42 "$(psql_ -At -d postgres -c \
         "SELECT * FROM pg_background_result(pg_background_launch('SELECT 41 + 1')) AS (r int)")"
     install_again_under_load
+    [ "$PG_MAJOR" != 17 ] || newer_version_and_back
     stop_cluster
 
     start_cluster "${PGBG_TEST_PORT:-55433}" shared_preload_libraries=pg_background
