@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Benchmark of pg_background against plain SQL, local PL/pgSQL functions and dblink on the same
-# throwaway cluster, with every figure as a ratio to a baseline measured in the same run (none
-# is a fixed figure). Builds and installs the
+# throwaway cluster, and against the C extension on a second one (bench/c_extension.sh), with
+# every figure as a ratio to a baseline measured in the same run (none is a fixed figure). Builds and installs the
 # release build (BENCH_BUILD=debug skips it), runs the pgbench scripts of bench/*.sql (templates:
 # @CONN@, @QUEUE@, @N@) REPEAT times each, interleaved, and prints medians, spreads and ratios.
 # Writes bench/results/latest.csv and bench/results/latest.png (gnuplot).
 #   bash bench/run.sh                       # the whole benchmark, about 15 minutes
 #   LEAK_LAUNCHES=10000 bash bench/run.sh   # a shorter leak check
+# Writes bench/results/latest.txt too: what it prints.
 source "$(dirname "$0")/../scripts/common.sh"
 REPEAT=${REPEAT:-3}
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-5}
@@ -16,6 +17,9 @@ QUEUES=${QUEUES:-"65536 1048576 16777216"}
 FANOUT=${FANOUT:-"8 32"}
 LEAK_LAUNCHES=${LEAK_LAUNCHES:-100000}
 
+mkdir -p "$ROOT/bench/results"
+# everything printed also goes to bench/results/latest.txt (keep a run: copy it beside, dated)
+exec > >(tee "$ROOT/bench/results/latest.txt") 2>&1
 ensure_deps
 command -v gnuplot >/dev/null || apt-get install -y -qq gnuplot-nox >/dev/null
 if [ "${BENCH_BUILD:-release}" = release ]; then RELEASE=1 install_extension; else install_extension; fi
@@ -34,6 +38,15 @@ SQL
 
 WORK=$(mktemp -d /tmp/pg_background-bench.XXXXXX)
 CONN="host=$PGHOST port=$PGPORT user=postgres dbname=postgres"
+# The C extension on a cluster of its own (same settings, not preloaded: it needs no preloading)
+source "$ROOT/bench/c_extension.sh"
+C_EXT=
+C_TREE=$(mktemp -d /tmp/pg_background-c-extension.XXXXXX)
+if C_TREE_BIN=$(c_extension_tree "$C_TREE"); then
+    start_c_cluster "$C_TREE_BIN" "$(( ${PGBG_BENCH_PORT:-55439} + 1 ))" max_worker_processes=128 && C_EXT=1
+    trap 'stop_c_cluster; stop_cluster' EXIT
+fi
+[ -n "$C_EXT" ] || echo "the C extension: left out of this run"
 mkdir -p "$ROOT/bench/results"
 CSV=$ROOT/bench/results/latest.csv
 echo "kind,name,median,spread,unit" > "$CSV"
@@ -50,8 +63,10 @@ declare -A RESULTS
 # measure KEY FILE [pgbench options]: one pgbench run, its average latency (ms) appended to KEY
 measure() {
     local key=$1 file=$2; shift 2
-    local ms
-    ms=$("$PG_BIN/pgbench" -n -d postgres -f "$file" "$@" 2>&1 \
+    local ms target=()
+    # (the C extension's runs go to its cluster)
+    [[ $key != cext_* ]] || target=(-h "$C_HOST" -p "$C_PORT")
+    ms=$("$PG_BIN/pgbench" "${target[@]}" -n -d postgres -f "$file" "$@" 2>&1 \
         | sed -n 's/^latency average = \([0-9.]*\) ms$/\1/p' || true)
     RESULTS[$key]="${RESULTS[$key]:-} ${ms:-NaN}"
 }
@@ -83,9 +98,10 @@ report_ratio() {  # report_ratio LABEL VALUE TARGET-TEXT
 # 1. Round trip of SELECT 2+2 with 1, 2 and 8 clients
 for c in $CLIENTS; do
     log "round trip of SELECT 2+2, $c client(s), ${SECONDS_PER_RUN}s x $REPEAT"
-    rounds "rt_plain_c$c=$(script roundtrip_plain c$c)" "rt_ours_c$c=$(script roundtrip_pg_background c$c)" \
-           "rt_dblink_fresh_c$c=$(script roundtrip_dblink_fresh c$c)" "rt_dblink_open_c$c=$(script roundtrip_dblink_open c$c)" \
-           -- -c "$c" -j "$c" -T "$SECONDS_PER_RUN"
+    pairs=("rt_plain_c$c=$(script roundtrip_plain c$c)" "rt_ours_c$c=$(script roundtrip_pg_background c$c)"
+           "rt_dblink_fresh_c$c=$(script roundtrip_dblink_fresh c$c)" "rt_dblink_open_c$c=$(script roundtrip_dblink_open c$c)")
+    [ -z "$C_EXT" ] || pairs+=("cext_rt_c$c=$(script roundtrip_pg_background c$c)")
+    rounds "${pairs[@]}" -- -c "$c" -j "$c" -T "$SECONDS_PER_RUN"
 done
 # the cold path: a new worker process per job (pg_background.worker_idle_timeout = 0)
 log "round trip of SELECT 2+2 without warm workers, 1 client, ${SECONDS_PER_RUN}s x $REPEAT"
@@ -106,6 +122,8 @@ pairs=("int_local=$(script stream_local x)" "int_plpgsql=$(script stream_plpgsql
 for q in $QUEUES; do
     pairs+=("int_ours_q$q=$(script stream_pg_background "q$q" "$q")" "wide_ours_q$q=$(script wide_pg_background "q$q" "$q")")
 done
+# (the C extension with the default queue of both, 64 kB)
+[ -z "$C_EXT" ] || pairs+=("cext_int=$(script stream_pg_background q65536 65536)" "cext_wide=$(script wide_pg_background q65536 65536)")
 rounds "${pairs[@]}" -- -c 1 -t "$STREAM_RUNS"
 
 # 3. Fan-out: N jobs launched at once, then read
@@ -159,6 +177,7 @@ dsm_after=$(echo "$leak_out" | sed -n 's/^after:.*DSM segments \([0-9]*\).*/\1/p
 # 4b. Launch cost again with preallocated DSM memory: segments then come from the main shared
 # memory region instead of a new /dev/shm file that the kernel must zero-fill (posix_fallocate)
 log "launch + detach with min_dynamic_shared_memory = 256MB, ${SECONDS_PER_RUN}s x $REPEAT"
+stop_c_cluster
 stop_cluster
 start_cluster "${PGBG_BENCH_PORT:-55439}" max_worker_processes=128 min_dynamic_shared_memory=256MB
 psql_ -d postgres -c "CREATE EXTENSION pg_background" -c "CREATE EXTENSION dblink"
@@ -184,6 +203,14 @@ for c in $CLIENTS; do
     report_ratio "round trip, $c client(s): vs dblink fresh connection" "$(ratio "$(med rt_ours_c$c)" "$(med rt_dblink_fresh_c$c)")" ""
     report_ratio "round trip, $c client(s): vs dblink open connection" "$(ratio "$(med rt_ours_c$c)" "$(med rt_dblink_open_c$c)")" "warm workers: >= 1"
 done
+if [ -n "$C_EXT" ]; then
+    for c in $CLIENTS; do
+        report_ratio "round trip, $c client(s): vs the C extension" "$(ratio "$(med rt_ours_c$c)" "$(med cext_rt_c$c)")" ""
+    done
+    report_ratio "round trip, 1 client, cold (no warm worker): vs the C extension" "$(ratio "$(med rt_cold_c1)" "$(med cext_rt_c1)")" ""
+    report_ratio "1M int rows, queue 65536: vs the C extension" "$(ratio "$(med int_ours_q65536)" "$(med cext_int)")" ""
+    report_ratio "100 MB wide rows, queue 65536: vs the C extension" "$(ratio "$(med wide_ours_q65536)" "$(med cext_wide)")" ""
+fi
 report_ratio "round trip, 1 client, cold (no warm worker): vs dblink fresh connection" "$(ratio "$(med rt_cold_c1)" "$(med rt_dblink_fresh_c1)")" ""
 report_ratio "round trip, 1 client: under a per-role cap vs no cap" "$(ratio "$(med rt_capped_c1)" "$(med rt_ours_c1)")" ""
 report_ratio "round trip, 1 client: kept result read by job id vs by PID" "$(ratio "$(med rt_kept_c1)" "$(med rt_ours_c1)")" ""
@@ -238,4 +265,4 @@ set arrow from 1, graph 0 to 1, graph 1 nohead dt 2
 plot "$PLOT_DATA" using (\$2/2):0:(\$2/2):(0.35):yticlabels(1) with boxxyerror
 GP
 echo "(CSV: $CSV)"
-rm -rf "$WORK"
+rm -rf "$WORK" "$C_TREE"
