@@ -106,6 +106,25 @@ fn refusal(r: &Registry, me: usize, total: i32, fifo: bool) -> Option<Refusal> {
     ahead.then_some(Refusal::Behind)
 }
 
+/// A free slot, else the slot of the finished job that ended first, one launched to be kept
+/// last (its session may still leave it unread); `None` when every slot holds a job that has
+/// not ended or a kept result. One pass.
+fn slot_for_a_new_job(r: &Registry) -> Option<usize> {
+    let mut oldest: Option<(usize, (bool, i64))> = None;
+    for (i, s) in r.slots().iter().enumerate() {
+        if s.state == JobState::Free {
+            return Some(i);
+        }
+        if s.state.is_over() && s.kept() == super::slot::KeptState::None {
+            let key = (s.to_keep(), s.finished_at);
+            if oldest.is_none_or(|(_, best)| key < best) {
+                oldest = Some((i, key));
+            }
+        }
+    }
+    oldest.map(|(i, _)| i)
+}
+
 /// File a new job (state `queued`), admitted at once unless `caps` (or, with `fifo`, a launch
 /// waiting longer) say otherwise: then it waits for its turn ([`admit`]).
 pub fn register(label: &str, query: &str, caps: Caps, fifo: bool) -> Filed {
@@ -118,21 +137,7 @@ pub fn register(label: &str, query: &str, caps: Caps, fifo: bool) -> Filed {
         .map(|mut r| {
             // (expired kept results give their slots back first)
             expired = super::kept::take_expired(&mut r, now);
-            let Some(index) = r
-                .slots()
-                .iter()
-                .position(|s| s.state == JobState::Free)
-                .or_else(|| {
-                    // the finished job that ended first, one launched to be kept last (its
-                    // session may still leave it unread)
-                    (0..r.slots().len())
-                        .filter(|&i| {
-                            r.slots()[i].state.is_over()
-                                && r.slots()[i].kept() == super::slot::KeptState::None
-                        })
-                        .min_by_key(|&i| (r.slots()[i].to_keep(), r.slots()[i].finished_at))
-                })
-            else {
+            let Some(index) = slot_for_a_new_job(&r) else {
                 return Filed::Full;
             };
             let id = r.next_id;

@@ -3,7 +3,7 @@
 //! `pg_background.keep_result` is up. The states are [`KeptState`]'s.
 
 use super::shmem::{broadcast, exclusive, shared};
-use super::slot::{text_of, File, KeptState, Registry};
+use super::slot::{text_of, File, KeptState, Registry, Slot};
 use super::{at_exit_once, clear, slot_of, CLAIMED};
 use crate::shm::FixedState;
 use pgrx::pg_sys;
@@ -25,7 +25,13 @@ pub fn keep_body_of(index: usize, id: u64, body: Option<File>) -> bool {
     let now = crate::server::now();
     let filed = exclusive().is_some_and(|mut r| {
         let slot = &mut r.slots_mut()[index];
-        slot.job_id == id && slot.file_body(body, now)
+        let filed = slot.job_id == id && slot.file_body(body, now);
+        if let (true, Some(until)) = (filed, slot.kept_until()) {
+            if r.no_expiry_before == 0 || until < r.no_expiry_before {
+                r.no_expiry_before = until;
+            }
+        }
+        filed
     });
     if filed {
         // a session may wait to read it
@@ -89,12 +95,24 @@ fn role_exists(role: pg_sys::Oid) -> bool {
     }
 }
 
-/// Take the expired kept results out of their slots (under the lock): their file sets.
+/// Take the expired kept results out of their slots (under the lock): their file sets. Looks
+/// at the slots only once one may have expired.
 pub(super) fn take_expired(r: &mut Registry, now: i64) -> Vec<pg_sys::FileSet> {
-    r.slots_mut()
+    if r.no_expiry_before == 0 || r.no_expiry_before >= now {
+        return Vec::new();
+    }
+    let expired = r
+        .slots_mut()
         .iter_mut()
         .flat_map(|s| s.expire(now))
-        .collect()
+        .collect();
+    r.no_expiry_before = r
+        .slots()
+        .iter()
+        .filter_map(Slot::kept_until)
+        .min()
+        .unwrap_or(0);
+    expired
 }
 
 /// Delete file sets (not under the lock).

@@ -7,7 +7,7 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 use pgrx::pg_sys;
 
 /// The name of the registry's shared memory; it changes with the registry's layout.
-const SEGMENT_NAME: &core::ffi::CStr = c"pg_background jobs 3";
+const SEGMENT_NAME: &core::ffi::CStr = c"pg_background jobs 4";
 
 /// The registry, in this process, or NULL while not attached (or unavailable).
 static REGISTRY: AtomicPtr<Registry> = AtomicPtr::new(core::ptr::null_mut());

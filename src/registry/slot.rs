@@ -69,19 +69,26 @@ pub type File = (pg_sys::FileSet, u64);
 
 #[repr(C)]
 pub struct Slot {
+    // (what a launch reads of every slot, under the exclusive lock, comes first: in one cache
+    // line)
     pub job_id: u64,
     pub state: JobState,
     pub owner: pg_sys::Oid,
+    pub finished_at: i64,
+    /// A result kept after its launcher left.
+    kept: KeptState,
+    keep_s: i32,
+    /// Until when a complete kept result waits to be read.
+    kept_until: i64,
+    /// Counts against the caps on running jobs (a queued slot without it waits for its turn).
+    pub admitted: bool,
+    /// `pg_background.max_jobs_per_role` of the launching session (-1: none).
+    pub role_cap: i32,
     pub database: pg_sys::Oid,
     pub launcher_pid: i32,
     pub worker_pid: i32,
     pub launched_at: i64,
     pub started_at: i64,
-    pub finished_at: i64,
-    /// Counts against the caps on running jobs (a queued slot without it waits for its turn).
-    pub admitted: bool,
-    /// `pg_background.max_jobs_per_role` of the launching session (-1: none).
-    pub role_cap: i32,
     /// Updated by the worker without the lock.
     pub rows: AtomicI64,
     pub bytes: AtomicI64,
@@ -92,11 +99,6 @@ pub struct Slot {
     /// The progress the job last reported (`progress_pct` -1: none yet).
     pub progress_pct: i32,
     pub progress_msg: [u8; PROGRESS],
-    /// A result kept after its launcher left.
-    kept: KeptState,
-    keep_s: i32,
-    /// Until when a complete kept result waits to be read.
-    kept_until: i64,
     /// The part the launcher had moved out of the queue (filed by the launcher).
     head: Part,
     /// The spill file (filed by whoever holds it when the launcher leaves).
@@ -243,6 +245,9 @@ pub struct Registry {
     pub stats: Counters,
     /// How many slots follow.
     slot_count: usize,
+    /// No kept result expires before this time (0: none is waiting): launches look for expired
+    /// ones only from then on.
+    pub(super) no_expiry_before: i64,
 }
 
 impl Registry {
