@@ -80,6 +80,8 @@ unsafe extern "C-unwind" {
     pub fn disable_timeout(id: c_int, keep_indicator: bool);
     /// `commands/discard.h`: DISCARD (a warm worker's reset between jobs).
     pub fn DiscardCommand(stmt: *mut pg_sys::DiscardStmt, is_top_level: bool);
+    /// `commands/async.h`: UNLISTEN * (a warm worker's reset between jobs).
+    pub fn Async_UnlistenAll();
 }
 
 // Not `#[pg_guard]`: the macro cannot wrap a variadic function. It is only called from inside an

@@ -189,6 +189,57 @@ fn each_job_of_a_warm_worker_gets_its_callers_settings_and_role_afresh() {
 }
 
 #[test]
+fn a_warm_worker_with_its_callers_settings_in_place_keeps_nothing_else_of_the_last_job() {
+    setup();
+    let _alone = one_at_a_time();
+    let mut observer = connect();
+    let mut c = session(None, "60s");
+    c.batch_execute("SET work_mem = '6MB'").unwrap();
+    let state = "SELECT concat_ws(' ', current_setting('work_mem'), current_user,
+                   current_setting('role'), current_setting('application_name'))";
+    let (worker, r) = run_one(&mut c, state);
+    assert_eq!(r, "6MB postgres none session-tests");
+    wait_until_waiting(&mut observer, worker);
+    // what a job changes beyond the settings it was given: a role, and a label's name
+    let row = c
+        .query_one(
+            "SELECT pid, cookie
+               FROM pg_background_launch_v2('SET ROLE warm_other; SELECT 1', 0, 'warm_label')",
+            &[],
+        )
+        .unwrap();
+    let (labelled, cookie): (i32, i64) = (row.get(0), row.get(1));
+    assert_eq!(labelled, worker);
+    c.query(
+        "SELECT * FROM pg_background_result_v2($1, $2) AS (r int)",
+        &[&worker, &cookie],
+    )
+    .unwrap();
+    wait_until_waiting(&mut observer, worker);
+    // while it waits it shows its session's name, not the last job's label
+    let name: String = observer
+        .query_one(
+            "SELECT application_name FROM pg_stat_activity WHERE pid = $1",
+            &[&worker],
+        )
+        .unwrap()
+        .get(0);
+    assert_eq!(name, "session-tests");
+    // the same settings again: the job has them, and neither the role nor the label
+    let (again, r) = run_one(&mut c, state);
+    assert_eq!(
+        (again, r.as_str()),
+        (worker, "6MB postgres none session-tests")
+    );
+    wait_until_waiting(&mut observer, worker);
+    let (again, r) = run_one(&mut c, state);
+    assert_eq!(
+        (again, r.as_str()),
+        (worker, "6MB postgres none session-tests")
+    );
+}
+
+#[test]
 fn a_job_launched_from_a_security_definer_function_gets_a_worker_of_its_own() {
     setup();
     let _alone = one_at_a_time();

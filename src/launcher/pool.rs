@@ -1,11 +1,13 @@
 //! The workers a session registered, and warm workers (`pg_background.worker_idle_timeout`).
 //!
-//! A worker whose job succeeded resets its session as DISCARD ALL does and waits, for the idle
-//! timeout its job was launched with, for the next job of the same launcher: the same database
-//! and login role by construction, since only that session knows it. The next launch hands it
+//! A worker whose job succeeded resets its session (as DISCARD ALL does, its settings aside: see
+//! `worker::settings`) and waits, for the idle timeout its job was launched with, for the next
+//! job of the same launcher: the same database and login role by construction, since only that
+//! session knows it. The next launch hands it
 //! the new job's segment through the worker's control segment ([`Control`]) instead of
-//! registering a new process; the job's settings, current user and security context are applied
-//! afresh from that segment, exactly as in a new worker.
+//! registering a new process; the job's current user and security context are applied afresh
+//! from that segment, exactly as in a new worker, and so are its settings unless the worker
+//! has exactly those already (`worker::settings`).
 //!
 //! A worker is offered a job only when this session tracks no job under its PID (the classic
 //! API names jobs by PID), and never after it was asked to terminate.

@@ -9,6 +9,7 @@
 mod error_capture;
 mod execute;
 mod notify;
+mod settings;
 mod tuples;
 mod warm;
 
@@ -389,13 +390,18 @@ fn run(
         );
     }
     let gucs = toc.lookup(TocKey::Gucs).unwrap_or_else(|| missing_data());
+    // SAFETY: the launcher serialised its settings into this chunk, mapped while the job runs.
+    let wanted = unsafe { settings::serialized(gucs) };
     // SAFETY: `gucs` holds what SerializeGUCState wrote; restoring needs a transaction for
     // catalog look-ups, as in ParallelWorkerMain.
     unsafe {
         pg_sys::StartTransactionCommand();
-        let restoring = RestoringSettings::begin();
-        pg_sys::RestoreGUCState(gucs.as_ptr().cast());
-        drop(restoring);
+        if !settings::in_place(wanted) {
+            let restoring = RestoringSettings::begin();
+            pg_sys::RestoreGUCState(gucs.as_ptr().cast());
+            drop(restoring);
+            settings::restored(wanted);
+        }
         crate::spill::writer::prepare();
         // 1.9: a labelled job shows as pg_background:<label>:<pid>.
         let label = fixed.label.get();

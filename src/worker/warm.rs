@@ -151,22 +151,43 @@ unsafe extern "C-unwind" fn gone(_segment: *mut pg_sys::dsm_segment, control: pg
     wake_launcher(control);
 }
 
-/// Reset the session as DISCARD ALL does — settings, role and session authorization, temporary
-/// tables, prepared statements, cursors, advisory locks, LISTEN, sequence and plan caches — as
-/// the login role outside any security restriction. False if that failed: the worker then
-/// exits.
+/// Reset the session as DISCARD ALL does — role and session authorization, temporary tables,
+/// prepared statements, cursors, advisory locks, LISTEN, sequence and plan caches — as the
+/// login role outside any security restriction, but for the settings (RESET ALL): the next job
+/// restores its caller's unless they are already in place (`super::settings`). False if that
+/// failed: the worker then exits.
 pub fn reset_session() -> bool {
     PgTryBuilder::new(AssertUnwindSafe(|| {
         // SAFETY: we are connected, between transactions, with no portal running: the state in
-        // which exec_simple_query runs DISCARD ALL at top level.
+        // which exec_simple_query runs DISCARD ALL at top level. The steps are DISCARD ALL's,
+        // in its order (closing cursors first, as that may run user code).
         unsafe {
             pg_sys::SetUserIdAndSecContext(pg_sys::GetAuthenticatedUserId(), 0);
             pg_sys::StartTransactionCommand();
-            let mut stmt = pg_sys::DiscardStmt {
-                type_: pg_sys::NodeTag::T_DiscardStmt,
-                target: pg_sys::DiscardMode::DISCARD_ALL,
-            };
-            crate::ffi::DiscardCommand(&mut stmt, true);
+            pg_sys::PortalHashTableDeleteAll();
+            pg_sys::SetPGVariable(
+                c"session_authorization".as_ptr(),
+                core::ptr::null_mut(),
+                false,
+            );
+            // (RESET ALL would reset the role; it is not among the serialised settings)
+            pg_sys::SetPGVariable(c"role".as_ptr(), core::ptr::null_mut(), false);
+            // a label's name (`pg_background:label:pid`) does not stay while the worker waits
+            pg_sys::SetPGVariable(c"application_name".as_ptr(), core::ptr::null_mut(), false);
+            pg_sys::DropAllPreparedStatements();
+            crate::ffi::Async_UnlistenAll();
+            pg_sys::LockReleaseAll(pg_sys::USER_LOCKMETHOD as pg_sys::LOCKMETHODID, true);
+            for target in [
+                pg_sys::DiscardMode::DISCARD_PLANS,
+                pg_sys::DiscardMode::DISCARD_TEMP,
+                pg_sys::DiscardMode::DISCARD_SEQUENCES,
+            ] {
+                let mut stmt = pg_sys::DiscardStmt {
+                    type_: pg_sys::NodeTag::T_DiscardStmt,
+                    target,
+                };
+                crate::ffi::DiscardCommand(&mut stmt, true);
+            }
             pg_sys::CommitTransactionCommand();
             // A worker that lives on must send its statistics itself (a new one did at exit),
             // or autovacuum would not learn of the changes of its jobs: as an idle backend
