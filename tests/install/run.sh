@@ -15,20 +15,35 @@ install_footprint() {
         -printf '%p %s %T@\n' | sort | md5sum
 }
 
+# A psql session in the background (output in $CLUSTER_DIR/session.out) that has loaded the
+# library and launched two jobs: one that runs SECONDS (:running) and one that is over, unread
+# (:unread). Returns once both are launched.
+start_loaded_session() {
+    local i
+    rm -f "$CLUSTER_DIR/session.out"
+    coproc LOADED_SESSION { psql_ -At -d postgres > "$CLUSTER_DIR/session.out" 2>&1; }
+    LOADED_SESSION_PROCESS=$LOADED_SESSION_PID
+    echo "SELECT pg_background_launch('SELECT 6 FROM pg_sleep($1)') AS running \\gset
+SELECT pg_background_launch('SELECT 7') AS unread \\gset
+SELECT 'launched';" >&"${LOADED_SESSION[1]}"
+    for i in $(seq 1 300); do grep -q launched "$CLUSTER_DIR/session.out" && break; sleep 0.1; done
+}
+
+# end_loaded_session SQL: run SQL in that session, then end it and wait until it has ended.
+end_loaded_session() {
+    printf '%s\n\\q\n' "$1" >&"${LOADED_SESSION[1]}"
+    wait "$LOADED_SESSION_PROCESS" 2>/dev/null || true
+}
+
 # The install command again while the server uses the library (not preloaded: each session and
 # each worker loads it): a session that loaded it and has a job running and another unread,
 # sessions starting meanwhile. The library is replaced by a new file, not rewritten in place, so
 # every process keeps what it mapped; the jobs end and are read, no process dies.
 install_again_under_load() {
-    local inode log_lines i session_pid loop_pid
+    local inode log_lines i loop_pid
     inode=$(stat -c %i "$pkglibdir/pg_background.so")
     log_lines=$(wc -l < "$CLUSTER_DIR/server.log")
-    coproc INSTALL_SESSION { psql_ -At -d postgres > "$CLUSTER_DIR/session.out" 2>&1; }
-    session_pid=$INSTALL_SESSION_PID
-    echo "SELECT pg_background_launch('SELECT 6 FROM pg_sleep(0.5)') AS running \\gset
-SELECT pg_background_launch('SELECT 7') AS unread \\gset
-SELECT 'launched';" >&"${INSTALL_SESSION[1]}"
-    for i in $(seq 1 300); do grep -q launched "$CLUSTER_DIR/session.out" && break; sleep 0.1; done
+    start_loaded_session 0.5
     check "$PG_MAJOR: under load: a session with a running job and an unread one" launched \
         "$(cat "$CLUSTER_DIR/session.out")"
     # new sessions load the library all along the install
@@ -44,11 +59,9 @@ SELECT 'launched';" >&"${INSTALL_SESSION[1]}"
     wait "$loop_pid"
     check "$PG_MAJOR: under load: the library is a new file" t \
         "$([ "$(stat -c %i "$pkglibdir/pg_background.so")" != "$inode" ] && echo t)"
-    echo "SELECT * FROM pg_background_result(:running) AS (r int);
+    end_loaded_session "SELECT * FROM pg_background_result(:running) AS (r int);
 SELECT * FROM pg_background_result(:unread) AS (r int);
-SELECT * FROM pg_background_result(pg_background_launch('SELECT 8')) AS (r int);
-\\q" >&"${INSTALL_SESSION[1]}"
-    wait "$session_pid" 2>/dev/null || true
+SELECT * FROM pg_background_result(pg_background_launch('SELECT 8')) AS (r int);"
     check "$PG_MAJOR: under load: the session reads both jobs, and launches another" "launched 6 7 8" \
         "$(tr '\n' ' ' < "$CLUSTER_DIR/session.out" | sed 's/ $//')"
     check "$PG_MAJOR: under load: every new session ran its job" 0 \
@@ -69,7 +82,7 @@ LIBRARY_INODE_SQL="SELECT string_agg(DISTINCT (regexp_match(l, '^\\S+ \\S+ \\S+ 
 # installed when they start. Run without preloading (with it, every process keeps the library
 # the server started with until a restart).
 newer_version_and_back() {
-    local next newer old_inode new_inode back_inode session_pid log_lines status
+    local next newer old_inode new_inode back_inode log_lines status
     next=${EXT_VERSION%.*}.$(( ${EXT_VERSION##*.} + 1 ))
     newer=$(mktemp -d /tmp/pg_background-newer.XXXXXX)
     tar -C "$ROOT" --exclude=./target --exclude=./.git --exclude=./dist -cf - . | tar -C "$newer" -xf -
@@ -81,13 +94,7 @@ newer_version_and_back() {
     old_inode=$(stat -c %i "$pkglibdir/pg_background.so")
     log_lines=$(wc -l < "$CLUSTER_DIR/server.log")
 
-    rm -f "$CLUSTER_DIR/session.out"
-    coproc OLD_SESSION { psql_ -At -d postgres > "$CLUSTER_DIR/session.out" 2>&1; }
-    session_pid=$OLD_SESSION_PID
-    echo "SELECT pg_background_launch('SELECT 6 FROM pg_sleep(1)') AS running \\gset
-SELECT pg_background_launch('SELECT 7') AS unread \\gset
-SELECT 'launched';" >&"${OLD_SESSION[1]}"
-    for i in $(seq 1 300); do grep -q launched "$CLUSTER_DIR/session.out" && break; sleep 0.1; done
+    start_loaded_session 1
 
     CARGO_TARGET_DIR="$ROOT/target" PGRX_HOME=/tmp/pg_background-pgrx-home \
         bash "$newer/scripts/install.sh" --pg-config "$PG_CONFIG" >/dev/null
@@ -105,12 +112,10 @@ SELECT 'launched';" >&"${OLD_SESSION[1]}"
             -c "SELECT * FROM pg_background_result(pg_background_launch(\$q\$$LIBRARY_INODE_SQL\$q\$)) AS (r text)" \
             -c "$LIBRARY_INODE_SQL" | tr '\n' ' ' | sed 's/ $//')"
     # the old session: its jobs, then one more, whose worker loads the new file
-    echo "SELECT * FROM pg_background_result(:running) AS (r int);
+    end_loaded_session "SELECT * FROM pg_background_result(:running) AS (r int);
 SELECT * FROM pg_background_result(:unread) AS (r int);
 $LIBRARY_INODE_SQL;
-SELECT * FROM pg_background_result(pg_background_launch(\$q\$$LIBRARY_INODE_SQL\$q\$)) AS (r text);
-\\q" >&"${OLD_SESSION[1]}"
-    wait "$session_pid" 2>/dev/null || true
+SELECT * FROM pg_background_result(pg_background_launch(\$q\$$LIBRARY_INODE_SQL\$q\$)) AS (r text);"
     check "$PG_MAJOR: newer: the old session reads its jobs and keeps its library; its new worker runs the new one" \
         "launched 6 7 $old_inode $new_inode" "$(tr '\n' ' ' < "$CLUSTER_DIR/session.out" | sed 's/ $//')"
 
