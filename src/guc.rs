@@ -11,6 +11,28 @@ pub static DEFAULT_QUEUE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(65536);
 pub static MAX_UNREAD_RESULTS: GucSetting<i32> = GucSetting::<i32>::new(256);
 pub static WORKER_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(0);
 pub static WORKER_IDLE_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(1000);
+pub static MAX_IDLE_WORKERS: GucSetting<i32> = GucSetting::<i32>::new(-1);
+
+/// Largest `pg_background.max_idle_workers` (the server's own limit of worker processes).
+pub const MAX_IDLE_WORKERS_LIMIT: i32 = 262_143;
+
+/// How long a worker of a job launched now waits for the next job: the setting, but for a
+/// current user without superuser (`superuser()` says) at most its value in the server's
+/// configuration.
+pub fn idle_timeout(superuser: impl FnOnce() -> bool) -> i32 {
+    let set = WORKER_IDLE_TIMEOUT.get();
+    let configured = crate::server::CONFIGURED.load(core::sync::atomic::Ordering::Relaxed);
+    if set <= configured || superuser() {
+        set
+    } else {
+        configured
+    }
+}
+
+/// The most workers that may wait for a next job in the whole cluster.
+pub fn max_idle_workers() -> usize {
+    usize::try_from(MAX_IDLE_WORKERS.get()).unwrap_or(usize::MAX)
+}
 
 /// `pg_background.on_capacity`: what a launch does when this session's `max_workers` jobs run
 /// or the server has no free background worker slot.
@@ -118,15 +140,23 @@ pub fn init() {
         GucContext::Userset,
         GucFlags::default(),
     );
-    GucRegistry::define_int_guc(
+    crate::server::define_int_guc_noting_configured(
         c"pg_background.worker_idle_timeout",
-        c"How long a background worker that finished a job waits for the next job of the same session.",
-        c"A waiting (warm) worker starts the next job without a new process; it holds a background worker slot while it waits. 0 disables.",
+        c"How long a background worker that finished a job waits for the next job of the same role.",
+        c"A waiting (warm) worker starts the next job of a session of the same database, login role and current user without a new process; it holds a background worker slot while it waits. 0 disables. Without superuser, a session cannot raise it above the value in the server's configuration.",
         &WORKER_IDLE_TIMEOUT,
-        0,
-        MAX_IDLE_TIMEOUT,
-        GucContext::Userset,
+        (0, MAX_IDLE_TIMEOUT),
         GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"pg_background.max_idle_workers",
+        c"Maximum number of background workers of the whole cluster that wait for a next job.",
+        c"A worker that finishes its job when this many wait exits instead. -1 means no limit (max_worker_processes still applies). Needs the job registry.",
+        &MAX_IDLE_WORKERS,
+        -1,
+        MAX_IDLE_WORKERS_LIMIT,
+        GucContext::Sighup,
+        GucFlags::default(),
     );
     GucRegistry::define_enum_guc(
         c"pg_background.on_capacity",

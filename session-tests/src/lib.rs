@@ -217,12 +217,52 @@ pub fn wait_and_read(c: &mut Client, worker: i32, cookie: i64) -> usize {
 }
 
 /// Held by a test that must run alone among the tests of its file (each file is its own
-/// process; cargo runs the files one after another).
-pub fn one_at_a_time() -> MutexGuard<'static, ()> {
+/// process; cargo runs the files one after another). When it is dropped, also when the test
+/// fails, the workers left waiting for a next job end: they outlive their sessions, for their
+/// idle timeout, and would serve the next test's first launch.
+pub fn one_at_a_time() -> Alone {
     static SERIAL: Mutex<()> = Mutex::new(());
-    SERIAL
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    Alone(Some(
+        SERIAL
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()),
+    ))
+}
+
+/// See [`one_at_a_time`].
+pub struct Alone(Option<MutexGuard<'static, ()>>);
+
+impl Drop for Alone {
+    fn drop(&mut self) {
+        end_waiting_workers();
+        drop(self.0.take());
+    }
+}
+
+/// Terminate every worker of the cluster that waits for a next job, and wait until they are
+/// gone.
+pub fn end_waiting_workers() {
+    let mut observer = connect();
+    let event = our_wait_event(&mut observer, "PgBackgroundIdle");
+    let waiting = "SELECT pid FROM pg_stat_activity
+                    WHERE backend_type = 'pg_background' AND state = 'idle'
+                      AND wait_event = $1";
+    let pids: Vec<i32> = observer
+        .query(waiting, &[&event])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for pid in &pids {
+        observer
+            .execute("SELECT pg_terminate_backend($1)", &[pid])
+            .unwrap();
+    }
+    for pid in pids {
+        wait_for(&format!("waiting worker {pid} to end"), || {
+            !alive(&mut observer, pid)
+        });
+    }
 }
 
 /// Read a job's result as one text column; NULLs as empty strings.
@@ -254,25 +294,43 @@ pub fn our_wait_event(c: &mut Client, name: &str) -> String {
 /// `pg_background.max_jobs` set cluster-wide (ALTER SYSTEM, reloaded) while it lives; reset when
 /// dropped, also when the test fails. Only tests that run alone in their file set it (cargo runs
 /// the files one after another); sessions opened after `set` have the new value.
-pub struct ClusterCap;
+pub struct ClusterCap {
+    _setting: ClusterSetting,
+}
 
 impl ClusterCap {
     pub fn set(jobs: i32) -> Self {
-        Self::apply(
-            &format!("ALTER SYSTEM SET pg_background.max_jobs = {jobs}"),
-            &jobs.to_string(),
-        );
-        ClusterCap
+        ClusterCap {
+            _setting: ClusterSetting::set("pg_background.max_jobs", &jobs.to_string()),
+        }
+    }
+}
+
+/// A setting of the server's configuration (ALTER SYSTEM, reloaded) while it lives; reset when
+/// dropped, also when the test fails. Sessions opened after `set` have the new value.
+pub struct ClusterSetting {
+    name: &'static str,
+    default: String,
+}
+
+impl ClusterSetting {
+    pub fn set(name: &'static str, value: &str) -> Self {
+        let default: String = loaded()
+            .query_one("SELECT boot_val FROM pg_settings WHERE name = $1", &[&name])
+            .unwrap()
+            .get(0);
+        Self::apply(name, &format!("ALTER SYSTEM SET {name} = '{value}'"), value);
+        Self { name, default }
     }
 
-    fn apply(command: &str, expect: &str) {
+    fn apply(name: &str, command: &str, expect: &str) {
         let mut c = connect();
         c.batch_execute(command).unwrap();
         c.batch_execute("SELECT pg_reload_conf()").unwrap();
         // a session that starts after the postmaster has read the file has the new value
         wait_for("the setting to reach new sessions", || {
-            connect()
-                .query_one("SHOW pg_background.max_jobs", &[])
+            loaded()
+                .query_one("SELECT setting FROM pg_settings WHERE name = $1", &[&name])
                 .unwrap()
                 .get::<_, String>(0)
                 == expect
@@ -280,9 +338,20 @@ impl ClusterCap {
     }
 }
 
-impl Drop for ClusterCap {
+/// A new session with the library loaded (so that its settings are defined).
+fn loaded() -> Client {
+    let mut c = connect();
+    c.batch_execute("LOAD 'pg_background'").unwrap();
+    c
+}
+
+impl Drop for ClusterSetting {
     fn drop(&mut self) {
-        Self::apply("ALTER SYSTEM RESET pg_background.max_jobs", "-1");
+        Self::apply(
+            self.name,
+            &format!("ALTER SYSTEM RESET {}", self.name),
+            &self.default,
+        );
     }
 }
 

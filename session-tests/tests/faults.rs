@@ -471,7 +471,8 @@ fn a_warm_worker_left_waiting_keeps_its_database_neither_from_a_rename_nor_a_dro
         let (a, worker) = session_with_a_waiting_worker(observer, &db);
         drop(a);
         // at once: the server waits up to 5 s for the other sessions of the database to go, and
-        // a waiting worker goes within a second of its session
+        // a waiting worker, which outlives its session to serve others, gives way within a
+        // second to the lock the rename holds
         observer
             .batch_execute(&format!("ALTER DATABASE {db} RENAME TO pgbg_fault_warm2"))
             .unwrap();

@@ -7,6 +7,15 @@
 use postgres::Client;
 use session_tests::*;
 
+/// A session whose jobs each get a process of their own: the tests count a worker's spill files
+/// by its PID, which a warm worker would share with other sessions' jobs.
+fn connect() -> Client {
+    let mut c = session_tests::connect();
+    c.batch_execute("SET pg_background.worker_idle_timeout = 0")
+        .unwrap();
+    c
+}
+
 /// About 52 MB of rows: far more than the 64 kB queue.
 const BIG: &str = "SELECT i, repeat('x', 120) AS s FROM generate_series(1, 400000) i";
 const BIG_SUM: i64 = 400_000 * 400_001 / 2;

@@ -1,7 +1,8 @@
 //! Warm workers (`pg_background.worker_idle_timeout`): a worker whose job succeeded runs the
-//! next job of the same session without a new process, with nothing of the previous job left,
-//! and never a job of another session or role. The tests run one at a time: one of them holds
-//! every worker slot of the cluster.
+//! next job of a session of the same database, login role and current user without a new
+//! process, with nothing of the previous job or session left, and never a job of another role.
+//! The tests run one at a time: one of them holds every worker slot of the cluster, and each
+//! ends the workers it left waiting.
 
 use postgres::Client;
 use session_tests::*;
@@ -14,10 +15,11 @@ fn setup() {
         connect()
             .batch_execute(
                 "DROP SEQUENCE IF EXISTS warm_seq;
-                 DROP ROLE IF EXISTS warm_other, warm_a, warm_b;
+                 DROP ROLE IF EXISTS warm_other, warm_a, warm_b, warm_su;
                  CREATE ROLE warm_other IN ROLE pgbackground_role;
                  CREATE ROLE warm_a LOGIN IN ROLE pgbackground_role;
                  CREATE ROLE warm_b LOGIN IN ROLE pgbackground_role;
+                 CREATE ROLE warm_su LOGIN SUPERUSER;
                  CREATE SEQUENCE warm_seq;
                  GRANT USAGE ON SEQUENCE warm_seq TO warm_other;",
             )
@@ -261,30 +263,27 @@ fn a_job_launched_from_a_security_definer_function_gets_a_worker_of_its_own() {
 }
 
 #[test]
-fn a_warm_worker_serves_only_the_session_that_launched_it() {
+fn a_warm_worker_serves_the_next_session_of_its_role_and_never_another_role() {
     setup();
     let _alone = one_at_a_time();
     let mut observer = connect();
-    let mut a = session(Some("warm_a"), "60s");
+    let mut a = session(Some("warm_su"), "60s");
     let (worker, r) = run_one(&mut a, "SELECT session_user::text");
-    assert_eq!(r, "warm_a");
+    assert_eq!(r, "warm_su");
     wait_until_waiting(&mut observer, worker);
-    // another role, and another session of the same role, get processes of their own
+    // another role gets processes of its own
     let mut b = session(Some("warm_b"), "60s");
-    let mut a2 = session(Some("warm_a"), "60s");
-    for other in [&mut b, &mut a2] {
-        for _ in 0..3 {
-            let (pid, _) = run_one(other, "SELECT session_user::text");
-            assert_ne!(pid, worker);
-            wait_until_waiting(&mut observer, pid);
-        }
+    for _ in 0..3 {
+        let (pid, r) = run_one(&mut b, "SELECT session_user::text");
+        assert_eq!(r, "warm_b");
+        assert_ne!(pid, worker);
     }
-    let (b_worker, r) = run_one(&mut b, "SELECT session_user::text");
-    assert_eq!(r, "warm_b");
-    assert_ne!(b_worker, worker);
-    // and the first worker still waits for its own session's next job
-    let (again, r) = run_one(&mut a, "SELECT session_user::text");
-    assert_eq!((again, r.as_str()), (worker, "warm_a"));
+    assert!(waiting_for_a_job(&mut observer, worker));
+    // a new session of the same role gets the worker, also once the first session has ended
+    drop(a);
+    let mut a2 = session(Some("warm_su"), "60s");
+    let (again, r) = run_one(&mut a2, "SELECT session_user::text");
+    assert_eq!((again, r.as_str()), (worker, "warm_su"));
     let user: String = observer
         .query_one(
             "SELECT usename::text FROM pg_stat_activity WHERE pid = $1",
@@ -292,7 +291,226 @@ fn a_warm_worker_serves_only_the_session_that_launched_it() {
         )
         .unwrap()
         .get(0);
-    assert_eq!(user, "warm_a");
+    assert_eq!(user, "warm_su");
+    // and its jobs with another current user do not
+    wait_until_waiting(&mut observer, worker);
+    a2.batch_execute("SET ROLE warm_other").unwrap();
+    let (other, r) = run_one(&mut a2, "SELECT current_user::text");
+    assert_eq!(r, "warm_other");
+    assert_ne!(other, worker);
+    a2.batch_execute("RESET ROLE").unwrap();
+    let (again, _) = run_one(&mut a2, "SELECT current_user::text");
+    assert_eq!(again, worker);
+}
+
+#[test]
+fn nothing_of_a_session_reaches_the_next_session_through_a_warm_worker() {
+    setup();
+    let _alone = one_at_a_time();
+    let mut observer = connect();
+    let mut a = session(None, "60s");
+    let key = lock_key();
+    let (worker, r) = run_one(
+        &mut a,
+        &format!(
+            "CREATE TEMP TABLE warm_t(v int);
+             SET work_mem = '77MB';
+             SELECT set_config('warm.custom', 'left by the job', false);
+             PREPARE warm_p AS SELECT 1;
+             DECLARE warm_c CURSOR WITH HOLD FOR SELECT 1;
+             SELECT pg_advisory_lock({key});
+             SELECT nextval('public.warm_seq');
+             SET ROLE warm_other;
+             SELECT 'done'"
+        ),
+    );
+    assert_eq!(r, "done");
+    wait_until_waiting(&mut observer, worker);
+    let mut b = session(None, "60s");
+    b.batch_execute("SET work_mem = '3MB'").unwrap();
+    let (again, state) = run_one(
+        &mut b,
+        "SELECT concat_ws(' | ',
+                  coalesce(to_regclass('pg_temp.warm_t')::text, 'no temp table'),
+                  current_setting('work_mem'),
+                  coalesce(nullif(current_setting('warm.custom', true), ''), 'no custom setting'),
+                  (SELECT count(*) FROM pg_prepared_statements) || ' prepared',
+                  (SELECT count(*) FROM pg_cursors) || ' cursors',
+                  (SELECT count(*) FROM pg_locks
+                    WHERE pid = pg_backend_pid() AND locktype = 'advisory') || ' advisory locks',
+                  current_user,
+                  session_user)",
+    );
+    assert_eq!(
+        again, worker,
+        "the job did not run in the other session's worker"
+    );
+    assert_eq!(
+        state,
+        "no temp table | 3MB | no custom setting | 0 prepared | 0 cursors | \
+         0 advisory locks | postgres | postgres"
+    );
+    wait_until_waiting(&mut observer, worker);
+    let again = launch(&mut b, "SELECT currval('public.warm_seq')::text");
+    assert_eq!(again, worker);
+    let err = read_error(&mut b, again, "r text");
+    assert_error(
+        &err,
+        "55000",
+        "currval of sequence \"warm_seq\" is not yet defined in this session",
+    );
+}
+
+/// A worker into which a job loaded a library serves only its own session from then on, and
+/// ends with it: here the Snowball stemmers (in every server), and dblink, whose connections
+/// live in the library's memory, which no reset clears (where the server has dblink).
+#[test]
+fn a_worker_into_which_a_job_loaded_a_library_serves_only_its_own_session() {
+    setup();
+    let _alone = one_at_a_time();
+    let mut observer = connect();
+    let mut a = session(None, "60s");
+    let (stemmer, r) = run_one(&mut a, "SELECT to_tsvector('english', 'running')::text");
+    assert_eq!(r, "'run':1");
+    wait_until_waiting(&mut observer, stemmer);
+    let mut b = session(None, "60s");
+    let (other, _) = run_one(&mut b, "SELECT 'b'");
+    assert_ne!(other, stemmer);
+    let (again, _) = run_one(&mut a, "SELECT 'a'");
+    assert_eq!(again, stemmer);
+    wait_until_waiting(&mut observer, stemmer);
+    drop(a);
+    wait_until_gone(&mut observer, stemmer);
+
+    let dblink: bool = observer
+        .query_one(
+            "SELECT EXISTS (SELECT FROM pg_available_extensions WHERE name = 'dblink')",
+            &[],
+        )
+        .unwrap()
+        .get(0);
+    if !dblink {
+        println!("this server has no dblink: its connections are not tested here");
+        return;
+    }
+    observer
+        .batch_execute("CREATE EXTENSION IF NOT EXISTS dblink")
+        .unwrap();
+    let mut a = session(None, "60s");
+    let conninfo = format!(
+        "dbname={} host={} port={} user={}",
+        test_database(),
+        std::env::var("PGHOST").unwrap(),
+        std::env::var("PGPORT").unwrap(),
+        std::env::var("PGUSER").unwrap_or_else(|_| "postgres".into()),
+    );
+    let (worker, r) = run_one(
+        &mut a,
+        &format!("SELECT dblink_connect('warm_link', '{conninfo}')"),
+    );
+    assert_eq!(r, "OK");
+    wait_until_waiting(&mut observer, worker);
+    let connections = "SELECT coalesce(array_to_string(dblink_get_connections(), ','), 'none')";
+    let (other, r) = run_one(&mut b, connections);
+    assert_ne!(other, worker);
+    assert_eq!(r, "none");
+    // its own session's next job still finds the connection
+    let (again, r) = run_one(&mut a, connections);
+    assert_eq!((again, r.as_str()), (worker, "warm_link"));
+    wait_until_waiting(&mut observer, worker);
+    drop(a);
+    wait_until_gone(&mut observer, worker);
+}
+
+/// `pg_background.max_idle_workers` counts the waiting workers of the whole cluster: a worker
+/// that finishes when that many wait exits.
+#[test]
+fn no_more_workers_wait_than_max_idle_workers() {
+    setup();
+    let _alone = one_at_a_time();
+    let _cap = ClusterSetting::set("pg_background.max_idle_workers", "1");
+    let mut observer = connect();
+    // (two roles: neither session can run its job in the other's worker)
+    let mut a = session(None, "60s");
+    let mut b = session(Some("warm_su"), "60s");
+    // unread, the results keep each worker from the next job of its session
+    let first = launch(&mut a, "SELECT 'a'");
+    let second = launch(&mut b, "SELECT 'b'");
+    wait_for("one worker waiting, the other gone", || {
+        let waiting = [first, second].map(|pid| waiting_for_a_job(&mut observer, pid));
+        let alive = [first, second].map(|pid| alive(&mut observer, pid));
+        waiting.iter().filter(|w| **w).count() == 1 && alive.iter().filter(|a| **a).count() == 1
+    });
+    assert_eq!(read_text(&mut a, first), ["a"]);
+    assert_eq!(read_text(&mut b, second), ["b"]);
+}
+
+/// Without superuser, a session's `worker_idle_timeout` above the server's own value is cut to
+/// it; a superuser's is not. Both workers start waiting at about the same time.
+#[test]
+fn without_superuser_a_worker_waits_no_longer_than_the_servers_idle_timeout() {
+    setup();
+    let _alone = one_at_a_time();
+    let _server = ClusterSetting::set("pg_background.worker_idle_timeout", "2000");
+    let mut observer = connect();
+    let mut user = session(Some("warm_a"), "1h");
+    let mut superuser = session(Some("warm_su"), "1h");
+    let shown: String = user
+        .query_one("SHOW pg_background.worker_idle_timeout", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(shown, "1h");
+    let (theirs, _) = run_one(&mut user, "SELECT 'user'");
+    let (ours, _) = run_one(&mut superuser, "SELECT 'superuser'");
+    wait_until_gone(&mut observer, theirs);
+    assert!(waiting_for_a_job(&mut observer, ours));
+}
+
+/// A launch that finds no free worker slot retires the idle workers of other sessions, also of
+/// other roles, that it could not use.
+#[test]
+fn a_launch_without_a_free_worker_slot_ends_another_sessions_idle_worker() {
+    setup();
+    let _alone = one_at_a_time();
+    let mut observer = connect();
+    let slots: i32 = observer
+        .query_one("SELECT current_setting('max_worker_processes')::int", &[])
+        .unwrap()
+        .get(0);
+    // two workers of another role wait
+    let mut a = session(Some("warm_su"), "1h");
+    let first = launch(&mut a, "SELECT 'a'");
+    let second = launch(&mut a, "SELECT 'b'");
+    for pid in [first, second] {
+        wait_until_waiting(&mut observer, pid);
+    }
+    assert_eq!(read_text(&mut a, first), ["a"]);
+    assert_eq!(read_text(&mut a, second), ["b"]);
+    // jobs of warm_b that wait for a lock take every slot, the idle workers' too
+    let key = lock_key();
+    observer
+        .execute("SELECT pg_advisory_lock($1)", &[&key])
+        .unwrap();
+    let mut b = session(Some("warm_b"), "60s");
+    b.batch_execute("SET pg_background.max_workers = 1000")
+        .unwrap();
+    let mut blocked = Vec::new();
+    while alive(&mut observer, first) || alive(&mut observer, second) {
+        assert!(
+            blocked.len() < slots as usize + 2,
+            "the idle workers stayed"
+        );
+        blocked.push(launch(
+            &mut b,
+            &format!("SELECT pg_advisory_lock({key})::text"),
+        ));
+    }
+    observer
+        .execute("SELECT pg_advisory_unlock($1)", &[&key])
+        .unwrap();
+    for pid in blocked {
+        assert_eq!(read_text(&mut b, pid), [""]);
+    }
 }
 
 #[test]
@@ -342,17 +560,6 @@ fn idle_workers_never_take_the_slot_their_sessions_next_launch_needs() {
     for (i, &pid) in workers.iter().enumerate() {
         assert_eq!(read_text(&mut c, pid), [i.to_string()]);
     }
-}
-
-#[test]
-fn a_launcher_leaving_lets_its_idle_workers_go() {
-    let _alone = one_at_a_time();
-    let mut observer = connect();
-    let mut c = session(None, "1h");
-    let (worker, _) = run_one(&mut c, "SELECT 'x'");
-    wait_until_waiting(&mut observer, worker);
-    drop(c);
-    wait_until_gone(&mut observer, worker);
 }
 
 #[test]

@@ -1,7 +1,9 @@
 //! Registering a job's worker with the postmaster (`postmaster/bgworker.c`), and its handle.
 //!
 //! The handle is what makes cancel and liveness checks safe: the postmaster answers for the
-//! exact worker we registered (slot and generation), never for a PID that was reused.
+//! exact worker we registered (slot and generation), never for a PID that was reused. A warm
+//! worker another session registered has no handle of ours: for it the process array answers,
+//! by PID and `PGPROC` together, as for `pg_terminate_backend`.
 
 use crate::error::Error;
 use crate::shm::{BGW_TYPE, ENTRY_POINT, LIBRARY_NAME};
@@ -19,9 +21,15 @@ pub enum WorkerStatus {
 
 /// Our registration of one worker: the server's own `BackgroundWorkerHandle`, which the headers
 /// leave opaque, allocated in `TopMemoryContext` so that it lives as long as the worker's owner
-/// (`pool::Worker`), which may be longer than any job's context. Freed when dropped.
+/// (`pool::Worker`), which may be longer than any job's context. Freed when dropped. Or, for a
+/// warm worker of another session's that runs a job of ours, its PID and `PGPROC`.
 pub struct WorkerHandle {
-    handle: NonNull<pg_sys::BackgroundWorkerHandle>,
+    kind: Kind,
+}
+
+enum Kind {
+    Registered(NonNull<pg_sys::BackgroundWorkerHandle>),
+    Adopted { pid: i32, proc_: usize },
 }
 
 /// Copy `src` into a fixed C buffer, cut at a character boundary, always NUL-terminated
@@ -69,27 +77,66 @@ impl WorkerHandle {
             unsafe { pg_sys::RegisterDynamicBackgroundWorker(&mut worker, &mut handle) }
         });
         match NonNull::new(handle) {
-            Some(handle) if ok => Ok(Self { handle }),
+            Some(handle) if ok => Ok(Self {
+                kind: Kind::Registered(handle),
+            }),
             _ => Err(Error::CouldNotRegister),
         }
     }
 
-    pub fn as_ptr(&self) -> NonNull<pg_sys::BackgroundWorkerHandle> {
-        self.handle
+    /// The handle of a worker registered by another session: the process `pid` whose `PGPROC`
+    /// is at `proc_` (it is ours to run a job in, handed over through its control segment).
+    pub fn adopted(pid: i32, proc_: usize) -> Self {
+        Self {
+            kind: Kind::Adopted { pid, proc_ },
+        }
     }
 
-    /// Ask the postmaster to stop the worker (SIGTERM through the postmaster, for exactly this
-    /// registration; never SIGKILL).
+    /// The server's handle, for a worker this session registered.
+    pub fn registration(&self) -> Option<NonNull<pg_sys::BackgroundWorkerHandle>> {
+        match self.kind {
+            Kind::Registered(handle) => Some(handle),
+            Kind::Adopted { .. } => None,
+        }
+    }
+
+    /// Ask the worker to stop (SIGTERM, through the postmaster for exactly this registration;
+    /// for an adopted worker to the process whose PID and `PGPROC` it still has; never
+    /// SIGKILL).
     pub fn terminate(&self) {
-        // SAFETY: live handle; the postmaster checks the slot's generation.
-        unsafe { pg_sys::TerminateBackgroundWorker(self.as_ptr().as_ptr()) };
+        match self.kind {
+            // SAFETY: live handle; the postmaster checks the slot's generation.
+            Kind::Registered(handle) => unsafe {
+                pg_sys::TerminateBackgroundWorker(handle.as_ptr());
+            },
+            Kind::Adopted { pid, .. } => {
+                if self.status() == WorkerStatus::Running(pid) {
+                    // SAFETY: plain system call; the process was ours a moment ago (the same
+                    // window as pg_terminate_backend's).
+                    unsafe { libc::kill(pid, libc::SIGTERM) };
+                }
+            }
+        }
     }
 
     /// Current state, without waiting.
     pub fn status(&self) -> WorkerStatus {
+        let handle = match self.kind {
+            Kind::Registered(handle) => handle,
+            Kind::Adopted { pid, proc_ } => {
+                // SAFETY: BackendPidGetProc takes the process array's lock itself and returns
+                // a pointer into the array, or NULL; a process that exits leaves the array.
+                let found = unsafe { pg_sys::BackendPidGetProc(pid) };
+                return if found as usize == proc_ {
+                    WorkerStatus::Running(pid)
+                } else {
+                    WorkerStatus::Stopped
+                };
+            }
+        };
         let mut pid = 0;
         // SAFETY: live handle; a shared-memory read under the postmaster's slot protocol.
-        let status = unsafe { pg_sys::GetBackgroundWorkerPid(self.as_ptr().as_ptr(), &mut pid) };
+        let status = unsafe { pg_sys::GetBackgroundWorkerPid(handle.as_ptr(), &mut pid) };
         match status {
             pg_sys::BgwHandleStatus::BGWH_STARTED => WorkerStatus::Running(pid),
             pg_sys::BgwHandleStatus::BGWH_NOT_YET_STARTED => WorkerStatus::NotYetStarted,
@@ -101,11 +148,13 @@ impl WorkerHandle {
 
 impl Drop for WorkerHandle {
     fn drop(&mut self) {
-        // SAFETY: the handle was palloc'd in TopMemoryContext by the server and is ours alone.
-        // A queue set to watch it (`MqReceiver::watch_worker`) is detached before it in a job's
-        // entry; where a failed launch drops it first, the queue is only detached afterwards,
-        // and `shm_mq_detach` never reads the handle.
-        unsafe { pg_sys::pfree(self.handle.as_ptr().cast()) };
+        if let Kind::Registered(handle) = self.kind {
+            // SAFETY: the handle was palloc'd in TopMemoryContext by the server and is ours
+            // alone. A queue set to watch it (`MqReceiver::watch_worker`) is detached before it
+            // in a job's entry; where a failed launch drops it first, the queue is only detached
+            // afterwards, and `shm_mq_detach` never reads the handle.
+            unsafe { pg_sys::pfree(handle.as_ptr().cast()) };
+        }
     }
 }
 

@@ -106,7 +106,8 @@ impl<'a> JobSpec<'a> {
             sql,
             queue_size,
             options,
-            idle_timeout_ms: guc::WORKER_IDLE_TIMEOUT.get(),
+            // SAFETY: plain call: whether the current user is a superuser.
+            idle_timeout_ms: guc::idle_timeout(|| unsafe { pg_sys::superuser() }),
         })
     }
 }
@@ -272,7 +273,12 @@ impl Started {
         allow_warm: bool,
     ) -> Result<Option<Self>, Error> {
         let fixed = built.fixed;
-        let identity = (fixed.current_user_id, fixed.sec_context);
+        let identity = (
+            fixed.database_id.to_u32(),
+            fixed.authenticated_user_id.to_u32(),
+            fixed.current_user_id.to_u32(),
+            fixed.sec_context,
+        );
         let warm = match spec.idle_timeout_ms {
             _ if !allow_warm => None,
             0 => {
@@ -285,7 +291,7 @@ impl Started {
         let (worker, control) = match warm {
             Some(worker) => (worker, None),
             None => loop {
-                match pool::Worker::register(job, spec.idle_timeout_ms > 0, identity) {
+                match pool::Worker::register(job, spec.idle_timeout_ms > 0) {
                     // other sessions' workers end without telling us: poll
                     Err(Error::CouldNotRegister) => {
                         admission.wait_for_worker_slot(&admitted.slot, admitted.caps)?
@@ -295,10 +301,9 @@ impl Started {
             },
         };
         let guard = TerminateOnDrop::arm(&worker);
-        receiver.watch_worker(worker.handle().as_ptr());
         // Attached means started, and the PID is known, even if the worker has already
         // finished.
-        if receiver.wait_for_attach().is_err() {
+        if !attached(receiver, &worker) {
             if was_warm {
                 return Ok(None);
             }
@@ -326,6 +331,29 @@ impl Started {
         Ok(Some(Self { worker, pid }))
     }
 }
+
+/// Wait until the worker has attached to the job's queue (true), or is gone (false). The queue
+/// watches a worker this session registered itself; one of another session's (a warm worker
+/// handed our job) is watched here, by its process (it sets our latch when it attaches, and
+/// when it exits).
+fn attached(receiver: &mut MqReceiver, worker: &pool::Worker) -> bool {
+    if let Some(registration) = worker.handle().registration() {
+        receiver.watch_worker(registration);
+        return receiver.wait_for_attach().is_ok();
+    }
+    loop {
+        if receiver.sender_attached() {
+            return true;
+        }
+        if !matches!(worker.status(), WorkerStatus::Running(_)) {
+            return receiver.sender_attached();
+        }
+        crate::server::sleep_on_latch(ADOPTED_ATTACH_CHECK_MS, crate::server::WaitEvent::HandOver);
+    }
+}
+
+/// Longest sleep between looks at a warm worker of another session's that was handed our job.
+const ADOPTED_ATTACH_CHECK_MS: i64 = 100;
 
 /// The last stage: the session's entry owns the job from now on.
 fn file_entry(

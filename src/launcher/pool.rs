@@ -2,19 +2,21 @@
 //!
 //! A worker whose job succeeded resets its session (as DISCARD ALL does, its settings aside: see
 //! `worker::settings`) and waits, for the idle timeout its job was launched with, for the next
-//! job of the same launcher: the same database and login role by construction, since only that
-//! session knows it. The next launch hands it
-//! the new job's segment through the worker's control segment ([`Control`]) instead of
-//! registering a new process; the job's current user and security context are applied afresh
-//! from that segment, exactly as in a new worker, and so are its settings unless the worker
-//! has exactly those already (`worker::settings`).
+//! job of a session of the same database, login role, current user and security context. Its own
+//! session finds it in this session's pool; any other session through the cluster's list of
+//! idle workers (`registry::idle`), unless a job loaded a library into it (`worker::warm`). The
+//! launch hands it the new job's segment through the worker's control segment ([`Control`])
+//! instead of registering a new process; the job's current user and security context are
+//! applied afresh from that segment, exactly as in a new worker, and so are its settings unless
+//! the worker has exactly those already (`worker::settings`).
 //!
 //! A worker is offered a job only when this session tracks no job under its PID (the classic
 //! API names jobs by PID), and never after it was asked to terminate.
 
 use super::bgworker::{WorkerHandle, WorkerStatus};
 use crate::error::Error;
-use crate::shm::dsm::{DsmSegment, Segment};
+use crate::registry::idle::IdleWorker;
+use crate::shm::dsm::{DsmSegment, PinnedSegment, Segment};
 use crate::shm::{Control, WarmState, LAYOUT_VERSION};
 use core::cell::{Cell, RefCell};
 use core::mem::ManuallyDrop;
@@ -33,17 +35,15 @@ pub struct Worker {
     handle: WorkerHandle,
     warm: Option<WarmLink>,
     pid: Cell<i32>,
-    /// The current user and security context of its last job: it is handed only jobs with the
-    /// same, since what a job leaves in the process beyond the session's reset (an extension's
-    /// connections, a loaded library) must not reach a job that runs with other rights.
-    identity: Cell<Identity>,
-    /// Terminate was asked for: the postmaster will signal this process, so it must never get
-    /// another job.
+    /// Terminate was asked for: the process will be signalled, so it must never get another
+    /// job.
     terminated: Cell<bool>,
 }
 
-/// Current user and security context.
-pub type Identity = (pg_sys::Oid, i32);
+/// Database, login role, current user and security context of a job: a warm worker is handed
+/// only jobs with the same as its last job, since what a job leaves in the process beyond the
+/// session's reset must not reach a job that runs with other rights.
+pub type Identity = (u32, u32, u32, i32);
 
 /// How to reach a warm worker's control segment.
 struct WarmLink {
@@ -65,7 +65,6 @@ impl Worker {
     pub fn register(
         job: pg_sys::dsm_handle,
         warm: bool,
-        identity: Identity,
     ) -> Result<(Rc<Self>, Option<DsmSegment>), Error> {
         let (link, control) = if warm {
             let nonce = crate::server::strong_random_u64();
@@ -80,8 +79,13 @@ impl Worker {
                     next_job: core::sync::atomic::AtomicU32::new(0),
                     worker_pid: core::sync::atomic::AtomicI32::new(0),
                     worker_proc: core::sync::atomic::AtomicUsize::new(0),
-                    launcher_pid: pg_sys::MyProcPid,
-                    launcher_proc: pg_sys::MyProc as usize,
+                    launcher_pid: core::sync::atomic::AtomicI32::new(pg_sys::MyProcPid),
+                    launcher_proc: core::sync::atomic::AtomicUsize::new(pg_sys::MyProc as usize),
+                    database_id: core::sync::atomic::AtomicU32::new(0),
+                    login_role: core::sync::atomic::AtomicU32::new(0),
+                    current_user: core::sync::atomic::AtomicU32::new(0),
+                    sec_context: core::sync::atomic::AtomicI32::new(0),
+                    shareable: core::sync::atomic::AtomicBool::new(false),
                 })
             };
             let link = WarmLink {
@@ -94,9 +98,9 @@ impl Worker {
         };
         let control_handle = link.as_ref().map(|l| l.control);
         let handle = match WorkerHandle::register(job, control_handle) {
-            // Our own idle workers may hold the last slots: let them go, and try once more.
+            // Idle workers may hold the last slots: let them go, and try again while they exit.
             Err(Error::CouldNotRegister) if retire_idle() => {
-                WorkerHandle::register(job, control_handle)?
+                register_while_retired_exit(job, control_handle)?
             }
             other => other?,
         };
@@ -104,7 +108,6 @@ impl Worker {
             handle,
             warm: link,
             pid: Cell::new(0),
-            identity: Cell::new(identity),
             terminated: Cell::new(false),
         });
         if warm {
@@ -148,44 +151,64 @@ impl Worker {
         // The worker maps its control segment while it lives; once it is gone the handle may
         // name another segment, or none.
         let segment = DsmSegment::attach_untracked(link.control)?;
-        // SAFETY: plain call on an attached segment.
-        let len = unsafe { pg_sys::dsm_segment_map_length(segment.as_ptr()) };
-        if len < core::mem::size_of::<Control>() {
-            return None;
-        }
-        // SAFETY: the mapping has room for a Control and is page-aligned; every field that
-        // changes after creation is atomic. It stays mapped until `segment` drops, after `f`.
-        let control = unsafe { &*segment.address().cast::<Control>() };
-        if control.nonce != link.nonce
-            || control.layout_version != LAYOUT_VERSION
-            || control.worker_pid.load(Ordering::Acquire) != self.pid.get()
-        {
-            return None;
-        }
+        let control = control_in(&segment, link.nonce, self.pid.get())?;
         Some(f(control))
     }
 
-    /// Tell an idle worker to exit now rather than at its idle timeout. True if it was idle.
-    fn retire(&self) -> bool {
+    /// Tell an idle worker to exit now rather than at its idle timeout (one that other
+    /// sessions may use only with `shared_too`). True if it was idle.
+    fn retire(&self, shared_too: bool) -> bool {
         self.with_control(|control| {
-            let retired = control
-                .state
-                .advance(WarmState::Idle, WarmState::Gone)
-                .is_ok();
-            if retired {
-                wake(control);
-            }
-            retired
+            (shared_too || !control.shareable.load(Ordering::Acquire)) && retire(control)
         })
         .unwrap_or(false)
     }
 
-    /// Hand the job in segment `job` to this worker if it is idle (waiting a little for one
-    /// that is finishing).
-    fn offer(&self, job: pg_sys::dsm_handle) -> Offer {
-        self.with_control(|control| offer(control, job))
+    /// Hand the job in segment `job` to this worker if it is idle and has our `identity`
+    /// (waiting a little for one that is finishing).
+    fn offer(&self, job: pg_sys::dsm_handle, identity: Identity) -> Offer {
+        self.with_control(|control| offer(control, job, identity))
             .unwrap_or(Offer::Gone)
     }
+
+    /// The worker of another session's in `listed`, now running the job in segment `job` if
+    /// it was idle and has our `identity`.
+    fn adopt(listed: &IdleWorker, job: pg_sys::dsm_handle, identity: Identity) -> Option<Self> {
+        let adopted = Self {
+            handle: WorkerHandle::adopted(listed.pid, 0),
+            warm: Some(WarmLink {
+                control: listed.control,
+                nonce: listed.nonce,
+            }),
+            pid: Cell::new(listed.pid),
+            terminated: Cell::new(false),
+        };
+        let (offered, proc_) = adopted.with_control(|control| {
+            (
+                offer(control, job, identity),
+                control.worker_proc.load(Ordering::Acquire),
+            )
+        })?;
+        match offered {
+            Offer::Taken => Some(Self {
+                handle: WorkerHandle::adopted(listed.pid, proc_),
+                ..adopted
+            }),
+            Offer::Busy | Offer::Gone => None,
+        }
+    }
+}
+
+/// Move an idle worker to GONE and wake it. True if it was idle.
+fn retire(control: &Control) -> bool {
+    let retired = control
+        .state
+        .advance(WarmState::Idle, WarmState::Gone)
+        .is_ok();
+    if retired {
+        wake(control);
+    }
+    retired
 }
 
 /// Set the latch of the worker behind `control`.
@@ -207,20 +230,36 @@ enum Offer {
 }
 
 /// See [`Worker::offer`].
-fn offer(control: &Control, job: pg_sys::dsm_handle) -> Offer {
+fn offer(control: &Control, job: pg_sys::dsm_handle, identity: Identity) -> Offer {
     let start = crate::server::now();
     loop {
         match control.state.get() {
             WarmState::Idle => {
-                control.next_job.store(job, Ordering::Release);
-                let taken = control
+                if control
                     .state
-                    .advance(WarmState::Idle, WarmState::Assigned)
-                    .is_ok();
-                if !taken {
-                    // it timed out (or exits) just now
-                    return Offer::Gone;
+                    .advance(WarmState::Idle, WarmState::Claimed)
+                    .is_err()
+                {
+                    // it timed out, or another session claimed it, just now: look again
+                    continue;
                 }
+                // SAFETY: reading our own PID and PGPROC.
+                let (pid, proc_) = unsafe { (pg_sys::MyProcPid, pg_sys::MyProc as usize) };
+                // Claimed, it can neither time out nor be handed another job: its identity,
+                // written before it became idle, stays as it is; and so does whether only its
+                // last launcher may use it (another session of ours may have run a job in it).
+                let last_launched_by_us = control.launcher_pid.load(Ordering::Acquire) == pid
+                    && control.launcher_proc.load(Ordering::Acquire) == proc_;
+                if control.identity() != identity
+                    || !(last_launched_by_us || control.shareable.load(Ordering::Acquire))
+                {
+                    control.state.set(WarmState::Idle);
+                    return Offer::Busy;
+                }
+                control.launcher_pid.store(pid, Ordering::Release);
+                control.launcher_proc.store(proc_, Ordering::Release);
+                control.next_job.store(job, Ordering::Release);
+                control.state.set(WarmState::Assigned);
                 wake(control);
                 return Offer::Taken;
             }
@@ -232,7 +271,7 @@ fn offer(control: &Control, job: pg_sys::dsm_handle) -> Offer {
                 crate::server::sleep_on_latch(1, crate::server::WaitEvent::HandOver);
             }
             WarmState::Gone => return Offer::Gone,
-            // running a job (one that was detached), or just handed one
+            // running a job (one that was detached, or another session's), or being handed one
             _ => return Offer::Busy,
         }
     }
@@ -243,26 +282,62 @@ pub fn prune() {
     POOL.with(|pool| pool.borrow_mut().retain(|w| w.alive()));
 }
 
-/// Make this session's idle workers exit, and wait (briefly) until they have: they hold worker
+/// Make idle workers exit: all of this session's, else one of the cluster's. They hold worker
 /// slots that a launch needs. True if any did.
 fn retire_idle() -> bool {
-    let retired: Vec<Rc<Worker>> =
-        POOL.with(|pool| pool.borrow_mut().extract_if(.., |w| w.retire()).collect());
-    let start = crate::server::now();
-    while retired.iter().any(|w| w.alive()) {
-        if crate::server::ms_since(start) >= RETIRE_WAIT_MS {
-            break;
-        }
-        // The postmaster sets our latch when one of our workers exits (bgw_notify_pid).
-        crate::server::sleep_on_latch(10, crate::server::WaitEvent::HandOver);
+    let retired = POOL.with(|pool| pool.borrow_mut().extract_if(.., |w| w.retire(true)).count());
+    if retired > 0 {
+        return true;
     }
-    !retired.is_empty()
+    // one of another session's is enough for this launch
+    crate::registry::idle::listed(|_| true)
+        .iter()
+        .any(|listed| {
+            DsmSegment::attach_untracked(listed.control).is_some_and(|segment| {
+                control_in(&segment, listed.nonce, listed.pid).is_some_and(retire)
+            })
+        })
 }
 
-/// How long a launch that found no free worker slot waits for its retired idle workers.
+/// Register a worker for `job` while the idle workers just retired exit and the postmaster
+/// frees their slots (it sets our latch when a worker we registered exits; others' we poll).
+fn register_while_retired_exit(
+    job: pg_sys::dsm_handle,
+    control: Option<pg_sys::dsm_handle>,
+) -> Result<WorkerHandle, Error> {
+    let start = crate::server::now();
+    loop {
+        match WorkerHandle::register(job, control) {
+            Err(Error::CouldNotRegister) if crate::server::ms_since(start) < RETIRE_WAIT_MS => {
+                crate::server::sleep_on_latch(10, crate::server::WaitEvent::HandOver);
+            }
+            other => return other,
+        }
+    }
+}
+
+/// How long a launch that found no free worker slot waits for the idle workers it retired.
 const RETIRE_WAIT_MS: i64 = 1000;
 
-/// At the session's exit, its idle workers exit at once instead of at their idle timeout.
+/// The control segment mapped as `segment`, if it is still that of the worker `pid` with
+/// `nonce` (it stays mapped as long as `segment`).
+fn control_in(segment: &PinnedSegment, nonce: u64, pid: i32) -> Option<&Control> {
+    // SAFETY: plain call on an attached segment.
+    let len = unsafe { pg_sys::dsm_segment_map_length(segment.as_ptr()) };
+    if len < core::mem::size_of::<Control>() {
+        return None;
+    }
+    // SAFETY: the mapping has room for a Control and is page-aligned; every field that
+    // changes after creation is atomic.
+    let control = unsafe { &*segment.address().cast::<Control>() };
+    (control.nonce == nonce
+        && control.layout_version == LAYOUT_VERSION
+        && control.worker_pid.load(Ordering::Acquire) == pid)
+        .then_some(control)
+}
+
+/// At the session's exit, its idle workers that only it may use exit at once instead of at
+/// their idle timeout; the others wait for the next job of another session.
 fn register_exit_callback() {
     static REGISTERED: std::sync::Once = std::sync::Once::new();
     crate::server::before_exit_once(&REGISTERED, retire_at_exit);
@@ -277,36 +352,61 @@ unsafe extern "C-unwind" fn retire_at_exit(code: core::ffi::c_int, _arg: pg_sys:
     }
     POOL.with(|pool| {
         for worker in pool.borrow().iter() {
-            worker.retire();
+            worker.retire(false);
         }
     });
 }
 
-/// A warm worker of this session that now runs the job in segment `job`, if one is idle, last
-/// ran a job with `identity`, and `tracked(pid)` says no job of this session is filed under
-/// its PID.
+/// A warm worker that now runs the job in segment `job`, if one is idle, last ran a job with
+/// `identity`, and `tracked(pid)` says no job of this session is filed under its PID: one of
+/// this session's, else one of another session's that it left in the cluster's list.
 pub fn claim(
     job: pg_sys::dsm_handle,
     tracked: impl Fn(i32) -> bool,
     identity: Identity,
 ) -> Option<Rc<Worker>> {
-    POOL.with(|pool| {
+    let own = POOL.with(|pool| {
         pool.borrow_mut().retain(|w| w.alive());
         let candidates: Vec<Rc<Worker>> = pool
             .borrow()
             .iter()
-            .filter(|w| w.pid.get() != 0 && !tracked(w.pid.get()) && w.identity.get() == identity)
+            .filter(|w| w.pid.get() != 0 && !tracked(w.pid.get()))
             .cloned()
             .collect();
         for worker in candidates {
-            match worker.offer(job) {
+            match worker.offer(job, identity) {
                 Offer::Taken => return Some(worker),
                 Offer::Gone => pool.borrow_mut().retain(|w| !Rc::ptr_eq(w, &worker)),
                 Offer::Busy => {}
             }
         }
         None
-    })
+    });
+    own.or_else(|| adopt(job, tracked, identity))
+}
+
+/// An idle worker of another session's with our `identity` that now runs the job in segment
+/// `job`; it joins this session's pool.
+fn adopt(
+    job: pg_sys::dsm_handle,
+    tracked: impl Fn(i32) -> bool,
+    identity: Identity,
+) -> Option<Rc<Worker>> {
+    let ours = |pid: i32| POOL.with(|pool| pool.borrow().iter().any(|w| w.pid.get() == pid));
+    let (database_id, login_role, current_user, sec_context) = identity;
+    let candidates = crate::registry::idle::listed(|p| {
+        !p.own_session_only
+            && (p.database_id, p.login_role, p.current_user, p.sec_context)
+                == (database_id, login_role, current_user, sec_context)
+    });
+    let worker = candidates
+        .iter()
+        .filter(|p| !tracked(p.pid) && !ours(p.pid))
+        .find_map(|p| Worker::adopt(p, job, identity))?;
+    let worker = Rc::new(worker);
+    POOL.with(|pool| pool.borrow_mut().push(Rc::clone(&worker)));
+    register_exit_callback();
+    Some(worker)
 }
 
 /// Forget every warm worker (they time out on their own): a worker that is about to wait for

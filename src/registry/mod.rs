@@ -16,6 +16,7 @@
 //! kept in its slot for another session to read ([`kept`]).
 
 mod admission;
+pub mod idle;
 mod kept;
 mod lifecycle;
 mod shmem;

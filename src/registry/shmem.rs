@@ -7,7 +7,7 @@ use core::sync::atomic::{AtomicPtr, Ordering};
 use pgrx::pg_sys;
 
 /// The name of the registry's shared memory; it changes with the registry's layout.
-const SEGMENT_NAME: &core::ffi::CStr = c"pg_background jobs 4";
+const SEGMENT_NAME: &core::ffi::CStr = c"pg_background jobs 5";
 
 /// The registry, in this process, or NULL while not attached (or unavailable).
 static REGISTRY: AtomicPtr<Registry> = AtomicPtr::new(core::ptr::null_mut());
@@ -22,6 +22,18 @@ fn new_slot_count() -> usize {
     usize::try_from(crate::guc::JOB_SLOTS.get()).unwrap_or(0)
 }
 
+/// The number of places in the list of idle workers of a registry made now: one per worker
+/// process the server may run (`max_worker_processes` only changes with a restart).
+fn new_idle_count() -> usize {
+    // SAFETY: reading a setting of the postmaster's, fixed for the server's life.
+    usize::try_from(unsafe { pg_sys::max_worker_processes }).unwrap_or(0)
+}
+
+/// Bytes of a registry made now.
+fn new_size() -> usize {
+    Registry::size(new_slot_count(), new_idle_count())
+}
+
 /// The number of slots of the registry (0 on a server without it).
 pub fn slot_count() -> usize {
     registry().map_or(0, |r| {
@@ -33,10 +45,10 @@ pub fn slot_count() -> usize {
 /// Lay out a new registry in `memory` (zeroed).
 ///
 /// # Safety
-/// `memory` is `Registry::size(new_slot_count())` bytes of shared memory nobody else uses yet.
+/// `memory` is `new_size()` bytes of shared memory nobody else uses yet.
 unsafe fn initialize(memory: *mut Registry) {
     // SAFETY: the caller's contract.
-    unsafe { Registry::initialize(memory, new_slot_count()) };
+    unsafe { Registry::initialize(memory, new_slot_count(), new_idle_count()) };
 }
 
 #[cfg(any(feature = "pg17", feature = "pg18"))]
@@ -50,12 +62,7 @@ fn attach() -> Option<NonNull<Registry>> {
     let mut found = false;
     // SAFETY: creates or finds the named segment and maps it for the rest of this process.
     let memory = unsafe {
-        pg_sys::GetNamedDSMSegment(
-            SEGMENT_NAME.as_ptr(),
-            Registry::size(new_slot_count()),
-            Some(init),
-            &mut found,
-        )
+        pg_sys::GetNamedDSMSegment(SEGMENT_NAME.as_ptr(), new_size(), Some(init), &mut found)
     };
     NonNull::new(memory.cast())
 }
@@ -77,7 +84,7 @@ pub fn preload() {
 
 #[cfg(not(any(feature = "pg17", feature = "pg18")))]
 mod hooks {
-    use super::{initialize, new_slot_count, Registry, REGISTRY};
+    use super::{initialize, new_size, Registry, REGISTRY};
     use core::sync::atomic::Ordering;
     use pgrx::pg_sys;
 
@@ -102,7 +109,7 @@ mod hooks {
             if let Some(prev) = PREV_REQUEST {
                 prev();
             }
-            pg_sys::RequestAddinShmemSpace(Registry::size(new_slot_count()));
+            pg_sys::RequestAddinShmemSpace(new_size());
         }
     }
 
@@ -115,12 +122,9 @@ mod hooks {
                 prev();
             }
             let mut found = false;
-            let memory = pg_sys::ShmemInitStruct(
-                super::SEGMENT_NAME.as_ptr(),
-                Registry::size(new_slot_count()),
-                &mut found,
-            )
-            .cast::<Registry>();
+            let memory =
+                pg_sys::ShmemInitStruct(super::SEGMENT_NAME.as_ptr(), new_size(), &mut found)
+                    .cast::<Registry>();
             if !found {
                 initialize(memory);
             }

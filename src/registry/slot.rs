@@ -229,7 +229,9 @@ impl Slot {
 }
 
 /// The registry's header, followed in the same memory by its slots
-/// ([`Registry::slots`]): their number is `pg_background.job_slots` at server start.
+/// ([`Registry::slots`]): their number is `pg_background.job_slots` at server start; then the
+/// list of idle warm workers ([`Registry::idle`]), one place per worker process the server may
+/// run (`max_worker_processes`).
 #[repr(C)]
 pub struct Registry {
     pub lock: pg_sys::LWLock,
@@ -245,31 +247,40 @@ pub struct Registry {
     pub stats: Counters,
     /// How many slots follow.
     slot_count: usize,
+    /// How many places the list of idle workers has.
+    idle_count: usize,
     /// No kept result expires before this time (0: none is waiting): launches look for expired
     /// ones only from then on.
     pub(super) no_expiry_before: i64,
 }
 
 impl Registry {
-    /// Bytes of shared memory for a registry of `slots` slots.
-    pub fn size(slots: usize) -> usize {
-        Self::slots_offset() + slots * core::mem::size_of::<Slot>()
+    /// Bytes of shared memory for a registry of `slots` slots and `idle` places for idle
+    /// workers.
+    pub fn size(slots: usize, idle: usize) -> usize {
+        Self::idle_offset(slots) + idle * core::mem::size_of::<IdleWorker>()
     }
 
     fn slots_offset() -> usize {
         core::mem::size_of::<Registry>().next_multiple_of(core::mem::align_of::<Slot>())
     }
 
-    /// Lay out a registry of `slots` free slots in `memory`.
+    fn idle_offset(slots: usize) -> usize {
+        (Self::slots_offset() + slots * core::mem::size_of::<Slot>())
+            .next_multiple_of(core::mem::align_of::<IdleWorker>())
+    }
+
+    /// Lay out a registry of `slots` free slots and `idle` free places in `memory`.
     ///
     /// # Safety
-    /// `memory` is `Registry::size(slots)` bytes of shared memory nobody else uses yet.
-    pub unsafe fn initialize(memory: *mut Registry, slots: usize) {
-        // SAFETY: the caller's contract; all-zero bytes are a valid header and valid free
-        // slots.
+    /// `memory` is `Registry::size(slots, idle)` bytes of shared memory nobody else uses yet.
+    pub unsafe fn initialize(memory: *mut Registry, slots: usize, idle: usize) {
+        // SAFETY: the caller's contract; all-zero bytes are a valid header, valid free slots
+        // and free places.
         unsafe {
-            core::ptr::write_bytes(memory.cast::<u8>(), 0, Self::size(slots));
+            core::ptr::write_bytes(memory.cast::<u8>(), 0, Self::size(slots, idle));
             (*memory).slot_count = slots;
+            (*memory).idle_count = idle;
             (*memory).tranche = pg_sys::LWLockNewTrancheId();
             pg_sys::LWLockInitialize(&mut (*memory).lock, (*memory).tranche);
             pg_sys::ConditionVariableInit(&mut (*memory).turn);
@@ -303,6 +314,47 @@ impl Registry {
             core::slice::from_raw_parts_mut(first, self.slot_count)
         }
     }
+
+    /// The list of idle workers.
+    pub fn idle(&self) -> &[IdleWorker] {
+        // SAFETY: `initialize` laid out `idle_count` places after the slots, in the same
+        // shared memory, which stays mapped for the life of the process.
+        unsafe {
+            let first = core::ptr::from_ref(self)
+                .cast::<u8>()
+                .add(Self::idle_offset(self.slot_count))
+                .cast::<IdleWorker>();
+            core::slice::from_raw_parts(first, self.idle_count)
+        }
+    }
+
+    /// The list of idle workers, to change (under the exclusive lock).
+    pub fn idle_mut(&mut self) -> &mut [IdleWorker] {
+        // SAFETY: as in `idle`; `&mut self` is the exclusive access to the whole registry.
+        unsafe {
+            let first = core::ptr::from_mut(self)
+                .cast::<u8>()
+                .add(Self::idle_offset(self.slot_count))
+                .cast::<IdleWorker>();
+            core::slice::from_raw_parts_mut(first, self.idle_count)
+        }
+    }
+}
+
+/// A warm worker waiting for a job, in the registry's list of idle workers: how to reach it
+/// (its control segment) and who may hand it a job. A free place has `pid` 0.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct IdleWorker {
+    pub pid: i32,
+    pub control: pg_sys::dsm_handle,
+    pub nonce: u64,
+    pub database_id: u32,
+    pub login_role: u32,
+    pub current_user: u32,
+    pub sec_context: i32,
+    /// Only its last launcher may hand it a job (see `worker::warm`).
+    pub own_session_only: bool,
 }
 
 /// The cluster's counters (`pg_background_cluster_stats`). Each one is added to with one atomic
@@ -410,26 +462,32 @@ pub fn text_of(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Registry, Slot};
+    use super::{IdleWorker, Registry, Slot};
 
     #[test]
     fn the_slots_follow_the_header_aligned_and_each_costs_its_size() {
-        let header = Registry::size(0);
+        let header = Registry::size(0, 0);
         assert_eq!(header % core::mem::align_of::<Slot>(), 0);
         assert!(header >= core::mem::size_of::<Registry>());
         for slots in [16, 1024, crate::guc::MAX_JOB_SLOTS as usize] {
             assert_eq!(
-                Registry::size(slots),
+                Registry::size(slots, 0),
                 header + slots * core::mem::size_of::<Slot>()
             );
+            // the idle workers' places follow the slots
+            assert_eq!(
+                Registry::size(slots, 8),
+                Registry::size(slots, 0) + 8 * core::mem::size_of::<IdleWorker>()
+            );
         }
-        // docs/reference.md and the description of pg_background.job_slots give this size
+        // docs/reference.md and the description of pg_background.job_slots give these sizes
         assert_eq!(core::mem::size_of::<Slot>(), 744);
+        assert_eq!(core::mem::size_of::<IdleWorker>(), 40);
         println!(
             "one slot: {} bytes; the header: {} bytes; 1,024 slots: {} bytes",
             core::mem::size_of::<Slot>(),
             header,
-            Registry::size(1024)
+            Registry::size(1024, 0)
         );
     }
 }

@@ -20,8 +20,9 @@ pub const MAGIC: u64 = 0x5047_4252;
 /// version 1 would not read. 3: warm workers (`idle_timeout_ms`, [`Control`]). 4: spill (the
 /// `spill_*` fields, `ring_size`, `fileset`) and the cluster-wide registry (`job_slot`, `job_id`).
 /// 5: results kept after the launcher left (`keep_s`, `leaving`, `in_send`, [`SpillState::Keep`]).
-/// 6: the error's object names ([`SharedError::schema`] … `constraint`).
-pub const LAYOUT_VERSION: u32 = 6;
+/// 6: the error's object names ([`SharedError::schema`] … `constraint`). 7: warm workers shared
+/// by the sessions of a role ([`Control`]'s identity, [`WarmState::Claimed`]).
+pub const LAYOUT_VERSION: u32 = 7;
 
 /// Keys of the table of contents.
 #[repr(u64)]
@@ -260,9 +261,11 @@ impl SpillSet {
 
 /// States of a warm worker ([`Control::state`]). Who moves it where:
 /// the worker `Busy → Finishing` (its job committed; set before its ReadyForQuery) `→ Idle`
-/// (session reset, job segment detached) `→ Gone` (idle timeout, launcher gone, exit); the
-/// launcher `Idle → Assigned` (`next_job` written first) or `Idle → Gone` (retired); the worker
-/// `Assigned → Busy`.
+/// (session reset, job segment detached) `→ Gone` (idle timeout, launcher gone, exit); a
+/// launcher `Idle → Claimed` (now no one else can hand it a job, nor can it time out), then,
+/// once it has checked that the worker may run its job, `Claimed → Assigned` (`next_job` and
+/// the launcher's own PID and `PGPROC` written first) or back `Claimed → Idle`; a launcher also
+/// `Idle → Gone` (retired); the worker `Assigned → Busy`.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum WarmState {
@@ -271,6 +274,7 @@ pub enum WarmState {
     Idle = 2,
     Assigned = 3,
     Gone = 4,
+    Claimed = 5,
 }
 
 impl State for WarmState {
@@ -280,6 +284,7 @@ impl State for WarmState {
         WarmState::Idle,
         WarmState::Assigned,
         WarmState::Gone,
+        WarmState::Claimed,
     ];
     const UNKNOWN: Self = WarmState::Gone;
 
@@ -289,9 +294,11 @@ impl State for WarmState {
 }
 
 /// The small segment through which a launcher hands a warm worker its next job. One per worker
-/// that may be kept warm: the launcher creates it before it registers the worker (its handle
-/// travels in `bgw_extra`) and maps it only while it hands over a job; the worker maps it for
-/// its lifetime, so the segment goes with the worker.
+/// that may be kept warm: the launcher that registers the worker creates it (its handle travels
+/// in `bgw_extra`) and maps it only while it hands over a job; the worker maps it for
+/// its whole life, so the segment lives exactly as long as the worker. Any session of the same
+/// database and login role may later find it through the registry's list of idle workers
+/// (`crate::registry::idle`) and hand the worker a job in the same way.
 #[repr(C)]
 pub struct Control {
     /// Random, chosen by the launcher: a segment handle can be reused once the worker is gone,
@@ -299,16 +306,40 @@ pub struct Control {
     pub nonce: u64,
     pub layout_version: u32,
     pub state: AtomicState<WarmState>,
-    /// The next job's segment, written by the launcher before IDLE → ASSIGNED.
+    /// The next job's segment, written by the launcher before CLAIMED → ASSIGNED.
     pub next_job: core::sync::atomic::AtomicU32,
     /// Written by the worker at start: its PID and its `PGPROC` (whose latch the launcher sets;
     /// the process array lies in the main shared memory, at the same address in every process).
     pub worker_pid: core::sync::atomic::AtomicI32,
     pub worker_proc: core::sync::atomic::AtomicUsize,
-    /// The launcher's PID and `PGPROC`, whose latch the worker sets when it becomes idle or
-    /// exits; an idle worker whose launcher is gone exits.
-    pub launcher_pid: i32,
-    pub launcher_proc: usize,
+    /// The PID and `PGPROC` of the launcher of the worker's current or last job, whose latch the
+    /// worker sets when it becomes idle or exits; written by each launcher that hands it a job.
+    pub launcher_pid: core::sync::atomic::AtomicI32,
+    pub launcher_proc: core::sync::atomic::AtomicUsize,
+    /// Who the worker is, written by the worker before it becomes idle: its database and login
+    /// role (fixed for its life), and the current user and security context of its last job.
+    /// A launcher hands it a job only with all four its own.
+    pub database_id: core::sync::atomic::AtomicU32,
+    pub login_role: core::sync::atomic::AtomicU32,
+    pub current_user: core::sync::atomic::AtomicU32,
+    pub sec_context: core::sync::atomic::AtomicI32,
+    /// Whether the worker may run jobs of other sessions than its last launcher's (see
+    /// `worker::warm`); written with the identity.
+    pub shareable: core::sync::atomic::AtomicBool,
+}
+
+impl Control {
+    /// The identity a launcher must have to hand the worker a job: database, login role,
+    /// current user, security context.
+    pub fn identity(&self) -> (u32, u32, u32, i32) {
+        use core::sync::atomic::Ordering::Acquire;
+        (
+            self.database_id.load(Acquire),
+            self.login_role.load(Acquire),
+            self.current_user.load(Acquire),
+            self.sec_context.load(Acquire),
+        )
+    }
 }
 
 /// Text in shared memory, at most `N - 1` bytes, cut at a character boundary. Made of atomic

@@ -80,6 +80,12 @@ impl MqReceiver {
         }
     }
 
+    /// Whether the worker has attached as sender (and may have detached again since).
+    pub fn sender_attached(&self) -> bool {
+        // SAFETY: live handle; the sender pointer is read under the queue's spinlock.
+        unsafe { !pg_sys::shm_mq_get_sender(pg_sys::shm_mq_get_queue(self.mqh.as_ptr())).is_null() }
+    }
+
     /// The next message, waiting for it; while none is there, `idle` runs (it waits on the
     /// latch, and may give up with its own error). The slice is valid until the next call on
     /// this receiver.

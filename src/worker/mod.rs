@@ -50,11 +50,14 @@ pub fn main(arg: pg_sys::Datum, nested: &NestedJobs) {
     // Before the job's segment: the launcher keeps the control segment mapped only until we
     // have attached to the job's queue.
     let control = warm::ControlLink::attach();
+    if control.is_some() {
+        warm::note_libraries();
+    }
     let mut job = arg.value() as pg_sys::dsm_handle;
     loop {
-        let idle_timeout_ms = run_job(job, control.as_ref(), nested);
-        match (&control, idle_timeout_ms) {
-            (Some(link), Some(ms)) => match link.wait_for_job(ms) {
+        let next = run_job(job, control.as_ref(), nested);
+        match (&control, next) {
+            (Some(link), Some((ms, identity))) => match link.wait_for_job(ms, identity) {
                 Some(next) => job = next,
                 None => return,
             },
@@ -65,13 +68,14 @@ pub fn main(arg: pg_sys::Datum, nested: &NestedJobs) {
 
 /// Run the job in segment `handle`, in stages: attach to its segment, adopt the job (its fixed
 /// state, registry slot and exit callbacks), send output to its queue, run it with errors
-/// captured, end it. `Some(idle timeout)` when this worker may now wait for the next job: the
-/// job succeeded, the session is reset and the job's segment detached.
+/// captured, end it. `Some((idle timeout, identity))` when this worker may now wait for the
+/// next job of a launcher with that identity (database, login role, current user, security
+/// context): the job succeeded, the session is reset and the job's segment detached.
 fn run_job(
     handle: pg_sys::dsm_handle,
     control: Option<&warm::ControlLink>,
     nested: &NestedJobs,
-) -> Option<i32> {
+) -> Option<(i32, (u32, u32, u32, i32))> {
     // The mapping is ours until the job is over, whatever transactions come and go. Not
     // dropped when an ERROR unwinds out of here: the server then reports that error into the
     // queue (StartBackgroundWorker's handler), so the queue must stay mapped until proc_exit
@@ -104,6 +108,12 @@ fn run_job(
     // Whether this worker goes on after the job: decided after the commit, before the reply.
     let mut warm_next = false;
     let idle_timeout_ms = fixed.idle_timeout_ms;
+    let identity = (
+        fixed.database_id.to_u32(),
+        fixed.authenticated_user_id.to_u32(),
+        fixed.current_user_id.to_u32(),
+        fixed.sec_context,
+    );
     let mut before_reply = || {
         warm_next = idle_timeout_ms > 0
             && (nested.tracked)() == 0
@@ -123,7 +133,7 @@ fn run_job(
     drop(core::mem::ManuallyDrop::into_inner(segment));
     // (it held only the queue handle, which the detach released)
     drop(core::mem::ManuallyDrop::into_inner(job_context));
-    reusable.then_some(idle_timeout_ms)
+    reusable.then_some((idle_timeout_ms, identity))
 }
 
 /// Map the job's segment for as long as the job runs.

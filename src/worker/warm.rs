@@ -1,6 +1,16 @@
 //! The worker's side of warm workers (see `launcher::pool`): map the control segment, reset the
-//! session between jobs, wait for the next job.
+//! session between jobs, wait for the next job — listed in the cluster's idle workers, so that
+//! any session of the same database, login role, current user and security context may hand it
+//! one.
+//!
+//! The reset is the one a connection pooler does between clients (DISCARD ALL), and the next
+//! job's settings and role are applied afresh. What no reset can clear is the state a loaded
+//! library keeps in the process (dblink's and postgres_fdw's open connections, PL/Python's and
+//! PL/Perl's global variables): a worker into which a job loaded a library serves only the
+//! session of its last job from then on, and exits with it. PL/pgSQL, which keeps nothing of a
+//! session but its compiled functions, is the one library that does not count.
 
+use crate::registry::idle::{self, IdleWorker, Listed};
 use crate::shm::dsm::{DsmSegment, PinnedSegment, Segment};
 use crate::shm::{Control, WarmState, LAYOUT_VERSION};
 use core::sync::atomic::Ordering;
@@ -74,9 +84,53 @@ impl ControlLink {
     }
 
     /// The session is reset and the job's segment detached: offer this worker for the next job
-    /// and wait up to `timeout_ms` for one. Returns the next job's segment handle.
-    pub fn wait_for_job(&self, timeout_ms: i32) -> Option<pg_sys::dsm_handle> {
+    /// of a launcher with `identity` (database, login role, current user, security context)
+    /// and wait up to `timeout_ms` for one. Returns the next job's segment handle; `None` when
+    /// the worker must exit (its timeout, retired, its launcher gone while it may serve no
+    /// other session, or the cluster has `pg_background.max_idle_workers` idle workers).
+    pub fn wait_for_job(
+        &self,
+        timeout_ms: i32,
+        identity: (u32, u32, u32, i32),
+    ) -> Option<pg_sys::dsm_handle> {
         let control = self.control();
+        let shareable = !loaded_a_library();
+        let (database_id, login_role, current_user, sec_context) = identity;
+        control.database_id.store(database_id, Ordering::Release);
+        control.login_role.store(login_role, Ordering::Release);
+        control.current_user.store(current_user, Ordering::Release);
+        control.sec_context.store(sec_context, Ordering::Release);
+        // SAFETY: reading our own PID.
+        let pid = unsafe { pg_sys::MyProcPid };
+        let listed = idle::enter(
+            IdleWorker {
+                pid,
+                control: self.segment.handle(),
+                nonce: control.nonce,
+                database_id,
+                login_role,
+                current_user,
+                sec_context,
+                own_session_only: !shareable,
+            },
+            crate::guc::max_idle_workers(),
+        );
+        let index = match listed {
+            Listed::Refused => return None,
+            Listed::At(index) => {
+                leave_list_at_exit();
+                Some(index)
+            }
+            Listed::NoRegistry => None,
+        };
+        // Without the list no other session can find this worker.
+        let others_may_use = shareable && index.is_some();
+        control.shareable.store(others_may_use, Ordering::Release);
+        let leave = || {
+            if index.is_some() {
+                idle::leave(index, pid);
+            }
+        };
         control.state.set(WarmState::Idle);
         wake_launcher(control);
         let start = crate::server::now();
@@ -84,24 +138,36 @@ impl ControlLink {
         loop {
             match control.state.get() {
                 WarmState::Assigned => {
+                    leave();
                     control.state.set(WarmState::Busy);
                     return Some(control.next_job.load(Ordering::Acquire));
                 }
-                // retired by the launcher
-                WarmState::Gone => return None,
+                // retired by a launcher
+                WarmState::Gone => {
+                    leave();
+                    return None;
+                }
                 _ => {}
             }
             let idle_ms = crate::server::ms_since(start);
             let left_ms = i64::from(timeout_ms) - idle_ms;
-            if left_ms <= 0 || !launcher_alive(control) {
+            // A worker that may outlive its launcher gives way to DROP DATABASE and the like.
+            let go = if others_may_use {
+                crate::server::database_wanted_exclusively()
+            } else {
+                !launcher_alive(control)
+            };
+            if left_ms <= 0 || go {
                 let retired = control
                     .state
                     .advance(WarmState::Idle, WarmState::Gone)
                     .is_ok();
                 if retired {
+                    leave();
                     return None;
                 }
-                // handed a job just now
+                // being handed a job just now (or a launcher looks at it)
+                crate::server::sleep_on_latch_ignoring_cancel(1, crate::server::WaitEvent::Idle);
                 continue;
             }
             if !stats_sent && idle_ms >= STATS_DELAY_MS {
@@ -113,7 +179,7 @@ impl ControlLink {
                 unsafe { pg_sys::pgstat_report_stat(true) };
                 stats_sent = true;
             }
-            // The launcher sets our latch when it hands us a job; a SIGTERM ends the process
+            // A launcher sets our latch when it hands us a job; a SIGTERM ends the process
             // in the interrupt check; a cancel finds no statement to cancel, as in an idle
             // backend.
             crate::server::sleep_on_latch_ignoring_cancel(
@@ -124,22 +190,90 @@ impl ControlLink {
     }
 }
 
-/// Whether the backend that launched us still runs.
+/// Whether the launcher of the last job still runs.
 fn launcher_alive(control: &Control) -> bool {
     // SAFETY: BackendPidGetProc takes ProcArrayLock itself and returns a pointer into the
     // process array, or NULL.
-    let proc_ = unsafe { pg_sys::BackendPidGetProc(control.launcher_pid) };
-    proc_ as usize == control.launcher_proc
+    let proc_ = unsafe { pg_sys::BackendPidGetProc(control.launcher_pid.load(Ordering::Acquire)) };
+    proc_ as usize == control.launcher_proc.load(Ordering::Acquire)
 }
 
 fn wake_launcher(control: &Control) {
     if launcher_alive(control) {
+        let proc_ = control.launcher_proc.load(Ordering::Acquire) as *mut pg_sys::PGPROC;
         // SAFETY: the launcher's PGPROC lies in the main shared memory; setting the latch of a
         // backend that is just exiting is harmless.
-        unsafe {
-            pg_sys::SetLatch(&mut (*(control.launcher_proc as *mut pg_sys::PGPROC)).procLatch)
-        };
+        unsafe { pg_sys::SetLatch(&mut (*proc_).procLatch) };
     }
+}
+
+/// A worker that exits in any way (also FATAL: a SIGTERM while it waits) leaves the list of
+/// idle workers, while the registry is still mapped.
+fn leave_list_at_exit() {
+    #[pgrx::pg_guard]
+    unsafe extern "C-unwind" fn at_exit(_code: core::ffi::c_int, _arg: pg_sys::Datum) {
+        // SAFETY: reading our own PID.
+        idle::leave(None, unsafe { pg_sys::MyProcPid });
+    }
+    static REGISTERED: std::sync::Once = std::sync::Once::new();
+    crate::server::before_exit_once(&REGISTERED, at_exit);
+}
+
+thread_local! {
+    /// The shared objects this process had mapped when it started, and whether a job has loaded
+    /// another one (other than PL/pgSQL) since.
+    static LIBRARIES: core::cell::RefCell<Option<Vec<std::ffi::CString>>> =
+        const { core::cell::RefCell::new(None) };
+    static LOADED: core::cell::Cell<bool> = const { core::cell::Cell::new(false) };
+}
+
+/// Note the shared objects mapped at the worker's start.
+pub fn note_libraries() {
+    LIBRARIES.with(|l| *l.borrow_mut() = Some(loaded_objects()));
+}
+
+/// Whether a job has loaded a library (other than PL/pgSQL) into this process since it started.
+/// The server never unloads one, so a list as long as at the start is the same list.
+fn loaded_a_library() -> bool {
+    if LOADED.with(core::cell::Cell::get) {
+        return true;
+    }
+    let now = loaded_objects();
+    let loaded = LIBRARIES.with(|l| match l.borrow().as_ref() {
+        None => true,
+        Some(start) if start.len() == now.len() => false,
+        Some(start) => now
+            .iter()
+            .filter(|name| !start.contains(name))
+            .any(|name| !name.to_bytes().ends_with(b"/plpgsql.so")),
+    });
+    LOADED.with(|l| l.set(loaded));
+    loaded
+}
+
+/// The names of the shared objects mapped into this process.
+fn loaded_objects() -> Vec<std::ffi::CString> {
+    unsafe extern "C" fn each(
+        info: *mut libc::dl_phdr_info,
+        _size: usize,
+        names: *mut core::ffi::c_void,
+    ) -> core::ffi::c_int {
+        // SAFETY: `names` is the vector passed below; `info` describes one loaded object, whose
+        // name is a NUL-terminated string or NULL.
+        unsafe {
+            let names = &mut *names.cast::<Vec<std::ffi::CString>>();
+            let name = (*info).dlpi_name;
+            if !name.is_null() {
+                names.push(core::ffi::CStr::from_ptr(name).to_owned());
+            }
+        }
+        0
+    }
+    let mut names: Vec<std::ffi::CString> = Vec::new();
+    // SAFETY: the callback only reads the object descriptions and appends to `names`, which
+    // outlives the call; it never unwinds.
+    unsafe { libc::dl_iterate_phdr(Some(each), core::ptr::from_mut(&mut names).cast()) };
+    names
 }
 
 /// `on_dsm_detach` of the control segment: this process exits.
