@@ -106,6 +106,12 @@ done
 # the cold path: a new worker process per job (pg_background.worker_idle_timeout = 0)
 log "round trip of SELECT 2+2 without warm workers, 1 client, ${SECONDS_PER_RUN}s x $REPEAT"
 rounds "rt_cold_c1=$(script roundtrip_pg_background_cold c1)" -- -c 1 -T "$SECONDS_PER_RUN"
+# the first job of a new session (pgbench -C: a new connection per transaction), run by the
+# worker the previous session of the role left waiting, or by a new process; the job's share is
+# what the session takes beyond the same session without it (newsession_plain)
+log "first job of a new session, 1 client, ${SECONDS_PER_RUN}s x $REPEAT"
+rounds "ns_plain=$(script newsession_plain c1)" "ns_pooled=$(script newsession_pooled c1)" \
+       "ns_cold=$(script newsession_cold c1)" -- -C -c 1 -T "$SECONDS_PER_RUN"
 # what admission under a cap (a per-role cap: the registry is scanned at each launch) and a
 # result launched to be kept (read here by its job id) add to the warm round trip
 log "round trip of SELECT 2+2 under a cap, and kept, 1 client, ${SECONDS_PER_RUN}s x $REPEAT"
@@ -215,6 +221,8 @@ report_ratio "round trip, 1 client, cold (no warm worker): vs dblink fresh conne
 report_ratio "round trip, 1 client: under a per-role cap vs no cap" "$(ratio "$(med rt_capped_c1)" "$(med rt_ours_c1)")" ""
 report_ratio "round trip, 1 client: kept result read by job id vs by PID" "$(ratio "$(med rt_kept_c1)" "$(med rt_ours_c1)")" ""
 report_ratio "round trip, 1 client: warm worker vs cold" "$(ratio "$(med rt_ours_c1)" "$(med rt_cold_c1)")" ">= 20"
+report_ratio "first job of a new session: another session's waiting worker vs cold" \
+    "$(awk -v p="$(med ns_pooled)" -v c="$(med ns_cold)" -v b="$(med ns_plain)" 'BEGIN {printf "%.2f", (c - b) / (p - b)}')" ">= 5"
 report_ratio "round trip, min_dynamic_shared_memory: warm vs cold" "$(ratio "$(med rtpool_ours_c1)" "$(med rtpool_cold_c1)")" ">= 20"
 report_ratio "round trip, min_dynamic_shared_memory: warm vs dblink open" "$(ratio "$(med rtpool_ours_c1)" "$(med rtpool_dblink_open_c1)")" ">= 1.3"
 for q in $QUEUES; do
