@@ -94,38 +94,9 @@ impl ControlLink {
         identity: (u32, u32, u32, i32),
     ) -> Option<pg_sys::dsm_handle> {
         let control = self.control();
-        let shareable = !loaded_a_library();
-        let (database_id, login_role, current_user, sec_context) = identity;
-        control.database_id.store(database_id, Ordering::Release);
-        control.login_role.store(login_role, Ordering::Release);
-        control.current_user.store(current_user, Ordering::Release);
-        control.sec_context.store(sec_context, Ordering::Release);
         // SAFETY: reading our own PID.
         let pid = unsafe { pg_sys::MyProcPid };
-        let listed = idle::enter(
-            IdleWorker {
-                pid,
-                control: self.segment.handle(),
-                nonce: control.nonce,
-                database_id,
-                login_role,
-                current_user,
-                sec_context,
-                own_session_only: !shareable,
-            },
-            crate::guc::max_idle_workers(),
-        );
-        let index = match listed {
-            Listed::Refused => return None,
-            Listed::At(index) => {
-                leave_list_at_exit();
-                Some(index)
-            }
-            Listed::NoRegistry => None,
-        };
-        // Without the list no other session can find this worker.
-        let others_may_use = shareable && index.is_some();
-        control.shareable.store(others_may_use, Ordering::Release);
+        let (index, others_may_use) = self.enter_list(pid, identity)?;
         let leave = || {
             if index.is_some() {
                 idle::leave(index, pid);
@@ -190,6 +161,50 @@ impl ControlLink {
     }
 }
 
+impl ControlLink {
+    /// Write who this worker is into its control segment and enter the cluster's list of idle
+    /// workers: `(its place, whether other sessions may use it)`, or `None` when the cluster has
+    /// `pg_background.max_idle_workers` idle workers already.
+    fn enter_list(
+        &self,
+        pid: i32,
+        identity: (u32, u32, u32, i32),
+    ) -> Option<(Option<usize>, bool)> {
+        let control = self.control();
+        let shareable = !loaded_a_library();
+        let (database_id, login_role, current_user, sec_context) = identity;
+        control.database_id.store(database_id, Ordering::Release);
+        control.login_role.store(login_role, Ordering::Release);
+        control.current_user.store(current_user, Ordering::Release);
+        control.sec_context.store(sec_context, Ordering::Release);
+        let listed = idle::enter(
+            IdleWorker {
+                pid,
+                control: self.segment.handle(),
+                nonce: control.nonce,
+                database_id,
+                login_role,
+                current_user,
+                sec_context,
+                own_session_only: !shareable,
+            },
+            crate::guc::max_idle_workers(),
+        );
+        let index = match listed {
+            Listed::Refused => return None,
+            Listed::At(index) => {
+                leave_list_at_exit();
+                Some(index)
+            }
+            Listed::NoRegistry => None,
+        };
+        // Without the list no other session can find this worker.
+        let others_may_use = shareable && index.is_some();
+        control.shareable.store(others_may_use, Ordering::Release);
+        Some((index, others_may_use))
+    }
+}
+
 /// Whether the launcher of the last job still runs.
 fn launcher_alive(control: &Control) -> bool {
     // SAFETY: BackendPidGetProc takes ProcArrayLock itself and returns a pointer into the
@@ -233,22 +248,45 @@ pub fn note_libraries() {
 }
 
 /// Whether a job has loaded a library (other than PL/pgSQL) into this process since it started.
-/// The server never unloads one, so a list as long as at the start is the same list.
+/// The server never unloads one, so as many objects as at the start are the same ones; only
+/// when there are more are their names compared.
 fn loaded_a_library() -> bool {
     if LOADED.with(core::cell::Cell::get) {
         return true;
     }
-    let now = loaded_objects();
+    let count = loaded_object_count();
     let loaded = LIBRARIES.with(|l| match l.borrow().as_ref() {
         None => true,
-        Some(start) if start.len() == now.len() => false,
-        Some(start) => now
+        Some(start) if start.len() == count => false,
+        Some(start) => loaded_objects()
             .iter()
             .filter(|name| !start.contains(name))
             .any(|name| !name.to_bytes().ends_with(b"/plpgsql.so")),
     });
     LOADED.with(|l| l.set(loaded));
     loaded
+}
+
+/// How many named shared objects are mapped into this process (as `loaded_objects` lists them,
+/// without copying their names).
+fn loaded_object_count() -> usize {
+    unsafe extern "C" fn each(
+        info: *mut libc::dl_phdr_info,
+        _size: usize,
+        count: *mut core::ffi::c_void,
+    ) -> core::ffi::c_int {
+        // SAFETY: `count` is the counter passed below; `info` describes one loaded object.
+        unsafe {
+            if !(*info).dlpi_name.is_null() {
+                *count.cast::<usize>() += 1;
+            }
+        }
+        0
+    }
+    let mut count = 0usize;
+    // SAFETY: the callback only increments `count`, which outlives the call; it never unwinds.
+    unsafe { libc::dl_iterate_phdr(Some(each), core::ptr::from_mut(&mut count).cast()) };
+    count
 }
 
 /// The names of the shared objects mapped into this process.
