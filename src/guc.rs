@@ -11,21 +11,22 @@ pub static DEFAULT_QUEUE_SIZE: GucSetting<i32> = GucSetting::<i32>::new(65536);
 pub static MAX_UNREAD_RESULTS: GucSetting<i32> = GucSetting::<i32>::new(256);
 pub static WORKER_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(0);
 pub static WORKER_IDLE_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(1000);
+pub static MAX_WORKER_IDLE_TIMEOUT: GucSetting<i32> = GucSetting::<i32>::new(1000);
 pub static MAX_IDLE_WORKERS: GucSetting<i32> = GucSetting::<i32>::new(-1);
 
 /// Largest `pg_background.max_idle_workers` (the server's own limit of worker processes).
 pub const MAX_IDLE_WORKERS_LIMIT: i32 = 262_143;
 
 /// How long a worker of a job launched now waits for the next job: the setting, but for a
-/// current user without superuser (`superuser()` says) at most its value in the server's
-/// configuration.
+/// current user without superuser (`superuser()` says) at most the server's
+/// `max_worker_idle_timeout`.
 pub fn idle_timeout(superuser: impl FnOnce() -> bool) -> i32 {
     let set = WORKER_IDLE_TIMEOUT.get();
-    let configured = crate::server::CONFIGURED.load(core::sync::atomic::Ordering::Relaxed);
-    if set <= configured || superuser() {
+    let cap = MAX_WORKER_IDLE_TIMEOUT.get();
+    if set <= cap || superuser() {
         set
     } else {
-        configured
+        cap
     }
 }
 
@@ -140,12 +141,24 @@ pub fn init() {
         GucContext::Userset,
         GucFlags::default(),
     );
-    crate::server::define_int_guc_noting_configured(
+    GucRegistry::define_int_guc(
         c"pg_background.worker_idle_timeout",
         c"How long a background worker that finished a job waits for the next job of the same role.",
-        c"A waiting (warm) worker starts the next job of a session of the same database, login role and current user without a new process; it holds a background worker slot while it waits. 0 disables. Without superuser, a session cannot raise it above the value in the server's configuration.",
+        c"A waiting (warm) worker starts the next job of a session of the same database, login role and current user without a new process; it holds a background worker slot while it waits. 0 disables. Without superuser, at most pg_background.max_worker_idle_timeout.",
         &WORKER_IDLE_TIMEOUT,
-        (0, MAX_IDLE_TIMEOUT),
+        0,
+        MAX_IDLE_TIMEOUT,
+        GucContext::Userset,
+        GucFlags::UNIT_MS,
+    );
+    GucRegistry::define_int_guc(
+        c"pg_background.max_worker_idle_timeout",
+        c"Longest pg_background.worker_idle_timeout that counts for a role without superuser.",
+        c"A higher value set by such a role is accepted, and its workers wait this long.",
+        &MAX_WORKER_IDLE_TIMEOUT,
+        0,
+        MAX_IDLE_TIMEOUT,
+        GucContext::Sighup,
         GucFlags::UNIT_MS,
     );
     GucRegistry::define_int_guc(

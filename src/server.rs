@@ -13,57 +13,11 @@ pub fn preloading() -> bool {
     unsafe { pg_sys::process_shared_preload_libraries_in_progress }
 }
 
-/// An integer setting whose value in the server's configuration (its default, the
-/// configuration files, the server's command line; not a database's, a role's, a client's or a
-/// session's) is also noted in `configured`, for a cap that only a superuser may go beyond. The
-/// server passes every such value through the check hook, also when the library is loaded
-/// after the configuration was read. Only one setting uses it (the hook writes one static).
-pub fn define_int_guc_noting_configured(
-    name: &'static core::ffi::CStr,
-    short: &'static core::ffi::CStr,
-    long: &'static core::ffi::CStr,
-    setting: &'static pgrx::guc::GucSetting<i32>,
-    range: (i32, i32),
-    flags: pgrx::guc::GucFlags,
-) {
-    #[pgrx::pg_guard]
-    unsafe extern "C-unwind" fn note(
-        newval: *mut c_int,
-        _extra: *mut *mut core::ffi::c_void,
-        source: pg_sys::GucSource::Type,
-    ) -> bool {
-        if source <= pg_sys::GucSource::PGC_S_ARGV {
-            // SAFETY: the server passes the value being checked.
-            CONFIGURED.store(unsafe { *newval }, core::sync::atomic::Ordering::Relaxed);
-        }
-        true
-    }
-    CONFIGURED.store(setting.get(), core::sync::atomic::Ordering::Relaxed);
-    // SAFETY: `note` is guarded and cannot fail; the description strings are static.
-    unsafe {
-        pgrx::guc::GucRegistry::define_int_guc_with_hooks(
-            name,
-            short,
-            long,
-            setting,
-            range.0,
-            range.1,
-            pgrx::guc::GucContext::Userset,
-            flags,
-            Some(note),
-            None,
-            None,
-        )
-    };
-}
-
-/// The value noted by [`define_int_guc_noting_configured`].
-pub static CONFIGURED: core::sync::atomic::AtomicI32 = core::sync::atomic::AtomicI32::new(0);
-
-/// Whether another session holds (or waits for) the lock on this backend's database that
-/// keeps everybody out of it: DROP DATABASE and ALTER DATABASE … RENAME or SET TABLESPACE take
-/// it, then wait up to five seconds for the database's other sessions to end. Tried without
-/// waiting, outside any transaction, and released at once.
+/// Whether another session holds (or waits for) a lock on this backend's database that keeps
+/// new sessions out of it (the lock a new session takes, tried without waiting, outside any
+/// transaction, and released at once): DROP DATABASE and ALTER DATABASE … RENAME or SET
+/// TABLESPACE, and CREATE DATABASE with it as template, take one, then wait up to five seconds
+/// for the database's other sessions to end.
 pub fn database_wanted_exclusively() -> bool {
     // SAFETY: reading our database's OID.
     let database = unsafe { pg_sys::MyDatabaseId };
@@ -76,7 +30,7 @@ pub fn database_wanted_exclusively() -> bool {
         locktag_type: pg_sys::LockTagType::LOCKTAG_OBJECT as u8,
         locktag_lockmethodid: pg_sys::DEFAULT_LOCKMETHOD as u8,
     };
-    let mode = pg_sys::AccessShareLock as pg_sys::LOCKMODE;
+    let mode = pg_sys::RowExclusiveLock as pg_sys::LOCKMODE;
     // SAFETY: a session lock (no resource owner needed), tried without waiting; released
     // right after when it was granted.
     unsafe {

@@ -445,13 +445,14 @@ fn no_more_workers_wait_than_max_idle_workers() {
     assert_eq!(read_text(&mut b, second), ["b"]);
 }
 
-/// Without superuser, a session's `worker_idle_timeout` above the server's own value is cut to
-/// it; a superuser's is not. Both workers start waiting at about the same time.
+/// Without superuser, a session's `worker_idle_timeout` above the server's
+/// `max_worker_idle_timeout` is cut to it; a superuser's is not. Both workers start waiting at
+/// about the same time.
 #[test]
-fn without_superuser_a_worker_waits_no_longer_than_the_servers_idle_timeout() {
+fn without_superuser_a_worker_waits_no_longer_than_the_servers_limit() {
     setup();
     let _alone = one_at_a_time();
-    let _server = ClusterSetting::set("pg_background.worker_idle_timeout", "2000");
+    let _server = ClusterSetting::set("pg_background.max_worker_idle_timeout", "2000");
     let mut observer = connect();
     let mut user = session(Some("warm_a"), "1h");
     let mut superuser = session(Some("warm_su"), "1h");

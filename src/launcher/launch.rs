@@ -433,6 +433,7 @@ fn write_fixed_state<'seg>(
             worker_pid: core::sync::atomic::AtomicI32::new(0),
             worker_done: core::sync::atomic::AtomicBool::new(false),
             kept_warm: core::sync::atomic::AtomicBool::new(false),
+            going_warm: core::sync::atomic::AtomicBool::new(false),
             succeeded: core::sync::atomic::AtomicBool::new(false),
             started_at: core::sync::atomic::AtomicI64::new(0),
             finished_at: core::sync::atomic::AtomicI64::new(0),

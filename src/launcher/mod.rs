@@ -146,7 +146,12 @@ pub fn cancel(pid: i32, cookie: i64) -> Result<(), Error> {
             return;
         }
         e.canceled.set(true);
-        e.fixed().cancel_requested.store(true, Ordering::Release);
+        e.fixed().cancel_requested.store(true, Ordering::SeqCst);
+        // Committed, and about to wait for a next job (see `FixedState::going_warm`): a signal
+        // could reach that job, of this or another session.
+        if e.fixed().going_warm.load(Ordering::SeqCst) {
+            return;
+        }
         e.worker.terminate();
     })
 }

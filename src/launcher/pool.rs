@@ -155,11 +155,13 @@ impl Worker {
         Some(f(control))
     }
 
-    /// Tell an idle worker to exit now rather than at its idle timeout (one that other
-    /// sessions may use only with `shared_too`). True if it was idle.
-    fn retire(&self, shared_too: bool) -> bool {
+    /// Tell an idle worker to exit now rather than at its idle timeout. Without `any`, only one
+    /// that no session but this one may use (other sessions may use it, or it last ran a job of
+    /// another session's, which alone may use it now). True if it was idle.
+    fn retire(&self, any: bool) -> bool {
         self.with_control(|control| {
-            (shared_too || !control.shareable.load(Ordering::Acquire)) && retire(control)
+            (any || (!control.shareable.load(Ordering::Acquire) && last_launched_by_us(control)))
+                && retire(control)
         })
         .unwrap_or(false)
     }
@@ -197,6 +199,14 @@ impl Worker {
             Offer::Busy | Offer::Gone => None,
         }
     }
+}
+
+/// Whether this session launched the last job of the worker behind `control`.
+fn last_launched_by_us(control: &Control) -> bool {
+    // SAFETY: reading our own PID and PGPROC.
+    let (pid, proc_) = unsafe { (pg_sys::MyProcPid, pg_sys::MyProc as usize) };
+    control.launcher_pid.load(Ordering::Acquire) == pid
+        && control.launcher_proc.load(Ordering::Acquire) == proc_
 }
 
 /// Move an idle worker to GONE and wake it. True if it was idle.
@@ -243,23 +253,30 @@ fn offer(control: &Control, job: pg_sys::dsm_handle, identity: Identity) -> Offe
                     // it timed out, or another session claimed it, just now: look again
                     continue;
                 }
-                // SAFETY: reading our own PID and PGPROC.
-                let (pid, proc_) = unsafe { (pg_sys::MyProcPid, pg_sys::MyProc as usize) };
                 // Claimed, it can neither time out nor be handed another job: its identity,
                 // written before it became idle, stays as it is; and so does whether only its
-                // last launcher may use it (another session of ours may have run a job in it).
-                let last_launched_by_us = control.launcher_pid.load(Ordering::Acquire) == pid
-                    && control.launcher_proc.load(Ordering::Acquire) == proc_;
-                if control.identity() != identity
-                    || !(last_launched_by_us || control.shareable.load(Ordering::Acquire))
-                {
-                    control.state.set(WarmState::Idle);
+                // last launcher may use it (another session may have run a job in a worker of
+                // ours since).
+                let mine =
+                    last_launched_by_us(control) || control.shareable.load(Ordering::Acquire);
+                if control.identity() != identity || !mine {
+                    // (the worker may have exited meanwhile, which only it moves to GONE)
+                    let _ = control.state.advance(WarmState::Claimed, WarmState::Idle);
                     return Offer::Busy;
                 }
+                // SAFETY: reading our own PID and PGPROC.
+                let (pid, proc_) = unsafe { (pg_sys::MyProcPid, pg_sys::MyProc as usize) };
                 control.launcher_pid.store(pid, Ordering::Release);
                 control.launcher_proc.store(proc_, Ordering::Release);
                 control.next_job.store(job, Ordering::Release);
-                control.state.set(WarmState::Assigned);
+                if control
+                    .state
+                    .advance(WarmState::Claimed, WarmState::Assigned)
+                    .is_err()
+                {
+                    // it exited while claimed
+                    return Offer::Gone;
+                }
                 wake(control);
                 return Offer::Taken;
             }

@@ -73,6 +73,12 @@ pub struct FixedState {
     /// Set by a warm worker just before it detaches, when it goes on to wait for the next job:
     /// then the job is over once `worker_done` is set, though the process lives on.
     pub kept_warm: core::sync::atomic::AtomicBool,
+    /// Set by the worker after its commit, before it decides whether it waits for a next job
+    /// (of any session); `cancel_v2` sets `cancel_requested` before it reads this, the worker this
+    /// before it reads `cancel_requested` (both sequentially consistent): either the cancel
+    /// finds the job committed and sends no signal, which could otherwise reach a later job of
+    /// another session, or the worker finds the cancel and exits after this job.
+    pub going_warm: core::sync::atomic::AtomicBool,
     /// Set by the worker after its commit: the job succeeded. A worker that is done without
     /// it failed (ERROR, FATAL, cancel), whether or not anybody reads its result.
     pub succeeded: core::sync::atomic::AtomicBool,

@@ -117,6 +117,12 @@ fn run_job(
     let mut before_reply = || {
         warm_next = idle_timeout_ms > 0
             && (nested.tracked)() == 0
+            && control.is_some()
+            && {
+                // (see `FixedState::going_warm`)
+                fixed.going_warm.store(true, Ordering::SeqCst);
+                !fixed.cancel_requested.load(Ordering::SeqCst)
+            }
             && control.is_some_and(|link| link.finishing());
     };
     let failed = run_captured(&toc, fixed, &input, &mut before_reply);
