@@ -88,17 +88,14 @@ fn a_finished_worker_runs_the_next_job_of_its_session_until_its_idle_timeout() {
     assert_ne!(next, cold);
 }
 
-#[test]
-fn nothing_of_a_job_is_left_for_the_next_job_of_a_warm_worker() {
-    setup();
-    let _alone = one_at_a_time();
-    let mut observer = connect();
-    let mut c = session(None, "60s");
-    c.batch_execute("SET work_mem = '3MB'; SET search_path = public")
-        .unwrap();
+/// Run a job in `c` (whose work_mem is 3MB and search_path public) that leaves everything a
+/// session can keep: a temporary table, settings, a prepared statement, a cursor, an advisory
+/// lock, a sequence value, a role. Returns its worker's PID, once the worker waits, holding no
+/// lock of the job.
+fn leave_everything(c: &mut Client, observer: &mut Client) -> i32 {
     let key = lock_key();
     let (worker, r) = run_one(
-        &mut c,
+        c,
         &format!(
             "CREATE TEMP TABLE warm_t(v int);
              SET work_mem = '77MB';
@@ -114,8 +111,7 @@ fn nothing_of_a_job_is_left_for_the_next_job_of_a_warm_worker() {
         ),
     );
     assert_eq!(r, "done");
-    wait_until_waiting(&mut observer, worker);
-    // while it waits, the worker holds no lock of its last job
+    wait_until_waiting(observer, worker);
     let locks: i64 = observer
         .query_one(
             "SELECT count(*) FROM pg_locks WHERE pid = $1 AND locktype = 'advisory'",
@@ -124,8 +120,15 @@ fn nothing_of_a_job_is_left_for_the_next_job_of_a_warm_worker() {
         .unwrap()
         .get(0);
     assert_eq!(locks, 0);
+    worker
+}
+
+/// In `c` (work_mem 3MB, search_path public), a job that finds nothing of what
+/// [`leave_everything`] left: it runs in `worker`, and sees its caller's settings and no
+/// sequence value.
+fn assert_nothing_left(c: &mut Client, observer: &mut Client, worker: i32) {
     let (again, state) = run_one(
-        &mut c,
+        c,
         "SELECT concat_ws(' | ',
                   coalesce(to_regclass('pg_temp.warm_t')::text, 'no temp table'),
                   current_setting('work_mem'),
@@ -139,25 +142,40 @@ fn nothing_of_a_job_is_left_for_the_next_job_of_a_warm_worker() {
                   current_user,
                   session_user)",
     );
-    assert_eq!(
-        again, worker,
-        "the second job did not run in the warm worker"
-    );
+    assert_eq!(again, worker, "the job did not run in the warm worker");
     assert_eq!(
         state,
         "no temp table | 3MB | public | session-tests | no custom setting | 0 prepared | \
          0 cursors | 0 advisory locks | postgres | postgres"
     );
     // sequence state too: currval is not defined in a fresh session
-    wait_until_waiting(&mut observer, worker);
-    let again = launch(&mut c, "SELECT currval('public.warm_seq')::text");
+    wait_until_waiting(observer, worker);
+    let again = launch(c, "SELECT currval('public.warm_seq')::text");
     assert_eq!(again, worker);
-    let err = read_error(&mut c, again, "r text");
+    let err = read_error(c, again, "r text");
     assert_error(
         &err,
         "55000",
         "currval of sequence \"warm_seq\" is not yet defined in this session",
     );
+}
+
+/// A session whose settings [`assert_nothing_left`] expects.
+fn plain_session() -> Client {
+    let mut c = session(None, "60s");
+    c.batch_execute("SET work_mem = '3MB'; SET search_path = public")
+        .unwrap();
+    c
+}
+
+#[test]
+fn nothing_of_a_job_is_left_for_the_next_job_of_a_warm_worker() {
+    setup();
+    let _alone = one_at_a_time();
+    let mut observer = connect();
+    let mut c = plain_session();
+    let worker = leave_everything(&mut c, &mut observer);
+    assert_nothing_left(&mut c, &mut observer, worker);
 }
 
 #[test]
@@ -308,57 +326,11 @@ fn nothing_of_a_session_reaches_the_next_session_through_a_warm_worker() {
     setup();
     let _alone = one_at_a_time();
     let mut observer = connect();
-    let mut a = session(None, "60s");
-    let key = lock_key();
-    let (worker, r) = run_one(
-        &mut a,
-        &format!(
-            "CREATE TEMP TABLE warm_t(v int);
-             SET work_mem = '77MB';
-             SELECT set_config('warm.custom', 'left by the job', false);
-             PREPARE warm_p AS SELECT 1;
-             DECLARE warm_c CURSOR WITH HOLD FOR SELECT 1;
-             SELECT pg_advisory_lock({key});
-             SELECT nextval('public.warm_seq');
-             SET ROLE warm_other;
-             SELECT 'done'"
-        ),
-    );
-    assert_eq!(r, "done");
-    wait_until_waiting(&mut observer, worker);
-    let mut b = session(None, "60s");
-    b.batch_execute("SET work_mem = '3MB'").unwrap();
-    let (again, state) = run_one(
-        &mut b,
-        "SELECT concat_ws(' | ',
-                  coalesce(to_regclass('pg_temp.warm_t')::text, 'no temp table'),
-                  current_setting('work_mem'),
-                  coalesce(nullif(current_setting('warm.custom', true), ''), 'no custom setting'),
-                  (SELECT count(*) FROM pg_prepared_statements) || ' prepared',
-                  (SELECT count(*) FROM pg_cursors) || ' cursors',
-                  (SELECT count(*) FROM pg_locks
-                    WHERE pid = pg_backend_pid() AND locktype = 'advisory') || ' advisory locks',
-                  current_user,
-                  session_user)",
-    );
-    assert_eq!(
-        again, worker,
-        "the job did not run in the other session's worker"
-    );
-    assert_eq!(
-        state,
-        "no temp table | 3MB | no custom setting | 0 prepared | 0 cursors | \
-         0 advisory locks | postgres | postgres"
-    );
-    wait_until_waiting(&mut observer, worker);
-    let again = launch(&mut b, "SELECT currval('public.warm_seq')::text");
-    assert_eq!(again, worker);
-    let err = read_error(&mut b, again, "r text");
-    assert_error(
-        &err,
-        "55000",
-        "currval of sequence \"warm_seq\" is not yet defined in this session",
-    );
+    let mut a = plain_session();
+    let worker = leave_everything(&mut a, &mut observer);
+    // another session of the role, the first one still there
+    let mut b = plain_session();
+    assert_nothing_left(&mut b, &mut observer, worker);
 }
 
 /// A worker into which a job loaded a library serves only its own session from then on, and

@@ -35,30 +35,35 @@ pub fn enter(worker: IdleWorker, cap: usize) -> Listed {
         return Listed::NoRegistry;
     };
     let list = registry.idle_mut();
-    for place in list.iter_mut() {
+    // one pass: our own place (from an exit that skipped leaving it), the places taken, a free one
+    let (mut taken, mut free) = (0, None);
+    for (index, place) in list.iter_mut().enumerate() {
         if place.pid == worker.pid {
             *place = IdleWorker::default();
         }
+        if place.pid != 0 {
+            taken += 1;
+        } else if free.is_none() {
+            free = Some(index);
+        }
     }
-    let taken = list.iter().filter(|p| p.pid != 0).count();
-    if taken >= cap {
+    if taken >= cap || free.is_none() {
         // count again without the places of processes that are gone
         for place in list.iter_mut() {
             if place.pid != 0 && !running(place.pid) {
                 *place = IdleWorker::default();
             }
         }
-        if list.iter().filter(|p| p.pid != 0).count() >= cap {
-            return Listed::Refused;
-        }
+        taken = list.iter().filter(|p| p.pid != 0).count();
+        free = list.iter().position(|p| p.pid == 0);
     }
-    match list.iter().position(|p| p.pid == 0) {
-        Some(index) => {
+    match free {
+        Some(index) if taken < cap => {
             list[index] = worker;
             Listed::At(index)
         }
         // (one place per worker process: only stale places can fill it)
-        None => Listed::Refused,
+        _ => Listed::Refused,
     }
 }
 

@@ -105,6 +105,7 @@ impl ControlLink {
         control.state.set(WarmState::Idle);
         wake_launcher(control);
         let start = crate::server::now();
+        let mut checked = start;
         let mut stats_sent = false;
         loop {
             match control.state.get() {
@@ -122,11 +123,15 @@ impl ControlLink {
             }
             let idle_ms = crate::server::ms_since(start);
             let left_ms = i64::from(timeout_ms) - idle_ms;
-            // A worker that may outlive its launcher gives way to DROP DATABASE and the like.
-            let go = if others_may_use {
-                crate::server::database_wanted_exclusively()
-            } else {
-                !launcher_alive(control)
+            // Once a second: a worker that may outlive its launcher gives way to DROP DATABASE
+            // and the like; one that may not, goes with its launcher.
+            let go = crate::server::ms_since(checked) >= LAUNCHER_CHECK_MS && {
+                checked = crate::server::now();
+                if others_may_use {
+                    crate::server::database_wanted_exclusively()
+                } else {
+                    !launcher_alive(control)
+                }
             };
             if left_ms <= 0 || go {
                 let retired = control
@@ -267,51 +272,42 @@ fn loaded_a_library() -> bool {
     loaded
 }
 
-/// How many named shared objects are mapped into this process (as `loaded_objects` lists them,
-/// without copying their names).
+/// How many named shared objects are mapped into this process (without copying their names).
 fn loaded_object_count() -> usize {
-    unsafe extern "C" fn each(
-        info: *mut libc::dl_phdr_info,
-        _size: usize,
-        count: *mut core::ffi::c_void,
-    ) -> core::ffi::c_int {
-        // SAFETY: `count` is the counter passed below; `info` describes one loaded object.
-        unsafe {
-            if !(*info).dlpi_name.is_null() {
-                *count.cast::<usize>() += 1;
-            }
-        }
-        0
-    }
-    let mut count = 0usize;
-    // SAFETY: the callback only increments `count`, which outlives the call; it never unwinds.
-    unsafe { libc::dl_iterate_phdr(Some(each), core::ptr::from_mut(&mut count).cast()) };
+    let mut count = 0;
+    for_each_loaded_object(&mut |_| count += 1);
     count
 }
 
 /// The names of the shared objects mapped into this process.
 fn loaded_objects() -> Vec<std::ffi::CString> {
+    let mut names = Vec::new();
+    for_each_loaded_object(&mut |name| names.push(name.to_owned()));
+    names
+}
+
+/// Call `f` with the name of each named shared object mapped into this process.
+fn for_each_loaded_object(f: &mut dyn FnMut(&core::ffi::CStr)) {
     unsafe extern "C" fn each(
         info: *mut libc::dl_phdr_info,
         _size: usize,
-        names: *mut core::ffi::c_void,
+        f: *mut core::ffi::c_void,
     ) -> core::ffi::c_int {
-        // SAFETY: `names` is the vector passed below; `info` describes one loaded object, whose
+        // SAFETY: `f` is the closure passed below; `info` describes one loaded object, whose
         // name is a NUL-terminated string or NULL.
         unsafe {
-            let names = &mut *names.cast::<Vec<std::ffi::CString>>();
+            let f = &mut *f.cast::<&mut dyn FnMut(&core::ffi::CStr)>();
             let name = (*info).dlpi_name;
             if !name.is_null() {
-                names.push(core::ffi::CStr::from_ptr(name).to_owned());
+                f(core::ffi::CStr::from_ptr(name));
             }
         }
         0
     }
-    let mut names: Vec<std::ffi::CString> = Vec::new();
-    // SAFETY: the callback only reads the object descriptions and appends to `names`, which
-    // outlives the call; it never unwinds.
-    unsafe { libc::dl_iterate_phdr(Some(each), core::ptr::from_mut(&mut names).cast()) };
-    names
+    let mut f = f;
+    // SAFETY: the callback only reads the object descriptions and calls `f`, which outlives the
+    // call and never unwinds (it counts or copies names).
+    unsafe { libc::dl_iterate_phdr(Some(each), core::ptr::from_mut(&mut f).cast()) };
 }
 
 /// `on_dsm_detach` of the control segment: this process exits.
