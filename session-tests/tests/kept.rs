@@ -8,6 +8,15 @@ use session_tests::*;
 use std::sync::Once;
 use std::thread;
 
+/// A session whose jobs each get a process of their own: the tests find a job's files by its
+/// worker's PID, which a warm worker would share with other sessions' jobs.
+fn connect() -> Client {
+    let mut c = session_tests::connect();
+    c.batch_execute("SET pg_background.worker_idle_timeout = 0")
+        .unwrap();
+    c
+}
+
 /// About 52 MB of rows.
 const BIG: &str = "SELECT i, repeat('x', 120) AS s FROM generate_series(1, 400000) i";
 const BIG_SUM: i64 = 400_000 * 400_001 / 2;

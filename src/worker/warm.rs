@@ -105,7 +105,14 @@ impl ControlLink {
         control.state.set(WarmState::Idle);
         wake_launcher(control);
         let start = crate::server::now();
-        let mut checked = start;
+        // A worker that only its launcher may use looks at once whether the launcher is still
+        // there (it may have left while the job finished, too early to retire this worker);
+        // one that others may use looks at its database after a second.
+        let mut checked = if others_may_use {
+            start
+        } else {
+            start - LAUNCHER_CHECK_MS * 1000
+        };
         let mut stats_sent = false;
         loop {
             match control.state.get() {
