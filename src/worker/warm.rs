@@ -130,17 +130,7 @@ impl ControlLink {
             }
             let idle_ms = crate::server::ms_since(start);
             let left_ms = i64::from(timeout_ms) - idle_ms;
-            // Once a second: a worker that may outlive its launcher gives way to DROP DATABASE
-            // and the like; one that may not, goes with its launcher.
-            let go = crate::server::ms_since(checked) >= LAUNCHER_CHECK_MS && {
-                checked = crate::server::now();
-                if others_may_use {
-                    crate::server::database_wanted_exclusively()
-                } else {
-                    !launcher_alive(control)
-                }
-            };
-            if left_ms <= 0 || go {
+            if left_ms <= 0 || must_go(control, others_may_use, &mut checked) {
                 let retired = control
                     .state
                     .advance(WarmState::Idle, WarmState::Gone)
@@ -214,6 +204,21 @@ impl ControlLink {
         let others_may_use = shareable && index.is_some();
         control.shareable.store(others_may_use, Ordering::Release);
         Some((index, others_may_use))
+    }
+}
+
+/// Once a second (since `checked`): whether a waiting worker must exit. One that may outlive
+/// its launcher gives way to DROP DATABASE and the like; one that may not, goes with its
+/// launcher.
+fn must_go(control: &Control, others_may_use: bool, checked: &mut pg_sys::TimestampTz) -> bool {
+    if crate::server::ms_since(*checked) < LAUNCHER_CHECK_MS {
+        return false;
+    }
+    *checked = crate::server::now();
+    if others_may_use {
+        crate::server::database_wanted_exclusively()
+    } else {
+        !launcher_alive(control)
     }
 }
 
