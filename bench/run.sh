@@ -107,7 +107,7 @@ done
 log "round trip of SELECT 2+2 without warm workers, 1 client, ${SECONDS_PER_RUN}s x $REPEAT"
 rounds "rt_cold_c1=$(script roundtrip_pg_background_cold c1)" -- -c 1 -T "$SECONDS_PER_RUN"
 # the first job of a new session (pgbench -C: a new connection per transaction), run by the
-# worker the previous session of the role left waiting, or by a new process; the job's share is
+# worker the previous connection of the role left waiting, or by a new process; the job's share is
 # what the session takes beyond the same session without it (newsession_plain)
 log "first job of a new session, 1 client, ${SECONDS_PER_RUN}s x $REPEAT"
 rounds "ns_plain=$(script newsession_plain c1)" "ns_pooled=$(script newsession_pooled c1)" \

@@ -273,12 +273,7 @@ impl Started {
         allow_warm: bool,
     ) -> Result<Option<Self>, Error> {
         let fixed = built.fixed;
-        let identity = (
-            fixed.database_id.to_u32(),
-            fixed.authenticated_user_id.to_u32(),
-            fixed.current_user_id.to_u32(),
-            fixed.sec_context,
-        );
+        let identity = fixed.identity();
         let warm = match spec.idle_timeout_ms {
             _ if !allow_warm => None,
             0 => {

@@ -127,6 +127,19 @@ pub struct FixedState {
     pub in_send: core::sync::atomic::AtomicBool,
 }
 
+impl FixedState {
+    /// The job's database, login role, current user and security context: a warm worker runs a
+    /// next job only with the same as its last one.
+    pub fn identity(&self) -> (u32, u32, u32, i32) {
+        (
+            self.database_id.to_u32(),
+            self.authenticated_user_id.to_u32(),
+            self.current_user_id.to_u32(),
+            self.sec_context,
+        )
+    }
+}
+
 /// Who holds a job's spill file ([`FixedState::spill_state`]). The worker moves `None →
 /// Writing` (its first message that does not fit) `→ Ready` (file complete and closed, before it
 /// detaches from the queue), or `None → Empty` (it finished without a file); the launcher `Ready

@@ -108,12 +108,7 @@ fn run_job(
     // Whether this worker goes on after the job: decided after the commit, before the reply.
     let mut warm_next = false;
     let idle_timeout_ms = fixed.idle_timeout_ms;
-    let identity = (
-        fixed.database_id.to_u32(),
-        fixed.authenticated_user_id.to_u32(),
-        fixed.current_user_id.to_u32(),
-        fixed.sec_context,
-    );
+    let identity = fixed.identity();
     let mut before_reply = || {
         warm_next = idle_timeout_ms > 0
             && (nested.tracked)() == 0
